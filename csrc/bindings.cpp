@@ -1,0 +1,398 @@
+// The Python module fastmlp._core: the only file that includes pybind11.
+// Arrays cross without copies (C-contiguous, exact dtype; Python makes any conversion
+// visibly), every argument is validated here so that bad input raises ValueError
+// instead of reaching a kernel, and all numerical work runs with the GIL released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/check.h"
+#include "gemm/gemm.h"
+#include "nn/activations.h"
+#include "nn/losses.h"
+#include "nn/network.h"
+#include "nn/optimizers.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace py = pybind11;
+using namespace fastmlp;
+
+namespace {
+
+template <typename T>
+using Array = py::array_t<T, py::array::c_style>;
+
+template <typename T>
+const char* dtype_name() {
+  return sizeof(T) == 4 ? "float32" : "float64";
+}
+
+// The array itself, or a ValueError naming the argument: never a silent copy.
+template <typename T>
+Array<T> require(const py::handle& o, const char* name) {
+  FASTMLP_CHECK(py::isinstance<Array<T>>(o), std::string(name) + " must be a C-contiguous " +
+                                                 dtype_name<T>() + " numpy array");
+  return py::reinterpret_borrow<Array<T>>(o);
+}
+
+template <typename T>
+T* writable(Array<T>& a, const char* name) {
+  FASTMLP_CHECK(a.writeable(), std::string(name) + " must be writeable");
+  return a.mutable_data();
+}
+
+void check_size(int64_t got, int64_t want, const char* what) {
+  FASTMLP_CHECK(got == want, std::string(what) + " has " + std::to_string(got) +
+                                 " elements, expected " + std::to_string(want));
+}
+
+// Keeps the arrays behind an InputMatrix alive and checked. X is a 2-D array, or a
+// tuple (data, indices, indptr, n_features) describing a CSR matrix with int64 indices.
+template <typename T>
+struct InputHolder {
+  py::object keep[3];
+  InputMatrix<T> m;
+};
+
+template <typename T>
+InputHolder<T> as_input(const py::object& X, int64_t n_features) {
+  InputHolder<T> h;
+  if (py::isinstance<py::tuple>(X)) {
+    auto t = X.cast<py::tuple>();
+    FASTMLP_CHECK(t.size() == 4, "sparse X must be (data, indices, indptr, n_features)");
+    auto data = require<T>(t[0], "X.data");
+    FASTMLP_CHECK(py::isinstance<Array<int64_t>>(t[1]) && py::isinstance<Array<int64_t>>(t[2]),
+                  "X.indices and X.indptr must be C-contiguous int64 arrays");
+    auto indices = py::reinterpret_borrow<Array<int64_t>>(t[1]);
+    auto indptr = py::reinterpret_borrow<Array<int64_t>>(t[2]);
+    const int64_t d = t[3].cast<int64_t>();
+    FASTMLP_CHECK(indptr.ndim() == 1 && indptr.size() >= 1, "X.indptr must be 1-D and non-empty");
+    const int64_t n = indptr.size() - 1;
+    const int64_t* ip = indptr.data();
+    const int64_t nnz = ip[n];
+    FASTMLP_CHECK(ip[0] == 0 && nnz <= data.size() && nnz <= indices.size(),
+                  "X.indptr does not match X.data / X.indices");
+    for (int64_t i = 0; i < n; ++i) FASTMLP_CHECK(ip[i] <= ip[i + 1], "X.indptr must be non-decreasing");
+    const int64_t* idx = indices.data();
+    for (int64_t p = 0; p < nnz; ++p)
+      FASTMLP_CHECK(idx[p] >= 0 && idx[p] < d, "X.indices out of range [0, n_features)");
+    h.m.data = data.data();
+    h.m.indices = idx;
+    h.m.indptr = ip;
+    h.m.n = n;
+    h.m.d = d;
+    h.keep[0] = data;
+    h.keep[1] = indices;
+    h.keep[2] = indptr;
+  } else {
+    auto a = require<T>(X, "X");
+    FASTMLP_CHECK(a.ndim() == 2, "X must be 2-D");
+    h.m.dense = a.data();
+    h.m.n = a.shape(0);
+    h.m.d = a.shape(1);
+    h.keep[0] = a;
+  }
+  FASTMLP_CHECK(h.m.d == n_features, "X has " + std::to_string(h.m.d) +
+                                         " features, the network expects " +
+                                         std::to_string(n_features));
+  return h;
+}
+
+template <typename T>
+const T* optional_weights(const py::object& sw, Array<T>& keep, int64_t n) {
+  if (sw.is_none()) return nullptr;
+  keep = require<T>(sw, "sample_weight");
+  check_size(keep.size(), n, "sample_weight");
+  return keep.data();
+}
+
+// Ctrl-C from a long C++ loop: every ~50 ms take the GIL back just long enough to run
+// Python's signal handlers. A pending KeyboardInterrupt stays set on this thread and is
+// raised by the caller once the GIL-released scope has ended.
+class SignalCheck {
+ public:
+  bool operator()() {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(50)) return false;
+    last_ = now;
+    py::gil_scoped_acquire gil;
+    return PyErr_CheckSignals() != 0;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+template <typename T>
+py::array gemm_typed(const py::array& a_obj, const py::array& b_obj, bool ta, bool tb,
+                     const std::string& kernel_name, double alpha, double beta,
+                     const py::object& out) {
+  auto a = require<T>(a_obj, "a");
+  auto b = require<T>(b_obj, "b");
+  FASTMLP_CHECK(a.ndim() == 2 && b.ndim() == 2, "gemm takes 2-D arrays");
+  const int64_t M = ta ? a.shape(1) : a.shape(0), K = ta ? a.shape(0) : a.shape(1);
+  const int64_t Kb = tb ? b.shape(1) : b.shape(0), N = tb ? b.shape(0) : b.shape(1);
+  FASTMLP_CHECK(K == Kb, "gemm: inner dimensions differ (" + std::to_string(K) + " vs " +
+                             std::to_string(Kb) + ")");
+  const GemmKernel kernel = resolve_gemm_kernel(parse_gemm_kernel(kernel_name));
+  Array<T> c;
+  if (out.is_none()) {
+    FASTMLP_CHECK(beta == 0.0, "gemm: beta != 0 needs `out`");
+    c = Array<T>({M, N});
+  } else {
+    c = require<T>(out, "out");
+    FASTMLP_CHECK(c.ndim() == 2 && c.shape(0) == M && c.shape(1) == N,
+                  "gemm: out must have shape (" + std::to_string(M) + ", " + std::to_string(N) + ")");
+  }
+  T* cp = writable(c, "out");
+  {
+    py::gil_scoped_release release;
+    GemmWorkspace ws;
+    gemm<T>(ta, tb, M, N, K, T(alpha), a.data(), a.shape(1), b.data(), b.shape(1), T(beta), cp,
+            N, ws, kernel);
+  }
+  return std::move(c);
+}
+
+template <typename T>
+void bind_kernels(py::module_& m) {
+  m.def("activation_forward", [](const std::string& name, py::object a_obj) {
+    auto a = require<T>(a_obj, "a");
+    FASTMLP_CHECK(a.ndim() == 2, "a must be 2-D");
+    const Activation f = parse_activation(name);
+    T* p = writable(a, "a");
+    py::gil_scoped_release release;
+    activation_forward(f, p, a.shape(0), a.shape(1));
+  });
+  m.def("activation_backward", [](const std::string& name, py::object delta_obj, py::object a_obj) {
+    auto delta = require<T>(delta_obj, "delta");
+    auto a = require<T>(a_obj, "a");
+    FASTMLP_CHECK(delta.ndim() == 2 && a.ndim() == 2 && delta.shape(0) == a.shape(0) &&
+                      delta.shape(1) == a.shape(1),
+                  "delta and a must be 2-D arrays of the same shape");
+    const Activation f = parse_activation(name);
+    T* d = writable(delta, "delta");
+    py::gil_scoped_release release;
+    activation_backward(f, d, a.data(), a.shape(0), a.shape(1));
+  });
+  m.def("loss_forward", [](const std::string& name, py::object p_obj, py::object y_obj,
+                           py::object sw_obj) {
+    auto p = require<T>(p_obj, "p");
+    auto y = require<T>(y_obj, "y");
+    FASTMLP_CHECK(p.ndim() == 2 && y.ndim() == 2 && p.shape(0) == y.shape(0) &&
+                      p.shape(1) == y.shape(1),
+                  "p and y must be 2-D arrays of the same shape");
+    Array<T> sw_keep;
+    const T* sw = optional_weights<T>(sw_obj, sw_keep, p.shape(0));
+    const Loss loss = parse_loss(name);
+    py::gil_scoped_release release;
+    return loss_forward(loss, p.data(), y.data(), sw, p.shape(0), p.shape(1));
+  });
+  m.def("loss_backward", [](py::object delta_obj, py::object p_obj, py::object y_obj,
+                            py::object sw_obj) {
+    auto delta = require<T>(delta_obj, "delta");
+    auto p = require<T>(p_obj, "p");
+    auto y = require<T>(y_obj, "y");
+    FASTMLP_CHECK(p.ndim() == 2 && y.ndim() == 2 && delta.ndim() == 2 &&
+                      p.shape(0) == y.shape(0) && p.shape(1) == y.shape(1) &&
+                      delta.shape(0) == p.shape(0) && delta.shape(1) == p.shape(1),
+                  "delta, p and y must be 2-D arrays of the same shape");
+    Array<T> sw_keep;
+    const T* sw = optional_weights<T>(sw_obj, sw_keep, p.shape(0));
+    T* d = writable(delta, "delta");
+    py::gil_scoped_release release;
+    loss_backward(d, p.data(), y.data(), sw, p.shape(0), p.shape(1));
+  });
+  m.def("sgd_update", [](py::object w_obj, py::object v_obj, py::object g_obj, double lr,
+                         double momentum, bool nesterov) {
+    auto w = require<T>(w_obj, "w");
+    auto v = require<T>(v_obj, "velocity");
+    auto g = require<T>(g_obj, "grad");
+    check_size(v.size(), w.size(), "velocity");
+    check_size(g.size(), w.size(), "grad");
+    T* wp = writable(w, "w");
+    T* vp = writable(v, "velocity");
+    py::gil_scoped_release release;
+    sgd_update(wp, vp, g.data(), w.size(), lr, momentum, nesterov);
+  });
+  m.def("adam_update", [](py::object w_obj, py::object m_obj, py::object v_obj, py::object g_obj,
+                          int64_t t, double lr, double beta_1, double beta_2, double epsilon) {
+    auto w = require<T>(w_obj, "w");
+    auto mm = require<T>(m_obj, "m");
+    auto v = require<T>(v_obj, "v");
+    auto g = require<T>(g_obj, "grad");
+    check_size(mm.size(), w.size(), "m");
+    check_size(v.size(), w.size(), "v");
+    check_size(g.size(), w.size(), "grad");
+    FASTMLP_CHECK(t >= 1, "t must be >= 1");
+    T* wp = writable(w, "w");
+    T* mp = writable(mm, "m");
+    T* vp = writable(v, "v");
+    py::gil_scoped_release release;
+    adam_update(wp, mp, vp, g.data(), w.size(), t, lr, beta_1, beta_2, epsilon);
+  });
+}
+
+template <typename T>
+void bind_network(py::module_& m, const char* name) {
+  py::class_<Network<T>>(m, name, "A dense network's workspaces; parameters stay in numpy.")
+      .def(py::init([](std::vector<int64_t> sizes, const std::string& hidden,
+                       const std::string& output, const std::string& loss, int64_t chunk_rows) {
+             NetworkSpec spec;
+             spec.sizes = std::move(sizes);
+             spec.hidden = parse_activation(hidden);
+             spec.output = parse_activation(output);
+             spec.loss = parse_loss(loss);
+             return new Network<T>(std::move(spec), chunk_rows);
+           }),
+           py::arg("sizes"), py::arg("hidden_activation"), py::arg("output_activation"),
+           py::arg("loss"), py::arg("chunk_rows"))
+      .def_property_readonly("n_params", [](const Network<T>& net) { return net.spec().n_params(); })
+      .def("loss_grad",
+           [](Network<T>& net, py::object params_obj, py::object grad_obj, py::object X_obj,
+              py::object Y_obj, py::object sw_obj, double alpha) {
+             const NetworkSpec& spec = net.spec();
+             auto params = require<T>(params_obj, "params");
+             auto grad = require<T>(grad_obj, "grad");
+             check_size(params.size(), spec.n_params(), "params");
+             check_size(grad.size(), spec.n_params(), "grad");
+             auto X = as_input<T>(X_obj, spec.sizes.front());
+             auto Y = require<T>(Y_obj, "Y");
+             check_size(Y.size(), X.m.n * spec.sizes.back(), "Y");
+             Array<T> sw_keep;
+             const T* sw = optional_weights<T>(sw_obj, sw_keep, X.m.n);
+             FASTMLP_CHECK(X.m.n > 0, "X has no rows");
+             T* g = writable(grad, "grad");
+             py::gil_scoped_release release;
+             return net.loss_grad(params.data(), g, X.m, Y.data(), sw, nullptr, X.m.n, alpha);
+           },
+           py::arg("params"), py::arg("grad"), py::arg("X"), py::arg("Y"), py::arg("sample_weight"),
+           py::arg("alpha"))
+      .def("train_epoch",
+           [](Network<T>& net, py::object params_obj, py::object state_a_obj,
+              py::object state_b_obj, int64_t adam_t, const std::string& solver, double lr,
+              double momentum, bool nesterov, double beta_1, double beta_2, double epsilon,
+              py::object X_obj, py::object Y_obj, py::object sw_obj, py::object order_obj,
+              int64_t batch_size, double alpha) {
+             const NetworkSpec& spec = net.spec();
+             const int64_t np_ = spec.n_params();
+             auto params = require<T>(params_obj, "params");
+             auto state_a = require<T>(state_a_obj, "optimizer state");
+             auto state_b = require<T>(state_b_obj, "optimizer state");
+             check_size(params.size(), np_, "params");
+             check_size(state_a.size(), np_, "optimizer state");
+             OptimizerConfig opt;
+             FASTMLP_CHECK(solver == "sgd" || solver == "adam", "solver must be 'sgd' or 'adam'");
+             opt.solver = solver == "sgd" ? Solver::sgd : Solver::adam;
+             if (opt.solver == Solver::adam) check_size(state_b.size(), np_, "optimizer state");
+             opt.learning_rate = lr;
+             opt.momentum = momentum;
+             opt.nesterov = nesterov;
+             opt.beta_1 = beta_1;
+             opt.beta_2 = beta_2;
+             opt.epsilon = epsilon;
+             auto X = as_input<T>(X_obj, spec.sizes.front());
+             FASTMLP_CHECK(X.m.n > 0, "X has no rows");
+             auto Y = require<T>(Y_obj, "Y");
+             check_size(Y.size(), X.m.n * spec.sizes.back(), "Y");
+             Array<T> sw_keep;
+             const T* sw = optional_weights<T>(sw_obj, sw_keep, X.m.n);
+             const int64_t* order = nullptr;
+             Array<int64_t> order_keep;
+             if (!order_obj.is_none()) {
+               FASTMLP_CHECK(py::isinstance<Array<int64_t>>(order_obj),
+                             "order must be a C-contiguous int64 array");
+               order_keep = py::reinterpret_borrow<Array<int64_t>>(order_obj);
+               check_size(order_keep.size(), X.m.n, "order");
+               order = order_keep.data();
+               for (int64_t i = 0; i < X.m.n; ++i)
+                 FASTMLP_CHECK(order[i] >= 0 && order[i] < X.m.n, "order holds a row out of range");
+             }
+             T* p = writable(params, "params");
+             T* a = writable(state_a, "optimizer state");
+             T* b = opt.solver == Solver::adam ? writable(state_b, "optimizer state") : nullptr;
+             bool interrupted = false;
+             double loss;
+             {
+               py::gil_scoped_release release;
+               SignalCheck check;
+               loss = net.train_epoch(p, a, b, adam_t, opt, X.m, Y.data(), sw, order, X.m.n,
+                                      batch_size, alpha, std::ref(check), &interrupted);
+             }
+             if (interrupted) throw py::error_already_set();
+             return py::make_tuple(loss, adam_t);
+           },
+           py::arg("params"), py::arg("state_a"), py::arg("state_b"), py::arg("adam_t"),
+           py::arg("solver"), py::arg("learning_rate"), py::arg("momentum"),
+           py::arg("nesterov"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"),
+           py::arg("X"), py::arg("Y"), py::arg("sample_weight"), py::arg("order"),
+           py::arg("batch_size"), py::arg("alpha"))
+      .def("predict",
+           [](Network<T>& net, py::object params_obj, py::object X_obj, py::object out_obj) {
+             const NetworkSpec& spec = net.spec();
+             auto params = require<T>(params_obj, "params");
+             check_size(params.size(), spec.n_params(), "params");
+             auto X = as_input<T>(X_obj, spec.sizes.front());
+             auto out = require<T>(out_obj, "out");
+             check_size(out.size(), X.m.n * spec.sizes.back(), "out");
+             T* o = writable(out, "out");
+             py::gil_scoped_release release;
+             net.predict(params.data(), X.m, o);
+           },
+           py::arg("params"), py::arg("X"), py::arg("out"));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "fastmlp's C++ core: GEMM, layer kernels, losses, optimizers, training loop.";
+#ifdef FASTMLP_VERSION
+  m.attr("__version__") = FASTMLP_VERSION;
+#else
+  m.attr("__version__") = "0+unknown";
+#endif
+#ifdef _OPENMP
+  m.attr("has_openmp") = true;
+#else
+  m.attr("has_openmp") = false;
+#endif
+  m.attr("has_cuda") = false;
+  m.def("max_threads", [] {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+  }, "Threads an OpenMP region would use now (follows threadpoolctl and OMP_NUM_THREADS).");
+  m.def("available_gemm_kernels", &available_gemm_kernels,
+        "GEMM micro-kernels this CPU can run, e.g. ['scalar', 'avx2', 'avx512'].");
+  m.def("gemm_kernel", [](const std::string& name) {
+          return std::string(gemm_kernel_name(resolve_gemm_kernel(parse_gemm_kernel(name))));
+        }, py::arg("kernel") = "auto",
+        "The micro-kernel a GEMM call would use (FASTMLP_GEMM_KERNEL forces one).");
+  m.def("gemm",
+        [](py::array a, py::array b, bool trans_a, bool trans_b, const std::string& kernel,
+           double alpha, double beta, py::object out) {
+          if (py::isinstance<Array<float>>(a))
+            return gemm_typed<float>(a, b, trans_a, trans_b, kernel, alpha, beta, out);
+          return gemm_typed<double>(a, b, trans_a, trans_b, kernel, alpha, beta, out);
+        },
+        py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
+        py::arg("kernel") = "auto", py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
+        py::arg("out") = py::none(),
+        "alpha * op(a) @ op(b) + beta * out: a new C-contiguous array, or `out` updated in\n"
+        "place (float32 or float64, never converted). kernel forces a micro-kernel.");
+  py::module_ k32 = m.def_submodule("f32", "float32 kernels, for tests");
+  py::module_ k64 = m.def_submodule("f64", "float64 kernels, for tests");
+  bind_kernels<float>(k32);
+  bind_kernels<double>(k64);
+  bind_network<float>(m, "Network32");
+  bind_network<double>(m, "Network64");
+}

@@ -1,0 +1,23 @@
+// Run-time CPU feature checks (GCC/Clang builtins also check that the OS saves the
+// vector registers). Non-x86 builds only ever run the portable kernel.
+#include "common/cpu_features.h"
+
+namespace fastmlp {
+
+#if defined(__x86_64__) || defined(__i386__)
+bool cpu_has_avx2_fma() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+bool cpu_has_avx512() {
+  __builtin_cpu_init();
+  return cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq");
+}
+#else
+bool cpu_has_avx2_fma() { return false; }
+bool cpu_has_avx512() { return false; }
+#endif
+
+}  // namespace fastmlp

@@ -1,0 +1,98 @@
+// Activations forward (in place) and backward (delta *= derivative from the outputs).
+#include "nn/activations.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "common/parallel.h"
+
+namespace fastmlp {
+
+Activation parse_activation(const std::string& name) {
+  if (name == "identity") return Activation::identity;
+  if (name == "logistic") return Activation::logistic;
+  if (name == "tanh") return Activation::tanh;
+  if (name == "relu") return Activation::relu;
+  if (name == "softmax") return Activation::softmax;
+  if (name == "exp") return Activation::exp;
+  throw std::invalid_argument("unknown activation '" + name + "'");
+}
+
+namespace {
+
+// exp(-|x|) never overflows, so both branches stay finite for any input.
+template <typename T>
+inline T expit(T x) {
+  if (x >= 0) return T(1) / (T(1) + std::exp(-x));
+  T e = std::exp(x);
+  return e / (T(1) + e);
+}
+
+template <typename T>
+void softmax_rows(T* a, int64_t n, int64_t width) {
+#pragma omp parallel for schedule(static) if (worth_parallel(n * width))
+  for (int64_t i = 0; i < n; ++i) {
+    T* row = a + i * width;
+    T mx = *std::max_element(row, row + width);
+    T sum = 0;
+    for (int64_t j = 0; j < width; ++j) {
+      row[j] = std::exp(row[j] - mx);
+      sum += row[j];
+    }
+    T inv = T(1) / sum;
+    for (int64_t j = 0; j < width; ++j) row[j] *= inv;
+  }
+}
+
+template <typename T, typename F>
+void map_inplace(T* a, int64_t count, F f) {
+#pragma omp parallel for schedule(static) if (worth_parallel(count))
+  for (int64_t i = 0; i < count; ++i) a[i] = f(a[i]);
+}
+
+}  // namespace
+
+template <typename T>
+void activation_forward(Activation f, T* a, int64_t n, int64_t width) {
+  const int64_t count = n * width;
+  switch (f) {
+    case Activation::identity: return;
+    case Activation::logistic: return map_inplace(a, count, [](T x) { return expit(x); });
+    case Activation::tanh: return map_inplace(a, count, [](T x) { return std::tanh(x); });
+    case Activation::relu: return map_inplace(a, count, [](T x) { return x > T(0) ? x : T(0); });
+    case Activation::exp: return map_inplace(a, count, [](T x) { return std::exp(x); });
+    case Activation::softmax: return softmax_rows(a, n, width);
+  }
+}
+
+template <typename T>
+void activation_backward(Activation f, T* delta, const T* a, int64_t n, int64_t width) {
+  const int64_t count = n * width;
+  switch (f) {
+    case Activation::identity: return;
+    case Activation::logistic:
+#pragma omp parallel for schedule(static) if (worth_parallel(count))
+      for (int64_t i = 0; i < count; ++i) delta[i] *= a[i] * (T(1) - a[i]);
+      return;
+    case Activation::tanh:
+#pragma omp parallel for schedule(static) if (worth_parallel(count))
+      for (int64_t i = 0; i < count; ++i) delta[i] *= T(1) - a[i] * a[i];
+      return;
+    case Activation::relu:
+#pragma omp parallel for schedule(static) if (worth_parallel(count))
+      for (int64_t i = 0; i < count; ++i) delta[i] = a[i] == T(0) ? T(0) : delta[i];  // as sklearn: NaN stays NaN
+      return;
+    case Activation::softmax:
+    case Activation::exp:
+      // Output activations: their derivative is folded into the loss gradient (p - y).
+      return;
+  }
+}
+
+template void activation_forward<float>(Activation, float*, int64_t, int64_t);
+template void activation_forward<double>(Activation, double*, int64_t, int64_t);
+template void activation_backward<float>(Activation, float*, const float*, int64_t, int64_t);
+template void activation_backward<double>(Activation, double*, const double*, int64_t, int64_t);
+
+}  // namespace fastmlp

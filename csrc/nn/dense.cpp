@@ -1,0 +1,111 @@
+// Dense layer kernels on top of our GEMM, plus the CSR variants of the first layer.
+#include "nn/dense.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/parallel.h"
+
+namespace fastmlp {
+
+namespace {
+
+// db (out) (+)= column sums of delta (m,out), rows in order: thread-count independent.
+template <typename T>
+void column_sums(T* db, const T* delta, int64_t m, int64_t out, bool accumulate) {
+  if (!accumulate) std::fill(db, db + out, T(0));
+  for (int64_t i = 0; i < m; ++i) {
+    const T* row = delta + i * out;
+#pragma omp simd
+    for (int64_t j = 0; j < out; ++j) db[j] += row[j];
+  }
+}
+
+template <typename T>
+void fill_rows_with_bias(T* y, const T* b, int64_t m, int64_t out) {
+#pragma omp parallel for schedule(static) if (worth_parallel(m * out))
+  for (int64_t i = 0; i < m; ++i) std::memcpy(y + i * out, b, sizeof(T) * out);
+}
+
+}  // namespace
+
+template <typename T>
+void dense_forward(T* y, const T* x, const T* w, const T* b, int64_t m, int64_t in, int64_t out,
+                   GemmWorkspace& ws) {
+  fill_rows_with_bias(y, b, m, out);
+  gemm<T>(false, false, m, out, in, T(1), x, in, w, out, T(1), y, out, ws);
+}
+
+template <typename T>
+void dense_forward_csr(T* y, const InputMatrix<T>& X, const int64_t* rows, int64_t first,
+                       const T* w, const T* b, int64_t m, int64_t out) {
+  fill_rows_with_bias(y, b, m, out);
+#pragma omp parallel for schedule(static) if (worth_parallel(m * out))
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t r = rows ? rows[i] : first + i;
+    T* yi = y + i * out;
+    for (int64_t p = X.indptr[r]; p < X.indptr[r + 1]; ++p) {
+      const T v = X.data[p];
+      const T* wr = w + X.indices[p] * out;
+#pragma omp simd
+      for (int64_t j = 0; j < out; ++j) yi[j] += v * wr[j];
+    }
+  }
+}
+
+template <typename T>
+void dense_backward_weights(T* dw, T* db, const T* x, const T* delta, int64_t m, int64_t in,
+                            int64_t out, bool accumulate, GemmWorkspace& ws) {
+  gemm<T>(true, false, in, out, m, T(1), x, in, delta, out, accumulate ? T(1) : T(0), dw, out,
+          ws);
+  column_sums(db, delta, m, out, accumulate);
+}
+
+template <typename T>
+void dense_backward_weights_csr(T* dw, T* db, const InputMatrix<T>& X, const int64_t* rows,
+                                int64_t first, const T* delta, int64_t m, int64_t out,
+                                bool accumulate) {
+  if (!accumulate) std::fill(dw, dw + X.d * out, T(0));
+  // Threads own disjoint column blocks of dw and each walks all rows in order, so
+  // the scatter needs no atomics and sums in the same order for any thread count.
+  constexpr int64_t kBlock = 64;
+  const int64_t n_blocks = (out + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (worth_parallel(m * out))
+  for (int64_t blk = 0; blk < n_blocks; ++blk) {
+    const int64_t j0 = blk * kBlock, j1 = std::min(out, j0 + kBlock);
+    for (int64_t i = 0; i < m; ++i) {
+      const int64_t r = rows ? rows[i] : first + i;
+      const T* di = delta + i * out;
+      for (int64_t p = X.indptr[r]; p < X.indptr[r + 1]; ++p) {
+        const T v = X.data[p];
+        T* dwr = dw + X.indices[p] * out;
+#pragma omp simd
+        for (int64_t j = j0; j < j1; ++j) dwr[j] += v * di[j];
+      }
+    }
+  }
+  column_sums(db, delta, m, out, accumulate);
+}
+
+template <typename T>
+void dense_backward_input(T* dx, const T* delta, const T* w, int64_t m, int64_t in, int64_t out,
+                          GemmWorkspace& ws) {
+  gemm<T>(false, true, m, in, out, T(1), delta, out, w, out, T(0), dx, in, ws);
+}
+
+#define FASTMLP_INSTANTIATE(T)                                                                  \
+  template void dense_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,   \
+                                 GemmWorkspace&);                                               \
+  template void dense_forward_csr<T>(T*, const InputMatrix<T>&, const int64_t*, int64_t,        \
+                                     const T*, const T*, int64_t, int64_t);                     \
+  template void dense_backward_weights<T>(T*, T*, const T*, const T*, int64_t, int64_t,         \
+                                          int64_t, bool, GemmWorkspace&);                       \
+  template void dense_backward_weights_csr<T>(T*, T*, const InputMatrix<T>&, const int64_t*,    \
+                                              int64_t, const T*, int64_t, int64_t, bool);       \
+  template void dense_backward_input<T>(T*, const T*, const T*, int64_t, int64_t, int64_t,      \
+                                        GemmWorkspace&);
+FASTMLP_INSTANTIATE(float)
+FASTMLP_INSTANTIATE(double)
+#undef FASTMLP_INSTANTIATE
+
+}  // namespace fastmlp

@@ -1,0 +1,39 @@
+// Dense (fully connected) layer: forward and the two halves of backward, for dense
+// and CSR inputs. Shapes in comments; rows may be selected through an index list so
+// mini-batches of sparse input need no copy. Tested in tests/test_ops.py.
+#pragma once
+#include <cstdint>
+
+#include "gemm/gemm.h"
+#include "nn/input_matrix.h"
+
+namespace fastmlp {
+
+// y (m,out) = x (m,in) @ w (in,out) + b (out)
+template <typename T>
+void dense_forward(T* y, const T* x, const T* w, const T* b, int64_t m, int64_t in, int64_t out,
+                   GemmWorkspace& ws);
+
+// y (m,out) = X[rows] (m,in) @ w (in,out) + b (out); rows null means X rows [first, first+m)
+template <typename T>
+void dense_forward_csr(T* y, const InputMatrix<T>& X, const int64_t* rows, int64_t first,
+                       const T* w, const T* b, int64_t m, int64_t out);
+
+// dw (in,out) (+)= x^T (in,m) @ delta (m,out);  db (out) (+)= sum over rows of delta
+// accumulate=false overwrites dw and db.
+template <typename T>
+void dense_backward_weights(T* dw, T* db, const T* x, const T* delta, int64_t m, int64_t in,
+                            int64_t out, bool accumulate, GemmWorkspace& ws);
+
+// The same with x = X[rows] in CSR.
+template <typename T>
+void dense_backward_weights_csr(T* dw, T* db, const InputMatrix<T>& X, const int64_t* rows,
+                                int64_t first, const T* delta, int64_t m, int64_t out,
+                                bool accumulate);
+
+// dx (m,in) = delta (m,out) @ w^T (out,in)
+template <typename T>
+void dense_backward_input(T* dx, const T* delta, const T* w, int64_t m, int64_t in, int64_t out,
+                          GemmWorkspace& ws);
+
+}  // namespace fastmlp

@@ -1,0 +1,232 @@
+// Forward, backward, full-batch loss/gradient, one training epoch and prediction for
+// a stack of dense layers. Workspaces are sized once in the constructor.
+#include "nn/network.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "common/check.h"
+#include "common/parallel.h"
+#include "nn/dense.h"
+
+namespace fastmlp {
+
+int64_t NetworkSpec::coef_offset(int64_t l) const {
+  int64_t off = 0;
+  for (int64_t i = 0; i < l; ++i) off += sizes[i] * sizes[i + 1];
+  return off;
+}
+
+int64_t NetworkSpec::n_coefs() const { return coef_offset(n_layers()); }
+
+int64_t NetworkSpec::intercept_offset(int64_t l) const {
+  int64_t off = n_coefs();
+  for (int64_t i = 0; i < l; ++i) off += sizes[i + 1];
+  return off;
+}
+
+int64_t NetworkSpec::n_params() const { return intercept_offset(n_layers()); }
+
+void NetworkSpec::validate() const {
+  FASTMLP_CHECK(sizes.size() >= 2, "a network needs at least an input and an output layer");
+  for (size_t i = 0; i < sizes.size(); ++i)
+    FASTMLP_CHECK(sizes[i] > 0, "layer sizes must be > 0, got " + std::to_string(sizes[i]) +
+                                    " for layer " + std::to_string(i));
+  const int64_t limit = std::numeric_limits<int64_t>::max() / 4;
+  int64_t total = 0;
+  for (size_t i = 0; i + 1 < sizes.size(); ++i) {
+    FASTMLP_CHECK(sizes[i] <= limit / sizes[i + 1],
+                  "network too large: layer " + std::to_string(i) + " has too many weights");
+    total += sizes[i] * sizes[i + 1] + sizes[i + 1];
+    FASTMLP_CHECK(total <= limit, "network too large: too many parameters");
+  }
+  FASTMLP_CHECK(hidden != Activation::softmax && hidden != Activation::exp,
+                "softmax and exp are output activations only");
+}
+
+namespace {
+
+// Buffer sizes are products of user-controlled sizes: refuse overflow before allocating.
+int64_t checked_mul(int64_t a, int64_t b) {
+  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) throw std::bad_alloc();
+  return a * b;
+}
+
+// dst (m,width) = src rows (rows[i], or first+i); returns src itself when no copy is needed.
+template <typename T>
+const T* gather_rows(AlignedBuffer<T>& dst, const T* src, int64_t width, const int64_t* rows,
+                     int64_t first, int64_t m) {
+  if (!rows) return src + first * width;
+  dst.reserve(size_t(checked_mul(m, width)));
+  T* out = dst.data();
+#pragma omp parallel for schedule(static) if (worth_parallel(m * width))
+  for (int64_t i = 0; i < m; ++i) std::memcpy(out + i * width, src + rows[i] * width, sizeof(T) * width);
+  return out;
+}
+
+}  // namespace
+
+template <typename T>
+Network<T>::Network(NetworkSpec spec, int64_t chunk_rows) : spec_(std::move(spec)) {
+  spec_.validate();
+  FASTMLP_CHECK(chunk_rows > 0, "chunk_rows must be > 0");
+  chunk_rows_ = chunk_rows;
+  const int64_t L = spec_.n_layers();
+  int64_t widest = 0;
+  acts_.resize(size_t(L));
+  for (int64_t l = 0; l < L; ++l) {
+    acts_[size_t(l)].reserve(size_t(checked_mul(chunk_rows_, spec_.sizes[size_t(l) + 1])));
+    widest = std::max(widest, spec_.sizes[size_t(l) + 1]);
+  }
+  delta_a_.reserve(size_t(checked_mul(chunk_rows_, widest)));
+  delta_b_.reserve(size_t(checked_mul(chunk_rows_, widest)));
+  grad_buf_.reserve(size_t(spec_.n_params()));
+}
+
+template <typename T>
+const T* Network<T>::input_rows(const InputMatrix<T>& X, const int64_t* rows, int64_t first,
+                                int64_t m) {
+  return gather_rows(x_gather_, X.dense, X.d, rows, first, m);
+}
+
+template <typename T>
+void Network<T>::forward(const T* params, const InputMatrix<T>& X, const int64_t* rows,
+                         int64_t first, int64_t m, T* output) {
+  const auto& s = spec_.sizes;
+  const int64_t L = spec_.n_layers();
+  for (int64_t l = 0; l < L; ++l) {
+    T* y = (l == L - 1) ? output : acts_[size_t(l)].data();
+    const T* w = params + spec_.coef_offset(l);
+    const T* b = params + spec_.intercept_offset(l);
+    const int64_t in = s[size_t(l)], out = s[size_t(l) + 1];
+    if (l == 0 && X.sparse()) {
+      dense_forward_csr(y, X, rows, first, w, b, m, out);
+    } else {
+      const T* x = (l == 0) ? input_rows(X, rows, first, m) : acts_[size_t(l) - 1].data();
+      dense_forward(y, x, w, b, m, in, out, gemm_ws_);
+    }
+    activation_forward(l == L - 1 ? spec_.output : spec_.hidden, y, m, out);
+  }
+}
+
+template <typename T>
+void Network<T>::backward(const T* params, T* grad, const InputMatrix<T>& X, const int64_t* rows,
+                          int64_t first, int64_t m, bool accumulate) {
+  // On entry delta_a_ holds the output delta (m, n_outputs).
+  const auto& s = spec_.sizes;
+  T* delta = delta_a_.data();
+  T* next = delta_b_.data();
+  for (int64_t l = spec_.n_layers() - 1; l >= 0; --l) {
+    const int64_t in = s[size_t(l)], out = s[size_t(l) + 1];
+    T* dw = grad + spec_.coef_offset(l);
+    T* db = grad + spec_.intercept_offset(l);
+    if (l == 0 && X.sparse()) {
+      dense_backward_weights_csr(dw, db, X, rows, first, delta, m, out, accumulate);
+    } else {
+      // The first layer's rows were gathered by forward() and are still in place.
+      const T* x = (l == 0) ? (rows ? x_gather_.data() : X.dense + first * X.d)
+                            : acts_[size_t(l) - 1].data();
+      dense_backward_weights(dw, db, x, delta, m, in, out, accumulate, gemm_ws_);
+    }
+    if (l > 0) {
+      dense_backward_input(next, delta, params + spec_.coef_offset(l), m, in, out, gemm_ws_);
+      activation_backward(spec_.hidden, next, acts_[size_t(l) - 1].data(), m, in);
+      std::swap(delta, next);
+    }
+  }
+}
+
+template <typename T>
+double Network<T>::loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
+                             const T* sw, const int64_t* rows, int64_t m, double alpha) {
+  const int64_t n_out = spec_.sizes.back();
+  const int64_t L = spec_.n_layers();
+  double data_loss = 0.0, weight_sum = 0.0;
+  for (int64_t start = 0; start < m; start += chunk_rows_) {
+    const int64_t mc = std::min(chunk_rows_, m - start);
+    const int64_t* r = rows ? rows + start : nullptr;
+    const int64_t first = rows ? 0 : start;
+    T* p = acts_[size_t(L) - 1].data();
+    forward(params, X, r, first, mc, p);
+    const T* y = gather_rows(y_gather_, Y, n_out, r, first, mc);
+    const T* w = sw ? gather_rows(sw_gather_, sw, 1, r, first, mc) : nullptr;
+    data_loss += loss_forward(spec_.loss, p, y, w, mc, n_out);
+    if (w) {
+      for (int64_t i = 0; i < mc; ++i) weight_sum += double(w[i]);
+    } else {
+      weight_sum += double(mc);
+    }
+    loss_backward(delta_a_.data(), p, y, w, mc, n_out);
+    backward(params, grad, X, r, first, mc, start > 0);
+  }
+  // L2 penalty on the weights only, divided by the same weight sum as the data term.
+  const int64_t n_coefs = spec_.n_coefs(), n_params = spec_.n_params();
+  double sq = 0.0;
+  for (int64_t i = 0; i < n_coefs; ++i) sq += double(params[i]) * double(params[i]);
+  const T a = T(alpha), inv = T(1.0 / weight_sum);
+  for (int64_t i = 0; i < n_coefs; ++i) grad[i] = (grad[i] + a * params[i]) * inv;
+  for (int64_t i = n_coefs; i < n_params; ++i) grad[i] *= inv;
+  return data_loss / weight_sum + 0.5 * alpha * sq / weight_sum;
+}
+
+template <typename T>
+double Network<T>::train_epoch(T* params, T* state_a, T* state_b, int64_t& adam_t,
+                               const OptimizerConfig& opt, const InputMatrix<T>& X, const T* Y,
+                               const T* sw, const int64_t* order, int64_t m, int64_t batch_size,
+                               double alpha, const InterruptCheck& check, bool* interrupted) {
+  FASTMLP_CHECK(batch_size > 0 && batch_size <= chunk_rows_,
+                "batch_size must be in [1, chunk_rows]");
+  *interrupted = false;
+  const int64_t n_params = spec_.n_params();
+  T* grad = grad_buf_.data();
+  double total = 0.0;
+  for (int64_t start = 0; start < m; start += batch_size) {
+    const int64_t mb = std::min(batch_size, m - start);
+    // An unshuffled epoch walks rows [start, start+mb) without an index list.
+    const int64_t* r = order ? order + start : nullptr;
+    double batch_loss;
+    if (r) {
+      batch_loss = loss_grad(params, grad, X, Y, sw, r, mb, alpha);
+    } else {
+      InputMatrix<T> Xs = X;
+      if (X.sparse()) {
+        Xs.indptr = X.indptr + start;
+      } else {
+        Xs.dense = X.dense + start * X.d;
+      }
+      Xs.n = mb;
+      batch_loss = loss_grad(params, grad, Xs, Y + start * spec_.sizes.back(),
+                             sw ? sw + start : nullptr, nullptr, mb, alpha);
+    }
+    total += batch_loss * double(mb);
+    if (opt.solver == Solver::sgd) {
+      sgd_update(params, state_a, grad, n_params, opt.learning_rate, opt.momentum, opt.nesterov);
+    } else {
+      ++adam_t;
+      adam_update(params, state_a, state_b, grad, n_params, adam_t, opt.learning_rate,
+                  opt.beta_1, opt.beta_2, opt.epsilon);
+    }
+    if (check && check()) {
+      *interrupted = true;
+      break;
+    }
+  }
+  return total / double(m);
+}
+
+template <typename T>
+void Network<T>::predict(const T* params, const InputMatrix<T>& X, T* out) {
+  const int64_t n_out = spec_.sizes.back();
+  for (int64_t start = 0; start < X.n; start += chunk_rows_) {
+    const int64_t mc = std::min(chunk_rows_, X.n - start);
+    forward(params, X, nullptr, start, mc, out + start * n_out);
+  }
+}
+
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace fastmlp

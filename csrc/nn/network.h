@@ -1,0 +1,83 @@
+// A stack of dense layers trained as scikit-learn's MLP: the full-batch loss and
+// gradient (for L-BFGS), one whole epoch of mini-batch SGD/Adam, and prediction.
+// Parameters live in one flat vector in scikit-learn's packing order
+// [W_0.ravel(), ..., W_{L-1}.ravel(), b_0, ..., b_{L-1}], W_l of shape (in, out),
+// so Python's coefs_ / intercepts_ are views of it and L-BFGS needs no packing.
+// Tested by tests/test_gradcheck.py (finite differences) and tests/test_network.py.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "common/aligned_buffer.h"
+#include "gemm/gemm.h"
+#include "nn/activations.h"
+#include "nn/input_matrix.h"
+#include "nn/losses.h"
+#include "nn/optimizers.h"
+
+namespace fastmlp {
+
+struct NetworkSpec {
+  std::vector<int64_t> sizes;  // n_features, hidden..., n_outputs
+  Activation hidden = Activation::relu;
+  Activation output = Activation::identity;
+  Loss loss = Loss::squared_error;
+
+  int64_t n_layers() const { return int64_t(sizes.size()) - 1; }  // weight layers
+  int64_t coef_offset(int64_t l) const;
+  int64_t intercept_offset(int64_t l) const;
+  int64_t n_coefs() const;   // weights only: what the L2 penalty covers
+  int64_t n_params() const;  // weights and biases
+  void validate() const;     // throws std::invalid_argument
+};
+
+// Called between mini-batches; returning true stops the epoch early (Ctrl-C).
+using InterruptCheck = std::function<bool()>;
+
+template <typename T>
+class Network {
+ public:
+  // chunk_rows bounds the rows processed at once (the mini-batch size in training;
+  // predict and the full-batch gradient walk the data in chunks of that many rows).
+  Network(NetworkSpec spec, int64_t chunk_rows);
+
+  const NetworkSpec& spec() const { return spec_; }
+
+  // Loss of rows (all of X when rows is null) with its L2 term, and its gradient in grad:
+  //   L = sum_i sw_i loss_i / S + 0.5 alpha ||W||^2 / S,  S = sum of sw (or the row count).
+  // params, grad (n_params); Y (n, n_outputs); sw (n) or null
+  double loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y, const T* sw,
+                   const int64_t* rows, int64_t m, double alpha);
+
+  // One epoch: consecutive batches of `order` (null: rows in order), each followed by an
+  // optimizer step; returns sum(batch_loss * batch_len) / m as scikit-learn's loss_.
+  // state_a/state_b: sgd velocity (b unused) or adam m and v; adam_t is the step counter.
+  // Sets *interrupted and returns the loss so far when `check` asks to stop.
+  double train_epoch(T* params, T* state_a, T* state_b, int64_t& adam_t,
+                     const OptimizerConfig& opt, const InputMatrix<T>& X, const T* Y,
+                     const T* sw, const int64_t* order, int64_t m, int64_t batch_size,
+                     double alpha, const InterruptCheck& check, bool* interrupted);
+
+  // out (n, n_outputs) = the output layer's activations for X.
+  void predict(const T* params, const InputMatrix<T>& X, T* out);
+
+ private:
+  // Forward for m rows (rows[i], or first+i); the last layer writes into `output`.
+  void forward(const T* params, const InputMatrix<T>& X, const int64_t* rows, int64_t first,
+               int64_t m, T* output);
+  // Accumulates the data-term gradient of one chunk (first chunk overwrites).
+  void backward(const T* params, T* grad, const InputMatrix<T>& X, const int64_t* rows,
+                int64_t first, int64_t m, bool accumulate);
+  const T* input_rows(const InputMatrix<T>& X, const int64_t* rows, int64_t first, int64_t m);
+
+  NetworkSpec spec_;
+  int64_t chunk_rows_;
+  std::vector<AlignedBuffer<T>> acts_;  // acts_[l]: output of layer l, (chunk, sizes[l+1])
+  AlignedBuffer<T> delta_a_, delta_b_;  // (chunk, max width)
+  AlignedBuffer<T> x_gather_, y_gather_, sw_gather_;
+  AlignedBuffer<T> grad_buf_;
+  GemmWorkspace gemm_ws_;
+};
+
+}  // namespace fastmlp

@@ -1,0 +1,11 @@
+"""fastmlp: scikit-learn-compatible multi-layer perceptrons trained by a C++ core.
+
+``from fastmlp import MLPClassifier`` is a drop-in replacement for
+``from sklearn.neural_network import MLPClassifier`` (and likewise MLPRegressor).
+"""
+
+from ._core import __version__, has_cuda, has_openmp
+from ._classifier import MLPClassifier
+from ._regressor import MLPRegressor
+
+__all__ = ["MLPClassifier", "MLPRegressor", "__version__", "has_openmp", "has_cuda"]

@@ -1,0 +1,593 @@
+"""Shared machinery of MLPClassifier and MLPRegressor.
+
+Parameters and their validation follow scikit-learn 1.9's BaseMultilayerPerceptron; the
+numerical work (forward, backward, whole training epochs, prediction) runs in the C++
+core `fastmlp._core`. The weights live in one flat vector in scikit-learn's packing order;
+`coefs_` and `intercepts_` are numpy views of it, and a user who replaces them gets them
+packed back before the next training or prediction call.
+
+Tested by tests/test_estimators.py, tests/test_sklearn_checks.py and tests/test_parity.py.
+"""
+
+import warnings
+from abc import ABC, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from . import _core
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+# Version of the pickled state; a model saved by a newer fastmlp is refused, not misread.
+_FORMAT_VERSION = 1
+
+# Prediction and the full-batch gradient walk the data in chunks of this many rows,
+# which bounds the activation workspace whatever the data size.
+_CHUNK_ROWS = 4096
+
+
+def _core_input(X, dtype):
+    """X as the C++ core takes it: a C-contiguous array, or a CSR tuple with int64 indices.
+
+    This is the one place where input is converted; arrays already in the right form
+    pass through without a copy.
+    """
+    if sp.issparse(X):
+        X = X.tocsr()
+        return (
+            np.ascontiguousarray(X.data, dtype=dtype),
+            np.ascontiguousarray(X.indices, dtype=np.int64),
+            np.ascontiguousarray(X.indptr, dtype=np.int64),
+            X.shape[1],
+        )
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _network(dtype, sizes, hidden, output, loss, chunk_rows):
+    cls = _core.Network32 if dtype == np.float32 else _core.Network64
+    return cls(list(sizes), hidden, output, loss, int(chunk_rows))
+
+
+class BaseMultilayerPerceptron(BaseEstimator, ABC):
+    """Base class for MLP classification and regression.
+
+    Warning: This class should not be used directly. Use derived classes instead.
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        loss,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+    ):
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    # ------------------------------------------------------------------ parameters
+    def _layer_units(self):
+        return [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+
+    def _core_loss(self):
+        """The C++ loss paired with out_activation_ (canonical link)."""
+        return {
+            "identity": "squared_error",
+            "exp": "poisson",
+            "softmax": "log_loss",
+            "logistic": "binary_log_loss",
+        }[self.out_activation_]
+
+    def _packed_params(self):
+        """The flat parameter vector behind coefs_ and intercepts_.
+
+        If a user assigned new arrays (or the model was unpickled, which copies views),
+        they are packed into a fresh vector and coefs_/intercepts_ become views of it.
+        """
+        flat = self.__dict__.get("_flat_params")
+        if flat is not None and self._are_views_of(flat):
+            return flat
+        coefs, intercepts = list(self.coefs_), list(self.intercepts_)
+        if len(coefs) != len(intercepts) or not coefs:
+            raise ValueError(
+                "coefs_ and intercepts_ must be non-empty lists of the same length, got "
+                f"{len(coefs)} and {len(intercepts)}."
+            )
+        units = [np.shape(coefs[0])[0]] + [np.shape(c)[1] for c in coefs]
+        for i, (c, b) in enumerate(zip(coefs, intercepts)):
+            if np.shape(c) != (units[i], units[i + 1]) or np.shape(b) != (units[i + 1],):
+                raise ValueError(
+                    f"coefs_[{i}] has shape {np.shape(c)} and intercepts_[{i}] has shape "
+                    f"{np.shape(b)}; expected {(units[i], units[i + 1])} and "
+                    f"{(units[i + 1],)} for consecutive layers."
+                )
+        dtype = np.result_type(*coefs, *intercepts)
+        dtype = np.float32 if dtype == np.float32 else np.float64
+        flat = np.concatenate(
+            [np.asarray(a, dtype=dtype).ravel() for a in coefs + intercepts]
+        )
+        self._set_views(flat, units)
+        return flat
+
+    def _set_views(self, flat, units):
+        self._flat_params = flat
+        coefs, intercepts, start = [], [], 0
+        for fan_in, fan_out in zip(units[:-1], units[1:]):
+            coefs.append(flat[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
+            start += fan_in * fan_out
+        for fan_out in units[1:]:
+            intercepts.append(flat[start : start + fan_out])
+            start += fan_out
+        self.coefs_, self.intercepts_ = coefs, intercepts
+
+    def _are_views_of(self, flat):
+        base = flat.ctypes.data
+        start = 0
+        try:
+            units = self._layer_units()
+        except (AttributeError, IndexError, TypeError):
+            return False
+        expected = []
+        for fan_in, fan_out in zip(units[:-1], units[1:]):
+            expected.append((start, (fan_in, fan_out)))
+            start += fan_in * fan_out
+        offsets_b = []
+        for fan_out in units[1:]:
+            offsets_b.append((start, (fan_out,)))
+            start += fan_out
+        if start != flat.size or len(self.intercepts_) != len(self.coefs_):
+            return False
+        for arr, (offset, shape) in zip(
+            list(self.coefs_) + list(self.intercepts_), expected + offsets_b
+        ):
+            if not (
+                isinstance(arr, np.ndarray)
+                and arr.dtype == flat.dtype
+                and arr.shape == shape
+                and arr.flags.c_contiguous
+                and arr.ctypes.data == base + offset * flat.itemsize
+            ):
+                return False
+        return True
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_flat_params", None)  # coefs_/intercepts_ carry the weights
+        state["_fastmlp_format_version"] = _FORMAT_VERSION
+        return state
+
+    def __setstate__(self, state):
+        version = state.get("_fastmlp_format_version", _FORMAT_VERSION)
+        if not isinstance(version, int) or version > _FORMAT_VERSION:
+            raise ValueError(
+                f"This {type(self).__name__} was saved in fastmlp format version "
+                f"{version}, newer than this fastmlp understands ({_FORMAT_VERSION}). "
+                "Upgrade fastmlp to load it."
+            )
+        super().__setstate__(state)
+
+    # ------------------------------------------------------------------ forward
+    def _forward_pass_fast(self, X, check_input=True):
+        """Output-layer activations for X (n_samples, n_outputs)."""
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        flat = self._packed_params()
+        # As scikit-learn: float32 only when both the data and the model are float32.
+        dtype = np.float32 if (X.dtype == np.float32 and flat.dtype == np.float32) else np.float64
+        params = flat if flat.dtype == dtype else flat.astype(dtype)
+        units = self._layer_units()
+        out = np.empty((X.shape[0], units[-1]), dtype=dtype)
+        if X.shape[0] == 0:
+            return out
+        net = _network(
+            dtype, units, self.activation, self.out_activation_, self._core_loss(),
+            min(X.shape[0], _CHUNK_ROWS),
+        )
+        net.predict(params, _core_input(X, dtype), out)
+        return out
+
+    # ------------------------------------------------------------------ fit
+    def _initialize(self, y, layer_units, dtype, rng):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        if not is_classifier(self):
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        elif self._label_type == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            self.out_activation_ = "logistic"
+
+        # Glorot-uniform, drawn exactly as scikit-learn draws it (same generator calls in
+        # the same order), so a random_state gives scikit-learn's initial weights.
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        coefs, intercepts = [], []
+        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            coefs.append(rng.uniform(-bound, bound, (fan_in, fan_out)))
+            intercepts.append(rng.uniform(-bound, bound, fan_out))
+        flat = np.concatenate([a.ravel() for a in coefs + intercepts]).astype(dtype)
+        self._set_views(flat, layer_units)
+        self._optimizer = None
+        self._best_params = None
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden_layer_sizes = self.hidden_layer_sizes
+        if not hasattr(hidden_layer_sizes, "__iter__"):
+            hidden_layer_sizes = [hidden_layer_sizes]
+        hidden_layer_sizes = list(hidden_layer_sizes)
+        if np.any(np.array(hidden_layer_sizes) <= 0):
+            raise ValueError(
+                "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes
+            )
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental
+        )
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        n_samples, n_features = X.shape
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        layer_units = [n_features] + [int(h) for h in hidden_layer_sizes] + [y.shape[1]]
+        rng = check_random_state(self.random_state)
+
+        if first_pass:
+            self._initialize(y, layer_units, X.dtype, rng)
+        elif self._layer_units() != layer_units:
+            raise ValueError(
+                f"The fitted network has layer sizes {self._layer_units()} but this call "
+                f"needs {layer_units}: hidden_layer_sizes or the number of outputs changed "
+                "since the last fit. Fit again without warm_start."
+            )
+        self.n_outputs_ = y.shape[1]
+
+        # Train in the model's dtype: float32 data stays float32.
+        dtype = self._packed_params().dtype
+        if X.dtype != dtype:
+            X = X.astype(dtype)
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, y, sample_weight, rng, incremental)
+        elif self.solver == "lbfgs":
+            self._fit_lbfgs(X, y, sample_weight)
+
+        if not np.isfinite(self._packed_params()).all():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
+        return self
+
+    def _fit_lbfgs(self, X, y, sample_weight):
+        flat = self._packed_params()
+        dtype = flat.dtype
+        n_samples = X.shape[0]
+        net = _network(
+            dtype, self._layer_units(), self.activation, self.out_activation_,
+            self._core_loss(), min(n_samples, _CHUNK_ROWS),
+        )
+        Xc = _core_input(X, dtype)
+        Y = np.ascontiguousarray(y, dtype=dtype)
+        grad = np.empty_like(flat)
+        alpha = float(self.alpha)
+
+        def loss_grad(packed):
+            params = np.ascontiguousarray(packed, dtype=dtype)
+            loss = net.loss_grad(params, grad, Xc, Y, sample_weight, alpha)
+            return loss, grad.astype(np.float64)  # scipy keeps it: hand over a copy
+
+        opt_res = scipy.optimize.minimize(
+            loss_grad,
+            flat.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+        )
+        self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
+        self.loss_ = opt_res.fun
+        flat[:] = opt_res.x
+
+    def _new_optimizer(self, n_params, dtype):
+        """Optimizer state as plain values and arrays, so pickles hold nothing else."""
+        if self.solver == "sgd":
+            return {
+                "solver": "sgd",
+                "learning_rate_init": float(self.learning_rate_init),
+                "learning_rate": float(self.learning_rate_init),
+                "lr_schedule": self.learning_rate,
+                "momentum": float(self.momentum),
+                "nesterov": bool(self.nesterovs_momentum),
+                "power_t": float(self.power_t),
+                "velocity": np.zeros(n_params, dtype=dtype),
+            }
+        return {
+            "solver": "adam",
+            "learning_rate_init": float(self.learning_rate_init),
+            "beta_1": float(self.beta_1),
+            "beta_2": float(self.beta_2),
+            "epsilon": float(self.epsilon),
+            "t": 0,
+            "m": np.zeros(n_params, dtype=dtype),
+            "v": np.zeros(n_params, dtype=dtype),
+        }
+
+    def _fit_stochastic(self, X, y, sample_weight, rng, incremental):
+        flat = self._packed_params()
+        dtype = flat.dtype
+        opt = self.__dict__.get("_optimizer")
+        if not incremental or opt is None or opt["solver"] not in _STOCHASTIC_SOLVERS:
+            opt = self._optimizer = self._new_optimizer(flat.size, dtype)
+
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            # Stratify only single-output classification, as scikit-learn does.
+            stratify = y if (is_classifier(self) and self.n_outputs_ == 1) else None
+            arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+            split = train_test_split(
+                *arrays,
+                random_state=rng,
+                test_size=self.validation_fraction,
+                stratify=stratify,
+            )
+            X_train, X_val, y_train, y_val = split[:4]
+            sw_train, sw_val = (None, None) if sample_weight is None else split[4:]
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+            if is_classifier(self):
+                y_val = self._inverse_binarize(y_val)
+        else:
+            X_train, y_train, sw_train = X, y, sample_weight
+            X_val = y_val = sw_val = None
+
+        n_samples = X_train.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than "
+                    "sample size. It is going to be clipped"
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        net = _network(
+            dtype, self._layer_units(), self.activation, self.out_activation_,
+            self._core_loss(), batch_size,
+        )
+        Xc = _core_input(X_train, dtype)
+        Y = np.ascontiguousarray(y_train, dtype=dtype)
+        sample_idx = np.arange(n_samples, dtype=np.int64)
+        is_adam = opt["solver"] == "adam"
+        state_a = opt["m"] if is_adam else opt["velocity"]
+        state_b = opt["v"] if is_adam else opt["velocity"]
+        alpha = float(self.alpha)
+
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    # The same generator calls as sklearn.utils.shuffle: same order as sklearn.
+                    perm = np.arange(n_samples)
+                    rng.shuffle(perm)
+                    sample_idx = sample_idx[perm]
+                loss, t = net.train_epoch(
+                    flat, state_a, state_b, opt.get("t", 0), opt["solver"],
+                    opt["learning_rate_init"] if is_adam else opt["learning_rate"],
+                    opt.get("momentum", 0.0), opt.get("nesterov", False),
+                    opt.get("beta_1", 0.9), opt.get("beta_2", 0.999),
+                    opt.get("epsilon", 1e-8),
+                    Xc, Y, sw_train, sample_idx if self.shuffle else None,
+                    batch_size, alpha,
+                )
+                if is_adam:
+                    opt["t"] = t
+                self.n_iter_ += 1
+                self.loss_ = loss
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
+                if not is_adam and opt["lr_schedule"] == "invscaling":
+                    opt["learning_rate"] = (
+                        opt["learning_rate_init"] / (self.t_ + 1) ** opt["power_t"]
+                    )
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = (
+                            "Validation score did not improve more than "
+                            "tol=%f for %d consecutive epochs."
+                            % (self.tol, self.n_iter_no_change)
+                        )
+                    else:
+                        msg = (
+                            "Training loss did not improve more than tol=%f"
+                            " for %d consecutive epochs."
+                            % (self.tol, self.n_iter_no_change)
+                        )
+                    if self._trigger_stopping(opt, msg):
+                        break
+                    self._no_improvement_count = 0
+
+                if incremental:
+                    break
+
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) "
+                        "reached and the optimization hasn't converged yet."
+                        % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+
+        if early_stopping and self._best_params is not None:
+            flat[:] = self._best_params
+
+    def _trigger_stopping(self, opt, msg):
+        """scikit-learn's optimizer.trigger_stopping: True when training should stop."""
+        if opt["solver"] == "adam" or opt["lr_schedule"] != "adaptive":
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        if opt["learning_rate"] <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        opt["learning_rate"] /= 5.0
+        if self.verbose:
+            print(msg + " Setting learning rate to %f" % opt["learning_rate"])
+        return False
+
+    def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
+        if early_stopping:
+            val_score = self._score(X, y, sample_weight=sample_weight)
+            self.validation_scores_.append(val_score)
+            if self.verbose:
+                print("Validation score: %f" % self.validation_scores_[-1])
+            last_valid_score = self.validation_scores_[-1]
+            if last_valid_score < (self.best_validation_score_ + self.tol):
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if last_valid_score > self.best_validation_score_:
+                self.best_validation_score_ = last_valid_score
+                self._best_params = self._packed_params().copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        """Score without input validation (which would drop feature names)."""
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic"
+                " optimizers. %s is not stochastic." % self.solver
+            )
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

@@ -1,0 +1,81 @@
+"""Our GEMM against numpy in float64: every micro-kernel this CPU can run, both dtypes,
+all four transpose cases, odd and tall-skinny shapes, alpha/beta, beta=0 on NaN."""
+
+import numpy as np
+import pytest
+
+from fastmlp import _core
+
+KERNELS = _core.available_gemm_kernels()
+SIZES = [1, 2, 7, 8, 9, 15, 16, 17, 33, 257]
+SHAPES = sorted({(m, n, k) for m in SIZES for n in (1, 7, 33, 257) for k in (1, 9, 257)})[::3]
+SHAPES += [(200, 256, 784), (784, 256, 200), (200, 784, 256), (1000, 10, 3), (3, 1000, 5)]
+
+
+def _operands(m, n, k, dtype, ta, tb, rng):
+    a = rng.standard_normal((k, m) if ta else (m, k))
+    b = rng.standard_normal((n, k) if tb else (k, n))
+    return a, b, a.astype(dtype), b.astype(dtype)
+
+
+def _check(got, want, k, dtype):
+    scale = np.sqrt(k) * max(np.abs(want).max(), 1.0)
+    tol = 2e-6 if dtype == np.float32 else 1e-14
+    assert np.abs(got - want).max() <= tol * scale * 10
+
+
+def test_scalar_kernel_is_always_available():
+    assert "scalar" in KERNELS
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("m,n,k", SHAPES)
+def test_gemm_matches_numpy(m, n, k, ta, tb, dtype, kernel):
+    rng = np.random.default_rng(m * 10007 + n * 101 + k)
+    a, b, a_t, b_t = _operands(m, n, k, dtype, ta, tb, rng)
+    want = (a.T if ta else a) @ (b.T if tb else b)
+    got = _core.gemm(a_t, b_t, trans_a=ta, trans_b=tb, kernel=kernel)
+    assert got.dtype == dtype and got.shape == (m, n) and got.flags.c_contiguous
+    _check(got, want, k, dtype)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_alpha_beta_and_nan_output(kernel, dtype):
+    rng = np.random.default_rng(0)
+    for m, n, k in [(7, 33, 9), (257, 17, 33), (1, 1, 1)]:
+        a, b, a_t, b_t = _operands(m, n, k, dtype, False, True, rng)
+        c = rng.standard_normal((m, n))
+        out = c.astype(dtype)
+        _core.gemm(a_t, b_t, trans_b=True, kernel=kernel, alpha=-0.5, beta=2.0, out=out)
+        _check(out, -0.5 * a @ b.T + 2.0 * c, k, dtype)
+        nan_out = np.full((m, n), np.nan, dtype=dtype)  # beta = 0 must not read C
+        _core.gemm(a_t, b_t, trans_b=True, kernel=kernel, alpha=1.0, beta=0.0, out=nan_out)
+        _check(nan_out, a @ b.T, k, dtype)
+
+
+def test_empty_inner_dimension_gives_zeros():
+    out = _core.gemm(np.ones((3, 0)), np.ones((0, 4)))
+    np.testing.assert_array_equal(out, np.zeros((3, 4)))
+
+
+def test_gemm_errors():
+    with pytest.raises(ValueError, match="inner dimensions"):
+        _core.gemm(np.ones((3, 4)), np.ones((5, 2)))
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        _core.gemm(np.ones((3, 4)), np.ones((4, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.gemm(np.ones((4, 3)).T, np.ones((4, 2)))
+    with pytest.raises(ValueError):
+        _core.gemm(np.ones((2, 2)), np.ones((2, 2)), kernel="sse9")
+
+
+def test_environment_variable_forces_a_kernel(monkeypatch):
+    for k in KERNELS:
+        monkeypatch.setenv("FASTMLP_GEMM_KERNEL", k)
+        assert _core.gemm_kernel() == k
+    monkeypatch.setenv("FASTMLP_GEMM_KERNEL", "bogus")
+    with pytest.raises(ValueError):
+        _core.gemm_kernel()
