@@ -61,7 +61,7 @@ constexpr int64_t kMCRows = 192;   // rounded down to a multiple of MR
 constexpr int64_t kNC = 4096;      // rounded down to a multiple of NR
 
 // Below this many multiply-adds a parallel region costs more than it saves.
-constexpr int64_t kParallelMinFlops = 1 << 16;
+constexpr int64_t kParallelMinFlops = 1 << 20;
 
 }  // namespace
 

@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, validate_data
+from threadpoolctl import threadpool_limits
 
 from . import _core
 
@@ -379,13 +380,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             loss = net.loss_grad(params, grad, Xc, Y, sample_weight, alpha)
             return loss, grad.astype(np.float64)  # scipy keeps it: hand over a copy
 
-        opt_res = scipy.optimize.minimize(
-            loss_grad,
-            flat.astype(np.float64),
-            method="L-BFGS-B",
-            jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-        )
+        # L-BFGS-B's own vector work is tiny; BLAS threads spinning between its calls
+        # would steal the cores from our OpenMP threads (measured: 6x slower gradients).
+        with threadpool_limits(limits=1, user_api="blas"):
+            opt_res = scipy.optimize.minimize(
+                loss_grad,
+                flat.astype(np.float64),
+                method="L-BFGS-B",
+                jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+            )
         self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
         self.loss_ = opt_res.fun
         flat[:] = opt_res.x
