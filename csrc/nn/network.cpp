@@ -67,6 +67,25 @@ const T* gather_rows(AlignedBuffer<T>& dst, const T* src, int64_t width, const i
   return out;
 }
 
+// sum(x^2) in double over fixed blocks, merged in block order: the same bits for any
+// thread count.
+template <typename T>
+double sum_of_squares(const T* x, int64_t n, std::vector<double>& partial) {
+  constexpr int64_t kBlock = 1 << 14;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  partial.assign(size_t(blocks), 0.0);
+#pragma omp parallel for schedule(static) if (worth_parallel(n))
+  for (int64_t b = 0; b < blocks; ++b) {
+    double s = 0.0;
+    const int64_t end = std::min(n, (b + 1) * kBlock);
+    for (int64_t i = b * kBlock; i < end; ++i) s += double(x[i]) * double(x[i]);
+    partial[size_t(b)] = s;
+  }
+  double total = 0.0;
+  for (double s : partial) total += s;
+  return total;
+}
+
 }  // namespace
 
 template <typename T>
@@ -84,6 +103,7 @@ Network<T>::Network(NetworkSpec spec, int64_t chunk_rows) : spec_(std::move(spec
   delta_a_.reserve(size_t(checked_mul(chunk_rows_, widest)));
   delta_b_.reserve(size_t(checked_mul(chunk_rows_, widest)));
   grad_buf_.reserve(size_t(spec_.n_params()));
+  partial_sums_.reserve(size_t(spec_.n_coefs() / (1 << 14) + 1));
 }
 
 template <typename T>
@@ -164,11 +184,11 @@ double Network<T>::loss_grad(const T* params, T* grad, const InputMatrix<T>& X, 
   }
   // L2 penalty on the weights only, divided by the same weight sum as the data term.
   const int64_t n_coefs = spec_.n_coefs(), n_params = spec_.n_params();
-  double sq = 0.0;
-  for (int64_t i = 0; i < n_coefs; ++i) sq += double(params[i]) * double(params[i]);
+  const double sq = sum_of_squares(params, n_coefs, partial_sums_);
   const T a = T(alpha), inv = T(1.0 / weight_sum);
-  for (int64_t i = 0; i < n_coefs; ++i) grad[i] = (grad[i] + a * params[i]) * inv;
-  for (int64_t i = n_coefs; i < n_params; ++i) grad[i] *= inv;
+#pragma omp parallel for simd schedule(static) if (worth_parallel(n_params))
+  for (int64_t i = 0; i < n_params; ++i)
+    grad[i] = i < n_coefs ? (grad[i] + a * params[i]) * inv : grad[i] * inv;
   return data_loss / weight_sum + 0.5 * alpha * sq / weight_sum;
 }
 

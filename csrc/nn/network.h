@@ -77,6 +77,7 @@ class Network {
   AlignedBuffer<T> delta_a_, delta_b_;  // (chunk, max width)
   AlignedBuffer<T> x_gather_, y_gather_, sw_gather_;
   AlignedBuffer<T> grad_buf_;
+  std::vector<double> partial_sums_;  // reserved once: assign() below never reallocates
   GemmWorkspace gemm_ws_;
 };
 
