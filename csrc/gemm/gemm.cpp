@@ -1,13 +1,18 @@
 // GEMM driver: kernel selection, cache blocking and threads.
-//   jc (NC columns of C) > pc (KC deep) > ic (MC rows) > jr (NR) x ir (MR) micro-tiles.
-// One parallel region per call; threads pack panels together, then split the jr x ir
-// tiles of each macro block statically. K is never split, so results do not depend on
-// the thread count.
+//   jc (nc columns of C) > pc (kc deep, packs B) > ic (mc rows, packs A)
+//     > jr (NR) x ir (MR) micro-tiles, shared among the threads.
+// One parallel region per call: the threads pack each block together, then split the
+// jr x ir tiles of the macro block, so shapes with few row or column panels (mini-batches)
+// still use every core. K is never split, so results do not depend on the thread count.
 #include "gemm/gemm.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "common/cpu_features.h"
 #include "gemm/pack.h"
@@ -35,33 +40,64 @@ const char* gemm_kernel_name(GemmKernel kernel) {
 
 namespace {
 
-bool cpu_runs(GemmKernel k) {
-  switch (k) {
+bool cpu_runs(GemmKernel kernel) {
+  switch (kernel) {
     case GemmKernel::avx512: return cpu_has_avx512();
     case GemmKernel::avx2: return cpu_has_avx2_fma();
     default: return true;
   }
 }
 
+// Cache blocking, sized for Zen 4/5 cores (32-48 KB L1d, 1 MB L2 each) and fine elsewhere:
+//  - kc = 256: a kc x NR panel of B is 32 KB for the AVX-512 tiles (less for the others) and
+//    stays in L1 while the ir loop streams panels of A past it; a longer k block would evict
+//    it, a shorter one re-reads and re-writes C more often.
+//  - the mc x kc block of A fills half the L2, leaving the rest for B panels and C.
+//  - the kc x nc block of B (nc up to 4096) is shared by the threads in L2/L3; a wide nc packs
+//    A fewer times, which matters for the transposing A packer.
+// Each is an upper bound: the driver splits a dimension into equal blocks (even_block).
+constexpr int64_t kKC = 256;
+constexpr int64_t kL2HalfBytes = 512 * 1024;
+constexpr int64_t kNC = 4096;
+
 template <typename T>
-Ukernel<T> ukernel_for(GemmKernel k) {
-  constexpr int64_t s = sizeof(T);
-  switch (k) {
-    case GemmKernel::avx512: return {&ukernel_avx512, kAvx512MR, kAvx512NV * kAvx512Bytes / s};
-    case GemmKernel::avx2: return {&ukernel_avx2, kAvx2MR, kAvx2NV * kAvx2Bytes / s};
-    default: return {&ukernel_scalar, kScalarMR, kScalarNV * kScalarBytes / s};
+struct Plan {
+  UkernelFn<T> fn;
+  int64_t mr, nr, mc, nc;
+};
+
+template <typename T, typename Tile>
+Plan<T> make_plan(UkernelFn<T> fn) {
+  const int64_t mc = kL2HalfBytes / (kKC * int64_t(sizeof(T))) / Tile::mr * Tile::mr;
+  return {fn, Tile::mr, Tile::nr, mc, kNC / Tile::nr * Tile::nr};
+}
+
+template <typename T>
+Plan<T> plan_for(GemmKernel kernel) {
+  switch (kernel) {
+    case GemmKernel::avx512: return make_plan<T, Avx512Tile<T>>(&ukernel_avx512);
+    case GemmKernel::avx2: return make_plan<T, Avx2Tile<T>>(&ukernel_avx2);
+    default: return make_plan<T, ScalarTile<T>>(&ukernel_scalar);
   }
 }
 
-// Blocking for Zen 4 class cores (32 KB L1d, 1 MB L2): a KC x NR panel of B stays in L1
-// across the ir loop, the MC x KC block of A in L2.
-template <typename T>
-constexpr int64_t kKC = 256;
-constexpr int64_t kMCRows = 192;   // rounded down to a multiple of MR
-constexpr int64_t kNC = 4096;      // rounded down to a multiple of NR
+// Below this many multiply-adds waking the thread team costs more than it saves.
+constexpr int64_t kParallelMinFlops = int64_t(1) << 18;
 
-// Below this many multiply-adds a parallel region costs more than it saves.
-constexpr int64_t kParallelMinFlops = 1 << 20;
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Splits n into equal blocks of at most `cap`, each a multiple of `unit`, so the last block
+// is never a sliver.
+int64_t even_block(int64_t n, int64_t cap, int64_t unit) {
+  const int64_t per_block = ceil_div(n, ceil_div(n, cap));
+  return ceil_div(per_block, unit) * unit;
+}
+
+template <typename T>
+void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+}
 
 }  // namespace
 
@@ -77,7 +113,9 @@ GemmKernel resolve_gemm_kernel(GemmKernel kernel) {
   }
   if (!cpu_runs(kernel))
     throw std::invalid_argument(std::string("this CPU cannot run the ") +
-                                gemm_kernel_name(kernel) + " GEMM kernel");
+                                gemm_kernel_name(kernel) + " GEMM kernel (available: " +
+                                (cpu_has_avx512() ? "scalar, avx2, avx512)"
+                                 : cpu_has_avx2_fma() ? "scalar, avx2)" : "scalar)"));
   return kernel;
 }
 
@@ -93,44 +131,36 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, GemmWorkspace& ws,
           GemmKernel kernel) {
   if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == T(0)) {
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
-    return;
-  }
-  const Ukernel<T> uk = ukernel_for<T>(resolve_gemm_kernel(kernel));
-  const int64_t MR = uk.mr, NR = uk.nr;
-  const int64_t KC = std::min<int64_t>(kKC<T>, K);
-  const int64_t MC = std::min(kMCRows / MR * MR, (M + MR - 1) / MR * MR);
-  const int64_t NC = std::min(kNC / NR * NR, (N + NR - 1) / NR * NR);
-  T* a_buf = ws.get<T>(size_t(MC * KC + NC * KC));
+  if (K <= 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
+  const Plan<T> plan = plan_for<T>(resolve_gemm_kernel(kernel));
+  const int64_t MR = plan.mr, NR = plan.nr;
+  const int64_t KC = even_block(K, kKC, 1);
+  const int64_t MC = even_block(M, plan.mc, MR);
+  const int64_t NC = even_block(N, plan.nc, NR);
+  T* a_buf = ws.get<T>(size_t((MC + NC) * KC));
   T* b_buf = a_buf + MC * KC;
-  const bool parallel = M * N * K >= kParallelMinFlops;
 
-#pragma omp parallel if (parallel)
+#pragma omp parallel if (M * N * K >= kParallelMinFlops)
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
-    const int64_t n_panels = (nc + NR - 1) / NR;
+    const int64_t n_panels = ceil_div(nc, NR);
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
+      // Later k blocks add onto what the first one stored.
       const T beta_pc = pc == 0 ? beta : T(1);
-#pragma omp for schedule(static)
-      for (int64_t jp = 0; jp < n_panels; ++jp)
-        pack_b_panel(b_buf + jp * NR * kc, B, ldb, trans_b, pc, kc, jc + jp * NR,
-                     std::min(NR, nc - jp * NR), NR);
+      pack_b(b_buf, B, ldb, trans_b, pc, kc, jc, nc, NR);
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
-        const int64_t m_panels = (mc + MR - 1) / MR;
-#pragma omp for schedule(static)
-        for (int64_t ip = 0; ip < m_panels; ++ip)
-          pack_a_panel(a_buf + ip * MR * kc, A, lda, trans_a, ic + ip * MR,
-                       std::min(MR, mc - ip * MR), pc, kc, MR);
+        const int64_t m_panels = ceil_div(mc, MR);
+        pack_a(a_buf, A, lda, trans_a, ic, mc, pc, kc, MR);
+        // Static split of the whole tile grid, jr-major: each thread walks a contiguous run
+        // of B panels, each kept in L1 across its ir loop, and the A block comes from L2.
 #pragma omp for collapse(2) schedule(static)
         for (int64_t jp = 0; jp < n_panels; ++jp)
           for (int64_t ip = 0; ip < m_panels; ++ip) {
-            const int64_t i = ic + ip * MR, j = jc + jp * NR;
-            uk.fn(kc, a_buf + ip * MR * kc, b_buf + jp * NR * kc, C + i * ldc + j, ldc, alpha,
-                  beta_pc, std::min(MR, M - i), std::min(NR, N - j));
+            const int64_t i = ip * MR, j = jp * NR;
+            plan.fn(kc, a_buf + i * kc, b_buf + j * kc, C + (ic + i) * ldc + jc + j, ldc, alpha,
+                    beta_pc, std::min(MR, mc - i), std::min(NR, nc - j));
           }
       }
     }

@@ -1,17 +1,22 @@
-// Packing op(A) and op(B) blocks into the zero-padded micro-panels the micro-kernel reads.
+// Packing op(A) and op(B) blocks into the zero-padded micro-panels the micro-kernels read
+// (see ukernel.h). Called inside the driver's parallel region: the panels of a block are
+// shared among the threads (orphaned `omp for`, which ends in a barrier); called outside
+// one, they run serially.
 #pragma once
 #include <cstdint>
 
 namespace fastmlp {
 
-// dst (kc, mr) k-major = rows [i0, i0+m) x cols [p0, p0+kc) of op(A), zero rows past m.
+// dst = rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) as ceil(mc/mr) panels of (kc, mr),
+// k-major, rows past mc zero. op(A) is A, or A^T when trans_a (A is then (K, M)).
 template <typename T>
-void pack_a_panel(T* dst, const T* A, int64_t lda, bool trans_a, int64_t i0, int64_t m,
-                  int64_t p0, int64_t kc, int64_t mr);
+void pack_a(T* dst, const T* A, int64_t lda, bool trans_a, int64_t i0, int64_t mc, int64_t p0,
+            int64_t kc, int64_t mr);
 
-// dst (kc, nr) = rows [p0, p0+kc) x cols [j0, j0+n) of op(B), zero columns past n.
+// dst = rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) as ceil(nc/nr) panels of (kc, nr),
+// columns past nc zero. op(B) is B, or B^T when trans_b (B is then (N, K)).
 template <typename T>
-void pack_b_panel(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t p0, int64_t kc,
-                  int64_t j0, int64_t n, int64_t nr);
+void pack_b(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t p0, int64_t kc, int64_t j0,
+            int64_t nc, int64_t nr);
 
 }  // namespace fastmlp

@@ -1,6 +1,9 @@
-// The micro-kernel interface: C tile (m<=MR, n<=NR) = alpha * Apanel @ Bpanel + beta * C.
-// Apanel holds K columns of MR values (k-major), Bpanel K rows of NR values, both
-// zero-padded. Each ISA's kernels live in their own file, compiled with their own flags.
+// The micro-kernel interface shared by the GEMM driver and the per-ISA kernel files.
+// A micro-kernel computes one MR x NR tile: C (m,n) = alpha * a (MR,K) @ b (K,NR) + beta * C,
+// where a holds K columns of MR values (k-major) and b holds K rows of NR values, both
+// zero-padded, and m <= MR, n <= NR say how much of the tile lies inside C. beta == 0 never
+// reads C. Each ISA's kernels live in their own file, compiled with their own flags, and
+// only the plain functions below cross file boundaries.
 #pragma once
 #include <cstdint>
 
@@ -10,23 +13,39 @@ template <typename T>
 using UkernelFn = void (*)(int64_t K, const T* a, const T* b, T* c, int64_t ldc, T alpha,
                            T beta, int64_t m, int64_t n);
 
+// Register tiles (MR rows x NR columns). A SIMD tile is MR rows of NR / lanes vectors of
+// accumulators, sized to leave registers for the B vectors: AVX2 has 16 ymm registers
+// (6 x 2 accumulators + 2 B + 1 broadcast), AVX-512 has 32 zmm (see ukernel_avx512.cpp).
 template <typename T>
-struct Ukernel {
-  UkernelFn<T> fn;
-  int64_t mr, nr;
+struct ScalarTile {
+  static constexpr int64_t mr = 4, nr = 8;
+};
+template <typename T>
+struct Avx2Tile {
+  static constexpr int64_t mr = 6, nr = 64 / sizeof(T);
+};
+template <typename T>
+struct Avx512Tile;
+template <>
+struct Avx512Tile<float> {
+  static constexpr int64_t mr = 12, nr = 32;
+};
+template <>
+struct Avx512Tile<double> {
+  static constexpr int64_t mr = 12, nr = 16;
 };
 
-// Register tiles: MR rows x NV vectors. They leave room for B loads in the register file
-// (16 registers with AVX2, 32 with AVX-512; the portable kernel uses 16-byte vectors).
-constexpr int kScalarMR = 4, kScalarNV = 2, kScalarBytes = 16;
-constexpr int kAvx2MR = 6, kAvx2NV = 2, kAvx2Bytes = 32;
-constexpr int kAvx512MR = 12, kAvx512NV = 2, kAvx512Bytes = 64;
-
-void ukernel_scalar(int64_t, const float*, const float*, float*, int64_t, float, float, int64_t, int64_t);
-void ukernel_scalar(int64_t, const double*, const double*, double*, int64_t, double, double, int64_t, int64_t);
-void ukernel_avx2(int64_t, const float*, const float*, float*, int64_t, float, float, int64_t, int64_t);
-void ukernel_avx2(int64_t, const double*, const double*, double*, int64_t, double, double, int64_t, int64_t);
-void ukernel_avx512(int64_t, const float*, const float*, float*, int64_t, float, float, int64_t, int64_t);
-void ukernel_avx512(int64_t, const double*, const double*, double*, int64_t, double, double, int64_t, int64_t);
+void ukernel_scalar(int64_t K, const float* a, const float* b, float* c, int64_t ldc,
+                    float alpha, float beta, int64_t m, int64_t n);
+void ukernel_scalar(int64_t K, const double* a, const double* b, double* c, int64_t ldc,
+                    double alpha, double beta, int64_t m, int64_t n);
+void ukernel_avx2(int64_t K, const float* a, const float* b, float* c, int64_t ldc,
+                  float alpha, float beta, int64_t m, int64_t n);
+void ukernel_avx2(int64_t K, const double* a, const double* b, double* c, int64_t ldc,
+                  double alpha, double beta, int64_t m, int64_t n);
+void ukernel_avx512(int64_t K, const float* a, const float* b, float* c, int64_t ldc,
+                    float alpha, float beta, int64_t m, int64_t n);
+void ukernel_avx512(int64_t K, const double* a, const double* b, double* c, int64_t ldc,
+                    double alpha, double beta, int64_t m, int64_t n);
 
 }  // namespace fastmlp
