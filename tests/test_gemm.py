@@ -79,3 +79,20 @@ def test_environment_variable_forces_a_kernel(monkeypatch):
     monkeypatch.setenv("FASTMLP_GEMM_KERNEL", "bogus")
     with pytest.raises(ValueError):
         _core.gemm_kernel()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,n,k,ta,tb", [(200, 256, 784, False, False),
+                                         (784, 256, 200, True, False),
+                                         (200, 784, 256, False, True),
+                                         (257, 1031, 33, True, True)])
+def test_results_do_not_depend_on_thread_count(m, n, k, ta, tb, dtype):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(7)
+    _, _, a, b = _operands(m, n, k, dtype, ta, tb, rng)
+    results = []
+    for threads in (1, 2, 3):
+        with threadpoolctl.threadpool_limits(threads, user_api="openmp"):
+            results.append(_core.gemm(a, b, trans_a=ta, trans_b=tb))
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])

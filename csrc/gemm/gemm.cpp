@@ -1,9 +1,8 @@
 // GEMM driver: kernel selection, cache blocking and threads.
 //   jc (nc columns of C) > pc (kc deep, packs B) > ic (mc rows, packs A)
-//     > jr (NR) x ir (MR) micro-tiles, shared among the threads.
-// One parallel region per call: the threads pack each block together, then split the
-// jr x ir tiles of the macro block, so shapes with few row or column panels (mini-batches)
-// still use every core. K is never split, so results do not depend on the thread count.
+//     > jr (NR) x ir (MR) micro-tiles.
+// Each thread runs this loop nest on its own slab of C (see gemm() below). K is never
+// split, so results do not depend on the thread count.
 #include "gemm/gemm.h"
 
 #include <algorithm>
@@ -82,7 +81,7 @@ Plan<T> plan_for(GemmKernel kernel) {
 }
 
 // Below this many multiply-adds waking the thread team costs more than it saves.
-constexpr int64_t kParallelMinFlops = int64_t(1) << 18;
+constexpr int64_t kParallelMinFlops = int64_t(1) << 22;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -126,21 +125,15 @@ std::vector<std::string> available_gemm_kernels() {
   return out;
 }
 
-template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, GemmWorkspace& ws,
-          GemmKernel kernel) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
-  const Plan<T> plan = plan_for<T>(resolve_gemm_kernel(kernel));
-  const int64_t MR = plan.mr, NR = plan.nr;
-  const int64_t KC = even_block(K, kKC, 1);
-  const int64_t MC = even_block(M, plan.mc, MR);
-  const int64_t NC = even_block(N, plan.nc, NR);
-  T* a_buf = ws.get<T>(size_t((MC + NC) * KC));
-  T* b_buf = a_buf + MC * KC;
+namespace {
 
-#pragma omp parallel if (M * N * K >= kParallelMinFlops)
+// The loop nest for the C block (M,N) on the calling thread alone, with its own packing
+// buffers (a_buf MC*KC, b_buf KC*NC).
+template <typename T>
+void gemm_block(const Plan<T>& plan, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
+                T* C, int64_t ldc, int64_t MC, int64_t KC, int64_t NC, T* a_buf, T* b_buf) {
+  const int64_t MR = plan.mr, NR = plan.nr;
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     const int64_t n_panels = ceil_div(nc, NR);
@@ -153,9 +146,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
         const int64_t mc = std::min(MC, M - ic);
         const int64_t m_panels = ceil_div(mc, MR);
         pack_a(a_buf, A, lda, trans_a, ic, mc, pc, kc, MR);
-        // Static split of the whole tile grid, jr-major: each thread walks a contiguous run
-        // of B panels, each kept in L1 across its ir loop, and the A block comes from L2.
-#pragma omp for collapse(2) schedule(static)
+        // jr-major: each B panel stays in L1 across the ir loop; the A block comes from L2.
         for (int64_t jp = 0; jp < n_panels; ++jp)
           for (int64_t ip = 0; ip < m_panels; ++ip) {
             const int64_t i = ip * MR, j = jp * NR;
@@ -163,6 +154,66 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
                     beta_pc, std::min(MR, mc - i), std::min(NR, nc - j));
           }
       }
+    }
+  }
+}
+
+// [lo, hi) of part t out of nt, cut at multiples of `tile`.
+void split_range(int64_t extent, int64_t tile, int t, int nt, int64_t* lo, int64_t* hi) {
+  const int64_t tiles = ceil_div(extent, tile);
+  *lo = std::min(extent, tiles * t / nt * tile);
+  *hi = std::min(extent, tiles * (t + 1) / nt * tile);
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, GemmWorkspace& ws,
+          GemmKernel kernel) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
+  const Plan<T> plan = plan_for<T>(resolve_gemm_kernel(kernel));
+  const int64_t MR = plan.mr, NR = plan.nr;
+  int threads = 1;
+#ifdef _OPENMP
+  if (M * N * K >= kParallelMinFlops) threads = omp_get_max_threads();
+#endif
+  // Threads own slabs of whole micro-tiles of C -- rows, or columns when C has more column
+  // panels -- and run the loop nest on their slab with private packing buffers. No barrier
+  // inside the product: a thread that the OS preempts (a busy machine) delays only its own
+  // slab instead of stalling every barrier. Each element of C is still summed over K in one
+  // fixed order, so the results do not depend on the thread count.
+  const bool split_rows = ceil_div(M, MR) >= ceil_div(N, NR);
+  const int64_t slab_m = split_rows ? ceil_div(ceil_div(M, MR), threads) * MR : M;
+  const int64_t slab_n = split_rows ? N : ceil_div(ceil_div(N, NR), threads) * NR;
+  const int64_t KC = even_block(K, kKC, 1);
+  const int64_t MC = even_block(slab_m, plan.mc, MR);
+  const int64_t NC = even_block(slab_n, plan.nc, NR);
+  const int64_t per_thread = (MC + NC) * KC;
+  T* bufs = ws.get<T>(size_t(per_thread * threads));
+
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    int t = 0, nt = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+    nt = omp_get_num_threads();
+#endif
+    T* a_buf = bufs + per_thread * t;
+    T* b_buf = a_buf + MC * KC;
+    int64_t lo, hi;
+    if (split_rows) {
+      split_range(M, MR, t, nt, &lo, &hi);
+      if (hi > lo)
+        gemm_block(plan, trans_a, trans_b, hi - lo, N, K, alpha, A + (trans_a ? lo : lo * lda),
+                   lda, B, ldb, beta, C + lo * ldc, ldc, MC, KC, NC, a_buf, b_buf);
+    } else {
+      split_range(N, NR, t, nt, &lo, &hi);
+      if (hi > lo)
+        gemm_block(plan, trans_a, trans_b, M, hi - lo, K, alpha, A, lda,
+                   B + (trans_b ? lo * ldb : lo), ldb, beta, C + lo, ldc, MC, KC, NC, a_buf,
+                   b_buf);
     }
   }
 }

@@ -62,7 +62,6 @@ template <typename T>
 void pack_a(T* dst, const T* A, int64_t lda, bool trans_a, int64_t i0, int64_t mc, int64_t p0,
             int64_t kc, int64_t mr) {
   const int64_t panels = (mc + mr - 1) / mr;
-#pragma omp for schedule(static)
   for (int64_t p = 0; p < panels; ++p) {
     const int64_t i = i0 + p * mr, valid = std::min(mr, i0 + mc - i);
     if (trans_a)
@@ -76,7 +75,6 @@ template <typename T>
 void pack_b(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t p0, int64_t kc, int64_t j0,
             int64_t nc, int64_t nr) {
   const int64_t panels = (nc + nr - 1) / nr;
-#pragma omp for schedule(static)
   for (int64_t p = 0; p < panels; ++p) {
     const int64_t j = j0 + p * nr, valid = std::min(nr, j0 + nc - j);
     if (trans_b)

@@ -1,7 +1,5 @@
 // Packing op(A) and op(B) blocks into the zero-padded micro-panels the micro-kernels read
-// (see ukernel.h). Called inside the driver's parallel region: the panels of a block are
-// shared among the threads (orphaned `omp for`, which ends in a barrier); called outside
-// one, they run serially.
+// (see ukernel.h). Serial: the driver decides which thread packs what.
 #pragma once
 #include <cstdint>
 
