@@ -30,10 +30,12 @@ inline T expit(T x) {
 }
 
 template <typename T>
-void softmax_rows(T* a, int64_t n, int64_t width) {
+void softmax_rows(T* a, const T* bias, int64_t n, int64_t width) {
 #pragma omp parallel for schedule(static) if (worth_parallel(n * width))
   for (int64_t i = 0; i < n; ++i) {
     T* row = a + i * width;
+    if (bias)
+      for (int64_t j = 0; j < width; ++j) row[j] += bias[j];
     T mx = *std::max_element(row, row + width);
     T sum = 0;
     for (int64_t j = 0; j < width; ++j) {
@@ -45,24 +47,37 @@ void softmax_rows(T* a, int64_t n, int64_t width) {
   }
 }
 
+// a = f(a + bias) row by row; one pass over a.
 template <typename T, typename F>
-void map_inplace(T* a, int64_t count, F f) {
-#pragma omp parallel for schedule(static) if (worth_parallel(count))
-  for (int64_t i = 0; i < count; ++i) a[i] = f(a[i]);
+void map_rows(T* a, const T* bias, int64_t n, int64_t width, F f) {
+#pragma omp parallel for schedule(static) if (worth_parallel(n * width))
+  for (int64_t i = 0; i < n; ++i) {
+    T* row = a + i * width;
+    if (bias) {
+#pragma omp simd
+      for (int64_t j = 0; j < width; ++j) row[j] = f(row[j] + bias[j]);
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < width; ++j) row[j] = f(row[j]);
+    }
+  }
 }
 
 }  // namespace
 
 template <typename T>
-void activation_forward(Activation f, T* a, int64_t n, int64_t width) {
-  const int64_t count = n * width;
+void activation_forward(Activation f, T* a, int64_t n, int64_t width, const T* bias) {
   switch (f) {
-    case Activation::identity: return;
-    case Activation::logistic: return map_inplace(a, count, [](T x) { return expit(x); });
-    case Activation::tanh: return map_inplace(a, count, [](T x) { return std::tanh(x); });
-    case Activation::relu: return map_inplace(a, count, [](T x) { return x > T(0) ? x : T(0); });
-    case Activation::exp: return map_inplace(a, count, [](T x) { return std::exp(x); });
-    case Activation::softmax: return softmax_rows(a, n, width);
+    case Activation::identity:
+      if (bias) map_rows(a, bias, n, width, [](T x) { return x; });
+      return;
+    case Activation::logistic: return map_rows(a, bias, n, width, [](T x) { return expit(x); });
+    case Activation::tanh: return map_rows(a, bias, n, width, [](T x) { return std::tanh(x); });
+    case Activation::relu:
+      // NaN stays NaN, as numpy's maximum(x, 0) in scikit-learn
+      return map_rows(a, bias, n, width, [](T x) { return x < T(0) ? T(0) : x; });
+    case Activation::exp: return map_rows(a, bias, n, width, [](T x) { return std::exp(x); });
+    case Activation::softmax: return softmax_rows(a, bias, n, width);
   }
 }
 
@@ -90,8 +105,8 @@ void activation_backward(Activation f, T* delta, const T* a, int64_t n, int64_t 
   }
 }
 
-template void activation_forward<float>(Activation, float*, int64_t, int64_t);
-template void activation_forward<double>(Activation, double*, int64_t, int64_t);
+template void activation_forward<float>(Activation, float*, int64_t, int64_t, const float*);
+template void activation_forward<double>(Activation, double*, int64_t, int64_t, const double*);
 template void activation_backward<float>(Activation, float*, const float*, int64_t, int64_t);
 template void activation_backward<double>(Activation, double*, const double*, int64_t, int64_t);
 

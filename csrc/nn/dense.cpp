@@ -30,15 +30,16 @@ void fill_rows_with_bias(T* y, const T* b, int64_t m, int64_t out) {
 }  // namespace
 
 template <typename T>
-void dense_forward(T* y, const T* x, const T* w, const T* b, int64_t m, int64_t in, int64_t out,
-                   GemmWorkspace& ws) {
-  fill_rows_with_bias(y, b, m, out);
-  gemm<T>(false, false, m, out, in, T(1), x, in, w, out, T(1), y, out, ws);
+void dense_forward(Activation f, T* y, const T* x, const T* w, const T* b, int64_t m, int64_t in,
+                   int64_t out, GemmWorkspace& ws) {
+  // beta = 0 writes y without reading it; bias and activation follow in one pass.
+  gemm<T>(false, false, m, out, in, T(1), x, in, w, out, T(0), y, out, ws);
+  activation_forward(f, y, m, out, b);
 }
 
 template <typename T>
-void dense_forward_csr(T* y, const InputMatrix<T>& X, const int64_t* rows, int64_t first,
-                       const T* w, const T* b, int64_t m, int64_t out) {
+void dense_forward_csr(Activation f, T* y, const InputMatrix<T>& X, const int64_t* rows,
+                       int64_t first, const T* w, const T* b, int64_t m, int64_t out) {
   fill_rows_with_bias(y, b, m, out);
 #pragma omp parallel for schedule(static) if (worth_parallel(m * out))
   for (int64_t i = 0; i < m; ++i) {
@@ -51,6 +52,7 @@ void dense_forward_csr(T* y, const InputMatrix<T>& X, const int64_t* rows, int64
       for (int64_t j = 0; j < out; ++j) yi[j] += v * wr[j];
     }
   }
+  activation_forward(f, y, m, out);
 }
 
 template <typename T>
@@ -94,10 +96,10 @@ void dense_backward_input(T* dx, const T* delta, const T* w, int64_t m, int64_t 
 }
 
 #define FASTMLP_INSTANTIATE(T)                                                                  \
-  template void dense_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,   \
-                                 GemmWorkspace&);                                               \
-  template void dense_forward_csr<T>(T*, const InputMatrix<T>&, const int64_t*, int64_t,        \
-                                     const T*, const T*, int64_t, int64_t);                     \
+  template void dense_forward<T>(Activation, T*, const T*, const T*, const T*, int64_t, int64_t, \
+                                 int64_t, GemmWorkspace&);                                      \
+  template void dense_forward_csr<T>(Activation, T*, const InputMatrix<T>&, const int64_t*,     \
+                                     int64_t, const T*, const T*, int64_t, int64_t);            \
   template void dense_backward_weights<T>(T*, T*, const T*, const T*, int64_t, int64_t,         \
                                           int64_t, bool, GemmWorkspace&);                       \
   template void dense_backward_weights_csr<T>(T*, T*, const InputMatrix<T>&, const int64_t*,    \

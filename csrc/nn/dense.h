@@ -5,19 +5,20 @@
 #include <cstdint>
 
 #include "gemm/gemm.h"
+#include "nn/activations.h"
 #include "nn/input_matrix.h"
 
 namespace fastmlp {
 
-// y (m,out) = x (m,in) @ w (in,out) + b (out)
+// y (m,out) = f(x (m,in) @ w (in,out) + b (out))
 template <typename T>
-void dense_forward(T* y, const T* x, const T* w, const T* b, int64_t m, int64_t in, int64_t out,
-                   GemmWorkspace& ws);
+void dense_forward(Activation f, T* y, const T* x, const T* w, const T* b, int64_t m, int64_t in,
+                   int64_t out, GemmWorkspace& ws);
 
-// y (m,out) = X[rows] (m,in) @ w (in,out) + b (out); rows null means X rows [first, first+m)
+// y (m,out) = f(X[rows] (m,in) @ w (in,out) + b (out)); rows null means rows [first, first+m)
 template <typename T>
-void dense_forward_csr(T* y, const InputMatrix<T>& X, const int64_t* rows, int64_t first,
-                       const T* w, const T* b, int64_t m, int64_t out);
+void dense_forward_csr(Activation f, T* y, const InputMatrix<T>& X, const int64_t* rows,
+                       int64_t first, const T* w, const T* b, int64_t m, int64_t out);
 
 // dw (in,out) (+)= x^T (in,m) @ delta (m,out);  db (out) (+)= sum over rows of delta
 // accumulate=false overwrites dw and db.

@@ -122,13 +122,13 @@ void Network<T>::forward(const T* params, const InputMatrix<T>& X, const int64_t
     const T* w = params + spec_.coef_offset(l);
     const T* b = params + spec_.intercept_offset(l);
     const int64_t in = s[size_t(l)], out = s[size_t(l) + 1];
+    const Activation f = l == L - 1 ? spec_.output : spec_.hidden;
     if (l == 0 && X.sparse()) {
-      dense_forward_csr(y, X, rows, first, w, b, m, out);
+      dense_forward_csr(f, y, X, rows, first, w, b, m, out);
     } else {
       const T* x = (l == 0) ? input_rows(X, rows, first, m) : acts_[size_t(l) - 1].data();
-      dense_forward(y, x, w, b, m, in, out, gemm_ws_);
+      dense_forward(f, y, x, w, b, m, in, out, gemm_ws_);
     }
-    activation_forward(l == L - 1 ? spec_.output : spec_.hidden, y, m, out);
   }
 }
 
