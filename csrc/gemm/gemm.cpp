@@ -158,6 +158,29 @@ void gemm_block(const Plan<T>& plan, bool trans_a, bool trans_b, int64_t M, int6
   }
 }
 
+// A C only a few columns wide (a regression output layer: N = 1) would waste most of an
+// NR-wide micro-tile and its packing; dot products over K serve it better. Each element is
+// summed in one fixed order, on one thread.
+constexpr int64_t kNarrowN = 2;
+
+template <typename T>
+void gemm_narrow(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                 const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  const int64_t sa = trans_a ? lda : 1, sb = trans_b ? 1 : ldb;  // strides along K
+#pragma omp parallel for schedule(static) if (M * N * K >= kParallelMinFlops)
+  for (int64_t i = 0; i < M; ++i) {
+    const T* a = trans_a ? A + i : A + i * lda;
+    for (int64_t j = 0; j < N; ++j) {
+      const T* b = trans_b ? B + j * ldb : B + j;
+      T s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t k = 0; k < K; ++k) s += a[k * sa] * b[k * sb];
+      T* c = C + i * ldc + j;
+      *c = beta == T(0) ? alpha * s : alpha * s + beta * *c;
+    }
+  }
+}
+
 // [lo, hi) of part t out of nt, cut at multiples of `tile`.
 void split_range(int64_t extent, int64_t tile, int t, int nt, int64_t* lo, int64_t* hi) {
   const int64_t tiles = ceil_div(extent, tile);
@@ -173,7 +196,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
           GemmKernel kernel) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
-  const Plan<T> plan = plan_for<T>(resolve_gemm_kernel(kernel));
+  const GemmKernel chosen = resolve_gemm_kernel(kernel);  // validates a forced kernel too
+  if (N <= kNarrowN)
+    return gemm_narrow(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const Plan<T> plan = plan_for<T>(chosen);
   const int64_t MR = plan.mr, NR = plan.nr;
   int threads = 1;
 #ifdef _OPENMP
