@@ -52,8 +52,8 @@ bool cpu_runs(GemmKernel kernel) {
 //    stays in L1 while the ir loop streams panels of A past it; a longer k block would evict
 //    it, a shorter one re-reads and re-writes C more often.
 //  - the mc x kc block of A fills half the L2, leaving the rest for B panels and C.
-//  - the kc x nc block of B (nc up to 4096) is shared by the threads in L2/L3; a wide nc packs
-//    A fewer times, which matters for the transposing A packer.
+//  - the kc x nc block of B (nc up to 4096) sits in L2/L3; a wide nc packs A fewer times,
+//    which matters for the transposing A packer.
 // Each is an upper bound: the driver splits a dimension into equal blocks (even_block).
 constexpr int64_t kKC = 256;
 constexpr int64_t kL2HalfBytes = 512 * 1024;

@@ -6,9 +6,15 @@ core `fastmlp._core`. The weights live in one flat vector in scikit-learn's pack
 `coefs_` and `intercepts_` are numpy views of it, and a user who replaces them gets them
 packed back before the next training or prediction call.
 
-Tested by tests/test_estimators.py, tests/test_sklearn_checks.py and tests/test_parity.py.
+A fit is all or nothing: if it raises (non-finite weights or loss, an exception from
+verbose output, MemoryError), the estimator is put back as it was before the call.
+
+Tested by tests/test_estimators.py, tests/test_sklearn_checks.py, tests/test_parity.py,
+tests/test_reliability.py and tests/test_properties.py.
 """
 
+import copy
+import os
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
@@ -17,6 +23,7 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, is_classifier
+from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -25,7 +32,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _core
+from . import _callbacks, _core
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
@@ -54,12 +61,49 @@ def _core_input(X, dtype):
     return np.ascontiguousarray(X, dtype=dtype)
 
 
+_NON_FINITE_MSG = (
+    "Solver produced non-finite parameter weights. The input data may"
+    " contain large values and need to be preprocessed."
+)
+
+
+def _physical_memory():
+    """Bytes of RAM on this machine, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_fits_in_memory(sizes, rows, itemsize):
+    """MemoryError when a network cannot possibly fit in this machine's RAM.
+
+    The estimate is a lower bound (the parameters, the core's gradient buffer and one
+    chunk of activations and deltas), compared with total RAM, so nothing that could run
+    is refused. Without it a huge request may pass malloc (overcommit) and end in the
+    kernel's OOM killer instead of an exception.
+    """
+    sizes = [int(s) for s in sizes]
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    workspace = rows * (sum(sizes[1:]) + 2 * max(sizes[1:]))
+    needed = (2 * n_params + workspace) * itemsize
+    ram = _physical_memory()
+    if ram is not None and needed > ram:
+        raise MemoryError(
+            f"A network with layer sizes {sizes} ({n_params} parameters) processing "
+            f"{rows} rows at a time needs at least {needed / 2**30:.1f} GiB, more than "
+            f"this machine's {ram / 2**30:.1f} GiB. Use smaller hidden_layer_sizes or "
+            "batch_size."
+        )
+
+
 def _network(dtype, sizes, hidden, output, loss, chunk_rows):
+    _check_fits_in_memory(sizes, int(chunk_rows), np.dtype(dtype).itemsize)
     cls = _core.Network32 if dtype == np.float32 else _core.Network64
     return cls(list(sizes), hidden, output, loss, int(chunk_rows))
 
 
-class BaseMultilayerPerceptron(BaseEstimator, ABC):
+class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
     """Base class for MLP classification and regression.
 
     Warning: This class should not be used directly. Use derived classes instead.
@@ -313,6 +357,50 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self.best_validation_score_ = None
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
+        # All or nothing: training updates the weights and optimizer state in place, so a
+        # fit that raises (divergence, an exception from verbose output, MemoryError)
+        # puts back the state it started from rather than leave a half-updated model.
+        # A cold fit thus leaves the previous model, or an unfitted estimator.
+        # The callback context comes first: a failed fit keeps it, and _fit_context's
+        # teardown of the callbacks (sklearn.callback) needs it.
+        self._init_callback_context(
+            task_name="partial_fit" if incremental else "fit",
+            max_subtasks=_callbacks.max_subtasks(self, incremental),
+        )
+        saved, continuing = self._state_before_fit(incremental)
+        try:
+            return self._fit_checked(X, y, sample_weight, incremental)
+        except BaseException:
+            self._restore_state(saved, continuing)
+            raise
+
+    def _state_before_fit(self, incremental):
+        """A shallow copy of the attributes, with copies of what training changes in place.
+
+        A cold fit replaces every fitted attribute, so the shallow copy is enough; a
+        continuation (warm_start, partial_fit) updates the weights, the optimizer state
+        and the curves in place, so those are copied.
+        """
+        continuing = "coefs_" in self.__dict__ and (self.warm_start or incremental)
+        if not continuing:
+            return dict(self.__dict__), False
+        flat = self._packed_params()  # first, so that coefs_ are views of flat
+        state = dict(self.__dict__)
+        state["_flat_params"] = flat.copy()
+        state["_optimizer"] = copy.deepcopy(state.get("_optimizer"))
+        for key in ("loss_curve_", "validation_scores_"):
+            if isinstance(state.get(key), list):
+                state[key] = list(state[key])
+        return state, True
+
+    def _restore_state(self, state, continuing):
+        self.__dict__.clear()
+        self.__dict__.update(state)
+        if continuing:
+            # coefs_ are views of the weights that the failed fit changed: re-point them.
+            self._set_views(state["_flat_params"], self._layer_units())
+
+    def _fit_checked(self, X, y, sample_weight, incremental):
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -334,6 +422,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         rng = check_random_state(self.random_state)
 
         if first_pass:
+            # Before numpy draws the initial weights, which may be far beyond RAM.
+            if self.solver == "lbfgs":
+                rows = min(n_samples, _CHUNK_ROWS)
+            elif self.batch_size == "auto":
+                rows = min(200, n_samples)
+            else:
+                rows = min(self.batch_size, n_samples)
+            _check_fits_in_memory(layer_units, rows, X.dtype.itemsize)
             self._initialize(y, layer_units, X.dtype, rng)
         elif self._layer_units() != layer_units:
             raise ValueError(
@@ -350,19 +446,24 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
 
+        hooks = _callbacks.FitHooks(self, X, y, sample_weight)
+        hooks.fit_begin()
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, y, sample_weight, rng, incremental)
+            self._fit_stochastic(X, y, sample_weight, rng, incremental, hooks)
         elif self.solver == "lbfgs":
-            self._fit_lbfgs(X, y, sample_weight)
+            self._fit_lbfgs(X, y, sample_weight, hooks)
 
-        if not np.isfinite(self._packed_params()).all():
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may"
-                " contain large values and need to be preprocessed."
-            )
+        # scikit-learn checks the weights only; a non-finite loss (L-BFGS stopping at a
+        # NaN first evaluation, for one) is the same divergence and gets the same error.
+        loss = self.__dict__.get("loss_")
+        if not np.isfinite(self._packed_params()).all() or (
+            loss is not None and not np.isfinite(loss)
+        ):
+            raise ValueError(_NON_FINITE_MSG)
+        hooks.fit_end()
         return self
 
-    def _fit_lbfgs(self, X, y, sample_weight):
+    def _fit_lbfgs(self, X, y, sample_weight, hooks=_callbacks.NO_HOOKS):
         flat = self._packed_params()
         dtype = flat.dtype
         n_samples = X.shape[0]
@@ -389,7 +490,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 method="L-BFGS-B",
                 jac=True,
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+                callback=hooks.lbfgs_callback(flat),
             )
+        hooks.lbfgs_close()
         self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
         self.loss_ = opt_res.fun
         flat[:] = opt_res.x
@@ -418,7 +521,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             "v": np.zeros(n_params, dtype=dtype),
         }
 
-    def _fit_stochastic(self, X, y, sample_weight, rng, incremental):
+    def _fit_stochastic(
+        self, X, y, sample_weight, rng, incremental, hooks=_callbacks.NO_HOOKS
+    ):
         flat = self._packed_params()
         dtype = flat.dtype
         opt = self.__dict__.get("_optimizer")
@@ -473,6 +578,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         state_a = opt["m"] if is_adam else opt["velocity"]
         state_b = opt["v"] if is_adam else opt["velocity"]
         alpha = float(self.alpha)
+        # Ctrl-C stops train_epoch mid-epoch; the model keeps the last completed epoch, so
+        # that its weights, optimizer state, n_iter_ and loss_curve_ agree: a copy of the
+        # weights and optimizer state, refreshed after each epoch (small next to an epoch).
+        live = (flat, state_a) if state_b is state_a else (flat, state_a, state_b)
+        committed = [a.copy() for a in live]
 
         try:
             self.n_iter_ = 0
@@ -482,6 +592,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     perm = np.arange(n_samples)
                     rng.shuffle(perm)
                     sample_idx = sample_idx[perm]
+                hooks.epoch_begin()
                 loss, t = net.train_epoch(
                     flat, state_a, state_b, opt.get("t", 0), opt["solver"],
                     opt["learning_rate_init"] if is_adam else opt["learning_rate"],
@@ -491,16 +602,23 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     Xc, Y, sw_train, sample_idx if self.shuffle else None,
                     batch_size, alpha,
                 )
+                if not np.isfinite(loss):
+                    # Diverged: no later epoch recovers; _fit restores the previous state.
+                    raise ValueError(_NON_FINITE_MSG)
                 if is_adam:
                     opt["t"] = t
                 self.n_iter_ += 1
                 self.loss_ = loss
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
+                for copy_, a in zip(committed, live):
+                    np.copyto(copy_, a)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
                 self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
+                if hooks.epoch_end():
+                    break  # a callback (sklearn.callback) asked to stop
                 if not is_adam and opt["lr_schedule"] == "invscaling":
                     opt["learning_rate"] = (
                         opt["learning_rate_init"] / (self.t_ + 1) ** opt["power_t"]
@@ -534,10 +652,22 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                         ConvergenceWarning,
                     )
         except KeyboardInterrupt:
+            for copy_, a in zip(committed, live):
+                np.copyto(a, copy_)
             warnings.warn("Training interrupted by user.")
 
         if early_stopping and self._best_params is not None:
             flat[:] = self._best_params
+
+        # The epoch losses are taken before each step, so a last step that blows the
+        # weights up (finite, but outputs overflow) goes unseen: one forward pass over the
+        # training data, a third of an epoch's work, catches it. partial_fit skips it
+        # (it would cost a third of each call); its next call sees the loss.
+        if not incremental:
+            out = np.empty((n_samples, self.n_outputs_), dtype=dtype)
+            net.predict(flat, Xc, out)
+            if not np.isfinite(out).all():
+                raise ValueError(_NON_FINITE_MSG)
 
     def _trigger_stopping(self, opt, msg):
         """scikit-learn's optimizer.trigger_stopping: True when training should stop."""
