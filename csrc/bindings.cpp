@@ -270,8 +270,16 @@ void bind_network(py::module_& m, const char* name) {
              const T* sw = optional_weights<T>(sw_obj, sw_keep, X.m.n);
              FASTMLP_CHECK(X.m.n > 0, "X has no rows");
              T* g = writable(grad, "grad");
-             py::gil_scoped_release release;
-             return net.loss_grad(params.data(), g, X.m, Y.data(), sw, nullptr, X.m.n, alpha);
+             bool interrupted = false;
+             double loss;
+             {
+               py::gil_scoped_release release;
+               SignalCheck check;
+               loss = net.loss_grad(params.data(), g, X.m, Y.data(), sw, nullptr, X.m.n, alpha,
+                                    std::ref(check), &interrupted);
+             }
+             if (interrupted) throw py::error_already_set();
+             return loss;
            },
            py::arg("params"), py::arg("grad"), py::arg("X"), py::arg("Y"), py::arg("sample_weight"),
            py::arg("alpha"))
@@ -343,8 +351,13 @@ void bind_network(py::module_& m, const char* name) {
              auto out = require<T>(out_obj, "out");
              check_size(out.size(), X.m.n * spec.sizes.back(), "out");
              T* o = writable(out, "out");
-             py::gil_scoped_release release;
-             net.predict(params.data(), X.m, o);
+             bool interrupted = false;
+             {
+               py::gil_scoped_release release;
+               SignalCheck check;
+               net.predict(params.data(), X.m, o, std::ref(check), &interrupted);
+             }
+             if (interrupted) throw py::error_already_set();
            },
            py::arg("params"), py::arg("X"), py::arg("out"));
 }

@@ -161,7 +161,8 @@ void Network<T>::backward(const T* params, T* grad, const InputMatrix<T>& X, con
 
 template <typename T>
 double Network<T>::loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
-                             const T* sw, const int64_t* rows, int64_t m, double alpha) {
+                             const T* sw, const int64_t* rows, int64_t m, double alpha,
+                             const InterruptCheck& check, bool* interrupted) {
   const int64_t n_out = spec_.sizes.back();
   const int64_t L = spec_.n_layers();
   double data_loss = 0.0, weight_sum = 0.0;
@@ -181,6 +182,10 @@ double Network<T>::loss_grad(const T* params, T* grad, const InputMatrix<T>& X, 
     }
     loss_backward(delta_a_.data(), p, y, w, mc, n_out);
     backward(params, grad, X, r, first, mc, start > 0);
+    if (check && start + mc < m && check()) {
+      *interrupted = true;
+      return std::numeric_limits<double>::quiet_NaN();
+    }
   }
   // L2 penalty on the weights only, divided by the same weight sum as the data term.
   const int64_t n_coefs = spec_.n_coefs(), n_params = spec_.n_params();
@@ -238,11 +243,16 @@ double Network<T>::train_epoch(T* params, T* state_a, T* state_b, int64_t& adam_
 }
 
 template <typename T>
-void Network<T>::predict(const T* params, const InputMatrix<T>& X, T* out) {
+void Network<T>::predict(const T* params, const InputMatrix<T>& X, T* out,
+                         const InterruptCheck& check, bool* interrupted) {
   const int64_t n_out = spec_.sizes.back();
   for (int64_t start = 0; start < X.n; start += chunk_rows_) {
     const int64_t mc = std::min(chunk_rows_, X.n - start);
     forward(params, X, nullptr, start, mc, out + start * n_out);
+    if (check && start + mc < X.n && check()) {
+      *interrupted = true;
+      return;
+    }
   }
 }
 

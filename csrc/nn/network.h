@@ -47,8 +47,11 @@ class Network {
   // Loss of rows (all of X when rows is null) with its L2 term, and its gradient in grad:
   //   L = sum_i sw_i loss_i / S + 0.5 alpha ||W||^2 / S,  S = sum of sw (or the row count).
   // params, grad (n_params); Y (n, n_outputs); sw (n) or null
+  // `check` runs between row chunks; when it asks to stop, *interrupted is set and the
+  // returned loss and grad are meaningless.
   double loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y, const T* sw,
-                   const int64_t* rows, int64_t m, double alpha);
+                   const int64_t* rows, int64_t m, double alpha,
+                   const InterruptCheck& check = InterruptCheck(), bool* interrupted = nullptr);
 
   // One epoch: consecutive batches of `order` (null: rows in order), each followed by an
   // optimizer step; returns sum(batch_loss * batch_len) / m as scikit-learn's loss_.
@@ -59,8 +62,9 @@ class Network {
                      const T* sw, const int64_t* order, int64_t m, int64_t batch_size,
                      double alpha, const InterruptCheck& check, bool* interrupted);
 
-  // out (n, n_outputs) = the output layer's activations for X.
-  void predict(const T* params, const InputMatrix<T>& X, T* out);
+  // out (n, n_outputs) = the output layer's activations for X; `check` as in loss_grad.
+  void predict(const T* params, const InputMatrix<T>& X, T* out,
+               const InterruptCheck& check = InterruptCheck(), bool* interrupted = nullptr);
 
  private:
   // Forward for m rows (rows[i], or first+i); the last layer writes into `output`.
