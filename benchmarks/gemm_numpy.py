@@ -1,0 +1,65 @@
+"""Our GEMM (fastmlp._core.gemm) against numpy's BLAS in the same process: GFLOPS, medians
+of alternating runs, float32 and float64, square and mini-batch shapes.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/gemm_numpy.py --repeats 7
+
+(Unset those two variables only here: some OpenBLAS builds need them for correctness
+on some CPUs, but they select a slower kernel on this one.)
+"""
+
+import argparse
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_info
+
+from fastmlp import _core
+
+SHAPES = [  # m, n, k, trans_a, trans_b
+    (256, 256, 256, False, False),
+    (512, 512, 512, False, False),
+    (1024, 1024, 1024, False, False),
+    (2048, 2048, 2048, False, False),
+    (200, 256, 784, False, False),   # mnist784 forward, first layer
+    (784, 256, 200, True, False),    # its weight gradient
+    (200, 784, 256, False, True),    # an input gradient of that shape
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    blas = [f"{i['internal_api']} {i.get('version')} {i.get('architecture')} threads={i['num_threads']}"
+            for i in threadpool_info() if i["user_api"] == "blas"]
+    print(f"numpy BLAS: {'; '.join(blas)}; fastmlp kernel {_core.gemm_kernel()}, "
+          f"threads={_core.max_threads()}")
+    print("| dtype | shape | numpy GFLOPS | fastmlp GFLOPS | fastmlp / numpy |")
+    print("| --- | --- | --- | --- | --- |")
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        for m, n, k, ta, tb in SHAPES:
+            a = rng.random((k, m) if ta else (m, k)).astype(dtype)
+            b = rng.random((n, k) if tb else (k, n)).astype(dtype)
+            A, B = (a.T if ta else a), (b.T if tb else b)
+            out_np, out_ours = np.empty((m, n), dtype), np.empty((m, n), dtype)
+            reps = max(args.repeats, int(3e9 / (2 * m * n * k)))
+            t_np, t_ours = [], []
+            np.matmul(A, B, out=out_np)
+            _core.gemm(a, b, ta, tb, out=out_ours)
+            for _ in range(reps):  # alternate, so both see the same machine state
+                s = time.perf_counter()
+                np.matmul(A, B, out=out_np)
+                t_np.append(time.perf_counter() - s)
+                s = time.perf_counter()
+                _core.gemm(a, b, ta, tb, out=out_ours)
+                t_ours.append(time.perf_counter() - s)
+            flops = 2.0 * m * n * k
+            g_np, g_ours = flops / np.median(t_np) / 1e9, flops / np.median(t_ours) / 1e9
+            label = f"{m}x{k} @ {k}x{n}" + (" (A^T)" if ta else "") + (" (B^T)" if tb else "")
+            print(f"| {np.dtype(dtype).name} | {label} | {g_np:.0f} | {g_ours:.0f} | "
+                  f"{g_ours / g_np:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
