@@ -7,5 +7,10 @@
 from ._core import __version__, has_cuda, has_openmp
 from ._classifier import MLPClassifier
 from ._regressor import MLPRegressor
+from ._onnx import to_onnx
+from . import plot  # matplotlib is imported only when something is drawn
 
-__all__ = ["MLPClassifier", "MLPRegressor", "__version__", "has_openmp", "has_cuda"]
+__all__ = [
+    "MLPClassifier", "MLPRegressor", "to_onnx", "plot",
+    "__version__", "has_openmp", "has_cuda",
+]

@@ -1,5 +1,9 @@
 """The main job: ``python -m fastmlp`` trains an MLPClassifier on a dataset that ships
-with scikit-learn and prints per-epoch progress, test accuracy and the fit time."""
+with scikit-learn and prints per-epoch progress, test accuracy and the fit time.
+
+``fastmlp`` (the console script) is the same command; ``fastmlp train|predict|bench ...``
+runs a subcommand (_cli.py).
+"""
 
 import argparse
 import sys
@@ -10,7 +14,7 @@ from sklearn import datasets
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from . import MLPClassifier, __version__, _core
+from . import MLPClassifier, __version__, _cli, _core
 
 DATASETS = {
     "digits": datasets.load_digits,
@@ -31,9 +35,15 @@ def _hidden(text):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in _cli.COMMANDS:
+        return _cli.main(argv)
     parser = argparse.ArgumentParser(
         prog="python -m fastmlp",
         description="Train fastmlp's MLPClassifier on a dataset bundled with scikit-learn.",
+        epilog="Subcommands: 'fastmlp train DATA --target COL --out MODEL', "
+        "'fastmlp predict MODEL DATA [--out CSV]', 'fastmlp bench [ARGS]'; "
+        "'fastmlp train --help' and so on for their options.",
     )
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
     parser.add_argument("--hidden", type=_hidden, default=(100,), metavar="N[,N...]",

@@ -1,0 +1,160 @@
+"""The fastmlp command line, run in a subprocess as a user runs it."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+
+
+def fastmlp(*args, cwd=None, check=True):
+    (proc,) = fastmlp_many([args], cwd=cwd)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def fastmlp_many(commands, cwd=None):
+    """Run `python -m fastmlp ARGS` for each ARGS at once (each start imports
+    scikit-learn, about a second); the completed processes, in order."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "fastmlp", *map(str, args)], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, cwd=cwd,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        for args in commands
+    ]
+    done = []
+    for proc, args in zip(procs, commands):
+        out, err = proc.communicate(timeout=120)
+        done.append(subprocess.CompletedProcess(args, proc.returncode, out, err))
+    return done
+
+
+def assert_clean_error(proc, *fragments):
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def iris_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("iris")
+    X, y = load_iris(return_X_y=True)
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    species = np.array(["setosa", "versicolor", "virginica"])[y]
+    with open(d / "iris.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(names + ["species"])
+        w.writerows(list(row) + [s] for row, s in zip(X, species))
+    np.save(d / "features.npy", X)
+    np.savez(d / "iris.npz", X=X, y=X[:, 0] * 2.0 + X[:, 3])
+    return d
+
+
+def test_train_and_predict_csv(iris_files, tmp_path):
+    model = tmp_path / "model.joblib"
+    out = fastmlp("train", iris_files / "iris.csv", "--target", "species", "--hidden", "16,8",
+                  "--solver", "lbfgs", "--max-iter", "300", "--out", model).stdout
+    assert "test accuracy:" in out and "train accuracy:" in out
+    assert model.is_file()
+
+    preds = tmp_path / "preds.csv"
+    fastmlp("predict", model, iris_files / "iris.csv", "--out", preds)
+    with open(preds) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["species"] and len(rows) == 151
+    bundle = joblib.load(model)
+    X = load_iris().data
+    assert [r[0] for r in rows[1:]] == list(bundle["model"].predict(X))
+    assert np.mean([r[0] == s for r, s in zip(rows[1:], np.repeat(
+        ["setosa", "versicolor", "virginica"], 50))]) > 0.9
+
+
+def test_train_progress_lines_and_predict_to_stdout(iris_files, tmp_path):
+    model = tmp_path / "reg.joblib"
+    out = fastmlp("train", iris_files / "iris.npz", "--target", "y", "--regression",
+                  "--max-iter", "3", "--out", model).stdout
+    assert "Iteration 3, loss" in out and "test r2:" in out
+    # The .npy holds the same four features, without names: matched by position.
+    proc = fastmlp("predict", model, iris_files / "features.npy")
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == "y" and len(lines) == 151
+    float(lines[1])
+
+
+def test_parquet(iris_files, tmp_path):
+    pd = pytest.importorskip("pandas", reason="Parquet needs pandas")
+    pytest.importorskip("pyarrow", reason="Parquet needs pyarrow")
+    frame = pd.read_csv(iris_files / "iris.csv")
+    frame.to_parquet(tmp_path / "iris.parquet")
+    model = tmp_path / "m.joblib"
+    fastmlp("train", tmp_path / "iris.parquet", "--target", "species", "--quiet",
+            "--solver", "lbfgs", "--out", model)
+    proc = fastmlp("predict", model, tmp_path / "iris.parquet")
+    assert proc.stdout.splitlines()[1] == "setosa"
+
+
+def test_bad_input_is_one_line_and_exit_2(iris_files, tmp_path):
+    csv_path = iris_files / "iris.csv"
+    model = tmp_path / "m.joblib"
+    fastmlp("train", csv_path, "--target", "species", "--quiet", "--max-iter", "2",
+            "--out", model)
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(b"a,b\n1,2,3\n")
+    text = tmp_path / "text.csv"
+    text.write_text("x,species\nhello,a\n1,b\n")
+    bad_npy = tmp_path / "bad.npy"
+    bad_npy.write_bytes(b"\x00not numpy")
+    partial = tmp_path / "partial.csv"
+    partial.write_text("sepal_length,sepal_width,petal_length\n1,2,3\n")
+    out = ["--out", tmp_path / "unused.joblib"]
+    cases = [
+        (("train", csv_path, "--target", "colour", *out), "no column 'colour'"),
+        (("train", tmp_path / "absent.csv", "--target", "y", *out), "no such file"),
+        (("train", garbage, "--target", "a", *out), "line 2 has 3 fields"),
+        (("train", text, "--target", "species", *out), "column 'x' is not numeric"),
+        (("train", bad_npy, "--target", "0", *out), "not a readable numpy file"),
+        (("predict", csv_path, csv_path), "not a fastmlp model file"),
+        (("predict", model, partial), "missing column(s) 'petal_width'"),
+    ]
+    for proc, (_, message) in zip(fastmlp_many([c for c, _ in cases]), cases):
+        assert_clean_error(proc, message)
+
+
+def test_bench_runs_compare_py_of_a_checkout(tmp_path):
+    assert_clean_error(fastmlp("bench", "--repeats", "1", cwd=tmp_path, check=False),
+                       "benchmarks/compare.py not found")
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "compare.py").write_text(
+        "import sys\nprint('compare', sys.argv[1:])\nsys.exit(3)\n"
+    )
+    proc = fastmlp("bench", "--repeats", "1", cwd=tmp_path, check=False)
+    assert proc.returncode == 3
+    assert "compare ['--repeats', '1']" in proc.stdout
+
+
+def test_no_subcommand_is_still_the_main_job():
+    out = fastmlp("--dataset", "iris", "--max-iter", "5", "--quiet").stdout
+    assert out.startswith("fastmlp ") and "iris (112 train, 38 test, 4 features)" in out
+    assert "test accuracy:" in out and "fit time:" in out
+    assert "fastmlp train" in fastmlp("--help").stdout
+
+
+def test_console_script_installed():
+    exe = shutil.which("fastmlp", path=os.path.dirname(sys.executable)) or shutil.which(
+        "fastmlp"
+    )
+    if exe is None:
+        pytest.skip("the fastmlp console script is not on PATH (package not pip-installed)")
+    proc = subprocess.run([exe, "train", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "--target" in proc.stdout
