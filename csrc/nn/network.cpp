@@ -160,33 +160,46 @@ void Network<T>::backward(const T* params, T* grad, const InputMatrix<T>& X, con
 }
 
 template <typename T>
-double Network<T>::loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
-                             const T* sw, const int64_t* rows, int64_t m, double alpha,
-                             const InterruptCheck& check, bool* interrupted) {
+double Network<T>::data_loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
+                                  const T* sw, const int64_t* rows, int64_t first, int64_t m,
+                                  double* weight_sum, const InterruptCheck& check,
+                                  bool* interrupted) {
   const int64_t n_out = spec_.sizes.back();
   const int64_t L = spec_.n_layers();
-  double data_loss = 0.0, weight_sum = 0.0;
+  double data_loss = 0.0;
+  *weight_sum = 0.0;
   for (int64_t start = 0; start < m; start += chunk_rows_) {
     const int64_t mc = std::min(chunk_rows_, m - start);
     const int64_t* r = rows ? rows + start : nullptr;
-    const int64_t first = rows ? 0 : start;
+    const int64_t f = rows ? 0 : first + start;
     T* p = acts_[size_t(L) - 1].data();
-    forward(params, X, r, first, mc, p);
-    const T* y = gather_rows(y_gather_, Y, n_out, r, first, mc);
-    const T* w = sw ? gather_rows(sw_gather_, sw, 1, r, first, mc) : nullptr;
+    forward(params, X, r, f, mc, p);
+    const T* y = gather_rows(y_gather_, Y, n_out, r, f, mc);
+    const T* w = sw ? gather_rows(sw_gather_, sw, 1, r, f, mc) : nullptr;
     data_loss += loss_forward(spec_.loss, p, y, w, mc, n_out);
     if (w) {
-      for (int64_t i = 0; i < mc; ++i) weight_sum += double(w[i]);
+      for (int64_t i = 0; i < mc; ++i) *weight_sum += double(w[i]);
     } else {
-      weight_sum += double(mc);
+      *weight_sum += double(mc);
     }
     loss_backward(delta_a_.data(), p, y, w, mc, n_out);
-    backward(params, grad, X, r, first, mc, start > 0);
+    backward(params, grad, X, r, f, mc, start > 0);
     if (check && start + mc < m && check()) {
       *interrupted = true;
       return std::numeric_limits<double>::quiet_NaN();
     }
   }
+  return data_loss;
+}
+
+template <typename T>
+double Network<T>::loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
+                             const T* sw, const int64_t* rows, int64_t m, double alpha,
+                             const InterruptCheck& check, bool* interrupted) {
+  double weight_sum;
+  const double data_loss =
+      data_loss_grad(params, grad, X, Y, sw, rows, 0, m, &weight_sum, check, interrupted);
+  if (interrupted && *interrupted) return data_loss;
   // L2 penalty on the weights only, divided by the same weight sum as the data term.
   const int64_t n_coefs = spec_.n_coefs(), n_params = spec_.n_params();
   const double sq = sum_of_squares(params, n_coefs, partial_sums_);
@@ -205,35 +218,23 @@ double Network<T>::train_epoch(T* params, T* state_a, T* state_b, int64_t& adam_
   FASTMLP_CHECK(batch_size > 0 && batch_size <= chunk_rows_,
                 "batch_size must be in [1, chunk_rows]");
   *interrupted = false;
-  const int64_t n_params = spec_.n_params();
+  const int64_t n_params = spec_.n_params(), n_coefs = spec_.n_coefs();
   T* grad = grad_buf_.data();
   double total = 0.0;
   for (int64_t start = 0; start < m; start += batch_size) {
     const int64_t mb = std::min(batch_size, m - start);
     // An unshuffled epoch walks rows [start, start+mb) without an index list.
     const int64_t* r = order ? order + start : nullptr;
-    double batch_loss;
-    if (r) {
-      batch_loss = loss_grad(params, grad, X, Y, sw, r, mb, alpha);
-    } else {
-      InputMatrix<T> Xs = X;
-      if (X.sparse()) {
-        Xs.indptr = X.indptr + start;
-      } else {
-        Xs.dense = X.dense + start * X.d;
-      }
-      Xs.n = mb;
-      batch_loss = loss_grad(params, grad, Xs, Y + start * spec_.sizes.back(),
-                             sw ? sw + start : nullptr, nullptr, mb, alpha);
-    }
-    total += batch_loss * double(mb);
-    if (opt.solver == Solver::sgd) {
-      sgd_update(params, state_a, grad, n_params, opt.learning_rate, opt.momentum, opt.nesterov);
-    } else {
-      ++adam_t;
-      adam_update(params, state_a, state_b, grad, n_params, adam_t, opt.learning_rate,
-                  opt.beta_1, opt.beta_2, opt.epsilon);
-    }
+    double weight_sum;
+    const double data_loss =
+        data_loss_grad(params, grad, X, Y, sw, r, start, mb, &weight_sum, InterruptCheck(),
+                       nullptr);
+    if (opt.solver == Solver::adam) ++adam_t;
+    // The penalty, the 1/S scaling and the optimizer step in one pass over the parameters;
+    // the batch loss uses the weights from before the step, as scikit-learn's does.
+    const double sq = penalized_update(opt, adam_t, params, state_a, state_b, grad, n_params,
+                                       n_coefs, alpha, 1.0 / weight_sum, partial_sums_);
+    total += (data_loss / weight_sum + 0.5 * alpha * sq / weight_sum) * double(mb);
     if (check && check()) {
       *interrupted = true;
       break;

@@ -67,6 +67,11 @@ class Network {
                const InterruptCheck& check = InterruptCheck(), bool* interrupted = nullptr);
 
  private:
+  // The data term of loss_grad for rows (rows[i], or first+i): returns sum_i sw_i loss_i,
+  // sets *weight_sum = S, and leaves the unscaled sum of per-row gradients in grad.
+  double data_loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
+                        const T* sw, const int64_t* rows, int64_t first, int64_t m,
+                        double* weight_sum, const InterruptCheck& check, bool* interrupted);
   // Forward for m rows (rows[i], or first+i); the last layer writes into `output`.
   void forward(const T* params, const InputMatrix<T>& X, const int64_t* rows, int64_t first,
                int64_t m, T* output);

@@ -1,41 +1,104 @@
-// SGD (momentum, Nesterov) and Adam updates, one pass over the flat parameters.
+// SGD (momentum, Nesterov) and Adam updates, one pass over the flat parameters; and the
+// same steps fused with the L2 penalty and the 1/S scaling of the gradient, so a training
+// step reads and writes the parameters and optimizer state once.
 #include "nn/optimizers.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/parallel.h"
 
 namespace fastmlp {
 
+namespace {
+
+// Per-element steps in T, so float32 models update in float32 as numpy does for sklearn.
+template <typename T>
+struct SgdStep {
+  T mu, eta;
+  bool nesterov;
+  SgdStep(double lr, double momentum, bool nesterov_)
+      : mu(T(momentum)), eta(T(lr)), nesterov(nesterov_) {}
+  void operator()(T& w, T& velocity, T&, T g) const {
+    const T v = mu * velocity - eta * g;
+    velocity = v;
+    w += nesterov ? mu * v - eta * g : v;
+  }
+};
+
+template <typename T>
+struct AdamStep {
+  T b1, b2, c1, c2, step, eps;
+  AdamStep(int64_t t, double lr, double beta_1, double beta_2, double epsilon)
+      : b1(T(beta_1)), b2(T(beta_2)), c1(T(1.0 - beta_1)), c2(T(1.0 - beta_2)),
+        step(T(lr * std::sqrt(1.0 - std::pow(beta_2, double(t))) /
+               (1.0 - std::pow(beta_1, double(t))))),
+        eps(T(epsilon)) {}
+  void operator()(T& w, T& m, T& v, T g) const {
+    const T mi = b1 * m + c1 * g;
+    const T vi = b2 * v + c2 * g * g;
+    m = mi;
+    v = vi;
+    w -= step * mi / (std::sqrt(vi) + eps);
+  }
+};
+
+template <typename T, typename Step>
+void apply(const Step& step, T* w, T* a, T* b, const T* grad, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (worth_parallel(n))
+  for (int64_t i = 0; i < n; ++i) step(w[i], a[i], b[i], grad[i]);
+}
+
+// Blocks of a fixed size, so the sum of squares merges in one order for any thread count.
+constexpr int64_t kBlock = 1 << 14;
+
+template <typename T, typename Step>
+double apply_penalized(const Step& step, T* w, T* a, T* b, const T* grad, int64_t n,
+                       int64_t n_coefs, double alpha, double scale,
+                       std::vector<double>& partial) {
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  partial.assign(size_t(blocks), 0.0);
+  const T al = T(alpha), sc = T(scale);
+#pragma omp parallel for schedule(static) if (worth_parallel(n))
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t begin = blk * kBlock, end = std::min(n, begin + kBlock);
+    const int64_t coef_end = std::min(end, std::max(begin, n_coefs));
+    double sq = 0.0;
+    for (int64_t i = begin; i < coef_end; ++i) {
+      sq += double(w[i]) * double(w[i]);
+      step(w[i], a[i], b[i], (grad[i] + al * w[i]) * sc);
+    }
+    for (int64_t i = coef_end; i < end; ++i) step(w[i], a[i], b[i], grad[i] * sc);
+    partial[size_t(blk)] = sq;
+  }
+  double total = 0.0;
+  for (double s : partial) total += s;
+  return total;
+}
+
+}  // namespace
+
 template <typename T>
 void sgd_update(T* w, T* velocity, const T* grad, int64_t n, double lr, double momentum,
                 bool nesterov) {
-  // Coefficients in T so that float32 models update in float32, as numpy does for sklearn.
-  const T mu = T(momentum), eta = T(lr);
-#pragma omp parallel for simd schedule(static) if (worth_parallel(n))
-  for (int64_t i = 0; i < n; ++i) {
-    T v = mu * velocity[i] - eta * grad[i];
-    velocity[i] = v;
-    w[i] += nesterov ? mu * v - eta * grad[i] : v;
-  }
+  apply(SgdStep<T>(lr, momentum, nesterov), w, velocity, velocity, grad, n);
 }
 
 template <typename T>
 void adam_update(T* w, T* m, T* v, const T* grad, int64_t n, int64_t t, double lr,
                  double beta_1, double beta_2, double epsilon) {
-  const double lr_t =
-      lr * std::sqrt(1.0 - std::pow(beta_2, double(t))) / (1.0 - std::pow(beta_1, double(t)));
-  const T b1 = T(beta_1), b2 = T(beta_2), c1 = T(1.0 - beta_1), c2 = T(1.0 - beta_2);
-  const T step = T(lr_t), eps = T(epsilon);
-#pragma omp parallel for simd schedule(static) if (worth_parallel(n))
-  for (int64_t i = 0; i < n; ++i) {
-    const T g = grad[i];
-    const T mi = b1 * m[i] + c1 * g;
-    const T vi = b2 * v[i] + c2 * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    w[i] -= step * mi / (std::sqrt(vi) + eps);
-  }
+  apply(AdamStep<T>(t, lr, beta_1, beta_2, epsilon), w, m, v, grad, n);
+}
+
+template <typename T>
+double penalized_update(const OptimizerConfig& opt, int64_t t, T* w, T* state_a, T* state_b,
+                        const T* grad, int64_t n, int64_t n_coefs, double alpha, double scale,
+                        std::vector<double>& partial) {
+  if (opt.solver == Solver::sgd)
+    return apply_penalized(SgdStep<T>(opt.learning_rate, opt.momentum, opt.nesterov), w,
+                           state_a, state_a, grad, n, n_coefs, alpha, scale, partial);
+  return apply_penalized(AdamStep<T>(t, opt.learning_rate, opt.beta_1, opt.beta_2, opt.epsilon),
+                         w, state_a, state_b, grad, n, n_coefs, alpha, scale, partial);
 }
 
 template void sgd_update<float>(float*, float*, const float*, int64_t, double, double, bool);
@@ -44,5 +107,11 @@ template void adam_update<float>(float*, float*, float*, const float*, int64_t, 
                                  double, double, double);
 template void adam_update<double>(double*, double*, double*, const double*, int64_t, int64_t,
                                   double, double, double, double);
+template double penalized_update<float>(const OptimizerConfig&, int64_t, float*, float*, float*,
+                                        const float*, int64_t, int64_t, double, double,
+                                        std::vector<double>&);
+template double penalized_update<double>(const OptimizerConfig&, int64_t, double*, double*,
+                                         double*, const double*, int64_t, int64_t, double, double,
+                                         std::vector<double>&);
 
 }  // namespace fastmlp

@@ -3,6 +3,7 @@
 // Tested against a numpy transcription in tests/test_ops.py.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace fastmlp {
 
@@ -29,5 +30,14 @@ void sgd_update(T* w, T* velocity, const T* grad, int64_t n, double lr, double m
 template <typename T>
 void adam_update(T* w, T* m, T* v, const T* grad, int64_t n, int64_t t, double lr,
                  double beta_1, double beta_2, double epsilon);
+
+// One training step fused with the penalty: the gradient of the data term `grad` (unscaled)
+// becomes g = (grad + alpha*w) * scale on the first n_coefs entries (the weights) and
+// grad * scale on the rest (the biases), and feeds the optimizer's step (adam: step t).
+// Returns sum(w^2) over the weights before the step, summed in fixed blocks.
+template <typename T>
+double penalized_update(const OptimizerConfig& opt, int64_t t, T* w, T* state_a, T* state_b,
+                        const T* grad, int64_t n, int64_t n_coefs, double alpha, double scale,
+                        std::vector<double>& partial);
 
 }  // namespace fastmlp
