@@ -1,8 +1,7 @@
 // GEMM: C (M,N) = alpha * op(A) @ op(B) + beta * C, row-major, float and double.
 // BLIS-style: five loops around one MR x NR micro-kernel on zero-padded packed panels;
 // the micro-kernel (portable, AVX2+FMA or AVX-512) is chosen at run time.
-// Tested against numpy in tests/test_gemm.py and against gemm_ref in tests/cpp_gemm_check.cpp;
-// timed in benchmarks/.
+// Tested against numpy in tests/test_gemm.py; timed against gemm_ref and numpy in benchmarks/.
 #pragma once
 #include <cstdint>
 #include <string>

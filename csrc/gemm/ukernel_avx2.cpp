@@ -1,12 +1,13 @@
 // AVX2 + FMA GEMM micro-kernels (6 x 16 float, 6 x 8 double); this file alone is compiled
 // with -mavx2 -mfma and is only called when the CPU has both. Tested against gemm_ref by
-// tests/test_gemm.py and tests/cpp_gemm_check.cpp.
+// tests/test_gemm.py.
 //
 // 6 rows x 2 vectors = 12 accumulators + 2 b vectors + 1 broadcast fill the 16 ymm
 // registers; 12 independent FMA chains cover two FMA pipes of 4-5 cycle latency.
-#include <immintrin.h>
-
 #include "gemm/ukernel.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
 
 namespace fastmlp {
 namespace {
@@ -123,3 +124,21 @@ void ukernel_avx2(int64_t K, const double* a, const double* b, double* c, int64_
 }
 
 }  // namespace fastmlp
+
+#else  // not x86-64: this kernel never runs (cpu_features says no), but must link
+
+namespace fastmlp {
+
+void ukernel_avx2(int64_t K, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+                  float beta, int64_t m, int64_t n) {
+  ukernel_scalar(K, a, b, c, ldc, alpha, beta, m, n);
+}
+
+void ukernel_avx2(int64_t K, const double* a, const double* b, double* c, int64_t ldc,
+                  double alpha, double beta, int64_t m, int64_t n) {
+  ukernel_scalar(K, a, b, c, ldc, alpha, beta, m, n);
+}
+
+}  // namespace fastmlp
+
+#endif

@@ -1,14 +1,15 @@
 // AVX-512 GEMM micro-kernels (float 12 x 32, double 12 x 16); this file alone is compiled
 // with -mavx512f -mavx512vl -mavx512bw -mavx512dq -mfma and is only called when the CPU
-// has those. Tested against gemm_ref by tests/test_gemm.py and tests/cpp_gemm_check.cpp.
+// has those. Tested against gemm_ref by tests/test_gemm.py.
 //
 // Per k the kernel loads NV vectors of b and broadcasts MR values of a straight into the
 // FMAs (embedded broadcast), so MR x NV accumulators + NV b vectors use 26 of the 32 zmm
 // registers: 24 independent FMA chains cover the 4-cycle latency of two FMA pipes with
 // room to spare, and 14 loads per 24 FMAs stay well under two loads per cycle.
-#include <immintrin.h>
-
 #include "gemm/ukernel.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
 
 namespace fastmlp {
 namespace {
@@ -128,3 +129,21 @@ void ukernel_avx512(int64_t K, const double* a, const double* b, double* c, int6
 }
 
 }  // namespace fastmlp
+
+#else  // not x86-64: this kernel never runs (cpu_features says no), but must link
+
+namespace fastmlp {
+
+void ukernel_avx512(int64_t K, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+                    float beta, int64_t m, int64_t n) {
+  ukernel_scalar(K, a, b, c, ldc, alpha, beta, m, n);
+}
+
+void ukernel_avx512(int64_t K, const double* a, const double* b, double* c, int64_t ldc,
+                    double alpha, double beta, int64_t m, int64_t n) {
+  ukernel_scalar(K, a, b, c, ldc, alpha, beta, m, n);
+}
+
+}  // namespace fastmlp
+
+#endif
