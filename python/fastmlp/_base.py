@@ -663,11 +663,38 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         # weights up (finite, but outputs overflow) goes unseen: one forward pass over the
         # training data, a third of an epoch's work, catches it. partial_fit skips it
         # (it would cost a third of each call); its next call sees the loss.
-        if not incremental:
+        # A norm bound usually proves the outputs finite and spares that pass.
+        if not incremental and not self._outputs_surely_finite(X_train):
             out = np.empty((n_samples, self.n_outputs_), dtype=dtype)
             net.predict(flat, Xc, out)
             if not np.isfinite(out).all():
                 raise ValueError(_NON_FINITE_MSG)
+
+    def _outputs_surely_finite(self, X):
+        """True when |pre-activations| are provably far below overflow for every row of X.
+
+        By Cauchy-Schwarz a row's pre-activation z = a @ W + b has ||z|| <= ||a|| ||W||_F +
+        ||b|| (and so does every partial sum of the product); relu and identity keep the
+        bound, tanh and logistic map into [-1, 1]. Far below the dtype's maximum (and below
+        log(max) for Poisson's exp) nothing can overflow.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            if sp.issparse(X):
+                bound = float(np.sqrt(np.max(np.asarray(X.multiply(X).sum(axis=1)))))
+            else:  # in row chunks: no temporary the size of X
+                bound = float(np.sqrt(max(
+                    np.einsum("ij,ij->i", X[i : i + _CHUNK_ROWS], X[i : i + _CHUNK_ROWS]).max()
+                    for i in range(0, X.shape[0], _CHUNK_ROWS)
+                )))
+            finfo = np.finfo(self._packed_params().dtype)
+            limit = float(finfo.max) * 1e-6
+            for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+                z = float(np.linalg.norm(W)) * bound + float(np.linalg.norm(b))
+                if not z < limit:
+                    return False
+                hidden = i < len(self.coefs_) - 1
+                bound = np.sqrt(W.shape[1]) if hidden and self.activation in ("tanh", "logistic") else z
+        return self.out_activation_ != "exp" or z < 0.5 * np.log(float(finfo.max))
 
     def _trigger_stopping(self, opt, msg):
         """scikit-learn's optimizer.trigger_stopping: True when training should stop."""
