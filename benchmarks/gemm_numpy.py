@@ -1,5 +1,5 @@
 """Our GEMM (fastmlp._core.gemm) against numpy's BLAS in the same process: GFLOPS, medians
-of alternating runs, float32 and float64, square and mini-batch shapes.
+of alternating blocks of runs, float32 and float64, square and mini-batch shapes.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/gemm_numpy.py --repeats 7
 
@@ -45,15 +45,18 @@ def main():
             out_np, out_ours = np.empty((m, n), dtype), np.empty((m, n), dtype)
             reps = max(args.repeats, int(3e9 / (2 * m * n * k)))
             t_np, t_ours = [], []
-            np.matmul(A, B, out=out_np)
-            _core.gemm(a, b, ta, tb, out=out_ours)
-            for _ in range(reps):  # alternate, so both see the same machine state
-                s = time.perf_counter()
-                np.matmul(A, B, out=out_np)
-                t_np.append(time.perf_counter() - s)
-                s = time.perf_counter()
-                _core.gemm(a, b, ta, tb, out=out_ours)
-                t_ours.append(time.perf_counter() - s)
+            # Blocks of calls, alternating between the libraries with a pause between
+            # blocks: both keep worker threads spinning for a while after a call, and
+            # interleaving single calls would time each against the other's spinners.
+            for _ in range(3):
+                for fn, times in ((lambda: np.matmul(A, B, out=out_np), t_np),
+                                  (lambda: _core.gemm(a, b, ta, tb, out=out_ours), t_ours)):
+                    time.sleep(0.05)
+                    fn()
+                    for _ in range(reps):
+                        s = time.perf_counter()
+                        fn()
+                        times.append(time.perf_counter() - s)
             flops = 2.0 * m * n * k
             g_np, g_ours = flops / np.median(t_np) / 1e9, flops / np.median(t_ours) / 1e9
             label = f"{m}x{k} @ {k}x{n}" + (" (A^T)" if ta else "") + (" (B^T)" if tb else "")
