@@ -22,7 +22,8 @@ struct SgdStep {
   void operator()(T& w, T& velocity, T&, T g) const {
     const T v = mu * velocity - eta * g;
     velocity = v;
-    w += nesterov ? mu * v - eta * g : v;
+    const T nest = mu * v - eta * g;
+    w += nesterov ? nest : v;
   }
 };
 
@@ -43,31 +44,31 @@ struct AdamStep {
   }
 };
 
-template <typename T, typename Step>
-void apply(const Step& step, T* w, T* a, T* b, const T* grad, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (worth_parallel(n))
-  for (int64_t i = 0; i < n; ++i) step(w[i], a[i], b[i], grad[i]);
-}
-
 // Blocks of a fixed size, so the sum of squares merges in one order for any thread count.
 constexpr int64_t kBlock = 1 << 14;
 
 template <typename T, typename Step>
-double apply_penalized(const Step& step, T* w, T* a, T* b, const T* grad, int64_t n,
+double apply_penalized(const Step& step_ref, T* w, T* a, T* b, const T* grad, int64_t n,
                        int64_t n_coefs, double alpha, double scale,
                        std::vector<double>& partial) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   partial.assign(size_t(blocks), 0.0);
-  const T al = T(alpha), sc = T(scale);
 #pragma omp parallel for schedule(static) if (worth_parallel(n))
   for (int64_t blk = 0; blk < blocks; ++blk) {
+    // A copy local to the thread: stores through w then cannot alias the step's fields,
+    // which lets the loops below vectorize.
+    const Step step = step_ref;
+    const T al = T(alpha), sc = T(scale);
     const int64_t begin = blk * kBlock, end = std::min(n, begin + kBlock);
     const int64_t coef_end = std::min(end, std::max(begin, n_coefs));
     double sq = 0.0;
-    for (int64_t i = begin; i < coef_end; ++i) {
-      sq += double(w[i]) * double(w[i]);
-      step(w[i], a[i], b[i], (grad[i] + al * w[i]) * sc);
-    }
+#pragma omp simd reduction(+ : sq)
+    for (int64_t i = begin; i < coef_end; ++i) sq += double(w[i]) * double(w[i]);
+    // simd: elements are independent (a and b may be one array, but only element i of it
+    // is touched in iteration i).
+#pragma omp simd
+    for (int64_t i = begin; i < coef_end; ++i) step(w[i], a[i], b[i], (grad[i] + al * w[i]) * sc);
+#pragma omp simd
     for (int64_t i = coef_end; i < end; ++i) step(w[i], a[i], b[i], grad[i] * sc);
     partial[size_t(blk)] = sq;
   }
@@ -81,13 +82,17 @@ double apply_penalized(const Step& step, T* w, T* a, T* b, const T* grad, int64_
 template <typename T>
 void sgd_update(T* w, T* velocity, const T* grad, int64_t n, double lr, double momentum,
                 bool nesterov) {
-  apply(SgdStep<T>(lr, momentum, nesterov), w, velocity, velocity, grad, n);
+  std::vector<double> unused;
+  apply_penalized(SgdStep<T>(lr, momentum, nesterov), w, velocity, velocity, grad, n, 0, 0.0,
+                  1.0, unused);
 }
 
 template <typename T>
 void adam_update(T* w, T* m, T* v, const T* grad, int64_t n, int64_t t, double lr,
                  double beta_1, double beta_2, double epsilon) {
-  apply(AdamStep<T>(t, lr, beta_1, beta_2, epsilon), w, m, v, grad, n);
+  std::vector<double> unused;
+  apply_penalized(AdamStep<T>(t, lr, beta_1, beta_2, epsilon), w, m, v, grad, n, 0, 0.0, 1.0,
+                  unused);
 }
 
 template <typename T>
