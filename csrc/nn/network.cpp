@@ -12,6 +12,10 @@
 #include "common/parallel.h"
 #include "nn/dense.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace fastmlp {
 
 int64_t NetworkSpec::coef_offset(int64_t l) const {
@@ -89,7 +93,8 @@ double sum_of_squares(const T* x, int64_t n, std::vector<double>& partial) {
 }  // namespace
 
 template <typename T>
-Network<T>::Network(NetworkSpec spec, int64_t chunk_rows) : spec_(std::move(spec)) {
+Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, bool allow_slices)
+    : spec_(std::move(spec)) {
   spec_.validate();
   FASTMLP_CHECK(chunk_rows > 0, "chunk_rows must be > 0");
   chunk_rows_ = chunk_rows;
@@ -104,6 +109,57 @@ Network<T>::Network(NetworkSpec spec, int64_t chunk_rows) : spec_(std::move(spec
   delta_b_.reserve(size_t(checked_mul(chunk_rows_, widest)));
   grad_buf_.reserve(size_t(spec_.n_params()));
   partial_sums_.reserve(size_t(spec_.n_coefs() / (1 << 14) + 1));
+
+  // Slice a mini-batch when its products are too small to run in parallel themselves
+  // (below GEMM's own threshold) and each slice keeps enough rows to stay efficient.
+  int64_t macs_per_row = 0;
+  for (int64_t l = 0; l < L; ++l) macs_per_row += spec_.sizes[size_t(l)] * spec_.sizes[size_t(l) + 1];
+  constexpr int64_t kMinSliceRows = 32;
+  constexpr int64_t kSmallBatchMacs = int64_t(1) << 22;
+  if (allow_slices && chunk_rows_ >= kSlices * kMinSliceRows &&
+      macs_per_row * chunk_rows_ < kSmallBatchMacs) {
+    const int64_t rows_per_slice = (chunk_rows_ + kSlices - 1) / kSlices;
+    for (int s = 0; s < kSlices; ++s) {
+      slices_.emplace_back(new Network<T>(spec_, rows_per_slice, false));
+      if (s > 0) slice_grads_.emplace_back(size_t(spec_.n_params()));
+    }
+  }
+}
+
+template <typename T>
+double Network<T>::batch_data_loss_grad(const T* params, T* grad, const InputMatrix<T>& X,
+                                        const T* Y, const T* sw, const int64_t* rows,
+                                        int64_t first, int64_t m, double* weight_sum) {
+  if (slices_.empty())
+    return data_loss_grad(params, grad, X, Y, sw, rows, first, m, weight_sum, InterruptCheck(),
+                          nullptr);
+  const int64_t per = (m + kSlices - 1) / kSlices;
+  double losses[kSlices] = {}, sums[kSlices] = {};
+  int threads = 1;
+#ifdef _OPENMP
+  threads = std::min(kSlices, omp_get_max_threads());
+#endif
+#pragma omp parallel for num_threads(threads) schedule(static, 1) if (threads > 1)
+  for (int s = 0; s < kSlices; ++s) {
+    const int64_t lo = s * per, mc = std::min(per, m - lo);
+    if (mc <= 0) continue;
+    T* g = s == 0 ? grad : slice_grads_[size_t(s) - 1].data();
+    losses[s] = slices_[size_t(s)]->data_loss_grad(params, g, X, Y, sw, rows ? rows + lo : nullptr,
+                                                   first + lo, mc, &sums[s], InterruptCheck(),
+                                                   nullptr);
+  }
+  const int64_t n_params = spec_.n_params();
+  double loss = losses[0];
+  *weight_sum = sums[0];
+  for (int s = 1; s < kSlices; ++s) {
+    if (s * per >= m) break;
+    const T* g = slice_grads_[size_t(s) - 1].data();
+#pragma omp parallel for simd schedule(static) if (worth_parallel(n_params))
+    for (int64_t i = 0; i < n_params; ++i) grad[i] += g[i];
+    loss += losses[s];
+    *weight_sum += sums[s];
+  }
+  return loss;
 }
 
 template <typename T>
@@ -227,8 +283,7 @@ double Network<T>::train_epoch(T* params, T* state_a, T* state_b, int64_t& adam_
     const int64_t* r = order ? order + start : nullptr;
     double weight_sum;
     const double data_loss =
-        data_loss_grad(params, grad, X, Y, sw, r, start, mb, &weight_sum, InterruptCheck(),
-                       nullptr);
+        batch_data_loss_grad(params, grad, X, Y, sw, r, start, mb, &weight_sum);
     if (opt.solver == Solver::adam) ++adam_t;
     // The penalty, the 1/S scaling and the optimizer step in one pass over the parameters;
     // the batch loss uses the weights from before the step, as scikit-learn's does.

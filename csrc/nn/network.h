@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "common/aligned_buffer.h"
@@ -40,7 +41,9 @@ class Network {
  public:
   // chunk_rows bounds the rows processed at once (the mini-batch size in training;
   // predict and the full-batch gradient walk the data in chunks of that many rows).
-  Network(NetworkSpec spec, int64_t chunk_rows);
+  // allow_slices: small networks split each mini-batch into kSlices row slices trained in
+  // parallel (see batch_data_loss_grad); the slices themselves never split again.
+  Network(NetworkSpec spec, int64_t chunk_rows, bool allow_slices = true);
 
   const NetworkSpec& spec() const { return spec_; }
 
@@ -72,6 +75,11 @@ class Network {
   double data_loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
                         const T* sw, const int64_t* rows, int64_t first, int64_t m,
                         double* weight_sum, const InterruptCheck& check, bool* interrupted);
+  // data_loss_grad for one mini-batch: directly, or over the row slices in parallel with
+  // the slices' gradients added in slice order (the same bits for any thread count).
+  double batch_data_loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
+                              const T* sw, const int64_t* rows, int64_t first, int64_t m,
+                              double* weight_sum);
   // Forward for m rows (rows[i], or first+i); the last layer writes into `output`.
   void forward(const T* params, const InputMatrix<T>& X, const int64_t* rows, int64_t first,
                int64_t m, T* output);
@@ -87,6 +95,11 @@ class Network {
   AlignedBuffer<T> x_gather_, y_gather_, sw_gather_;
   AlignedBuffer<T> grad_buf_;
   std::vector<double> partial_sums_;  // reserved once: assign() below never reallocates
+  // Small layers cannot keep two cores busy within one product, so such a network splits
+  // a mini-batch into a fixed number of row slices instead, each with its own workspaces.
+  static constexpr int kSlices = 2;
+  std::vector<std::unique_ptr<Network<T>>> slices_;
+  std::vector<AlignedBuffer<T>> slice_grads_;  // gradients of slices 1.. (slice 0: grad)
   GemmWorkspace gemm_ws_;
 };
 
