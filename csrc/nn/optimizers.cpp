@@ -13,17 +13,15 @@ namespace fastmlp {
 namespace {
 
 // Per-element steps in T, so float32 models update in float32 as numpy does for sklearn.
-template <typename T>
+// Nesterov is a template flag so that the loop has no branch and vectorizes.
+template <typename T, bool Nesterov>
 struct SgdStep {
   T mu, eta;
-  bool nesterov;
-  SgdStep(double lr, double momentum, bool nesterov_)
-      : mu(T(momentum)), eta(T(lr)), nesterov(nesterov_) {}
+  SgdStep(double lr, double momentum) : mu(T(momentum)), eta(T(lr)) {}
   void operator()(T& w, T& velocity, T&, T g) const {
     const T v = mu * velocity - eta * g;
     velocity = v;
-    const T nest = mu * v - eta * g;
-    w += nesterov ? nest : v;
+    w += Nesterov ? mu * v - eta * g : v;
   }
 };
 
@@ -83,8 +81,12 @@ template <typename T>
 void sgd_update(T* w, T* velocity, const T* grad, int64_t n, double lr, double momentum,
                 bool nesterov) {
   std::vector<double> unused;
-  apply_penalized(SgdStep<T>(lr, momentum, nesterov), w, velocity, velocity, grad, n, 0, 0.0,
-                  1.0, unused);
+  if (nesterov)
+    apply_penalized(SgdStep<T, true>(lr, momentum), w, velocity, velocity, grad, n, 0, 0.0, 1.0,
+                    unused);
+  else
+    apply_penalized(SgdStep<T, false>(lr, momentum), w, velocity, velocity, grad, n, 0, 0.0, 1.0,
+                    unused);
 }
 
 template <typename T>
@@ -99,9 +101,12 @@ template <typename T>
 double penalized_update(const OptimizerConfig& opt, int64_t t, T* w, T* state_a, T* state_b,
                         const T* grad, int64_t n, int64_t n_coefs, double alpha, double scale,
                         std::vector<double>& partial) {
+  if (opt.solver == Solver::sgd && opt.nesterov)
+    return apply_penalized(SgdStep<T, true>(opt.learning_rate, opt.momentum), w, state_a,
+                           state_a, grad, n, n_coefs, alpha, scale, partial);
   if (opt.solver == Solver::sgd)
-    return apply_penalized(SgdStep<T>(opt.learning_rate, opt.momentum, opt.nesterov), w,
-                           state_a, state_a, grad, n, n_coefs, alpha, scale, partial);
+    return apply_penalized(SgdStep<T, false>(opt.learning_rate, opt.momentum), w, state_a,
+                           state_a, grad, n, n_coefs, alpha, scale, partial);
   return apply_penalized(AdamStep<T>(t, opt.learning_rate, opt.beta_1, opt.beta_2, opt.epsilon),
                          w, state_a, state_b, grad, n, n_coefs, alpha, scale, partial);
 }
