@@ -17,6 +17,12 @@
 #include "nn/network.h"
 #include "nn/optimizers.h"
 
+#ifdef FASTMLP_HAS_CUDA
+#include <memory>
+
+#include "cuda/cuda_api.h"
+#endif
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -362,6 +368,252 @@ void bind_network(py::module_& m, const char* name) {
            py::arg("params"), py::arg("X"), py::arg("out"));
 }
 
+
+#ifdef FASTMLP_HAS_CUDA
+// The device network keeps raw pointers to the data and parameter arrays between calls:
+// this holder keeps those arrays alive with it.
+struct CudaNetworkHolder {
+  std::unique_ptr<cuda::DeviceNetwork> net;
+  py::object keep[6];
+};
+
+OptimizerConfig make_optimizer(const std::string& solver, double lr, double momentum,
+                               bool nesterov, double beta_1, double beta_2, double epsilon) {
+  FASTMLP_CHECK(solver == "sgd" || solver == "adam", "solver must be 'sgd' or 'adam'");
+  OptimizerConfig opt;
+  opt.solver = solver == "sgd" ? Solver::sgd : Solver::adam;
+  opt.learning_rate = lr;
+  opt.momentum = momentum;
+  opt.nesterov = nesterov;
+  opt.beta_1 = beta_1;
+  opt.beta_2 = beta_2;
+  opt.epsilon = epsilon;
+  return opt;
+}
+
+void bind_cuda(py::module_& m) {
+  py::class_<CudaNetworkHolder>(m, "CudaNetwork32",
+                                "A float32 network trained on the GPU; data copied once, "
+                                "parameters kept on the device.")
+      .def(py::init([](std::vector<int64_t> sizes, const std::string& hidden,
+                       const std::string& output, const std::string& loss, int64_t batch_rows,
+                       const std::string& precision) {
+             NetworkSpec spec;
+             spec.sizes = sizes;
+             spec.hidden = parse_activation(hidden);
+             spec.output = parse_activation(output);
+             spec.loss = parse_loss(loss);
+             spec.validate();
+             FASTMLP_CHECK(cuda::available(), "no usable CUDA device: " + cuda::device_description());
+             auto h = new CudaNetworkHolder;
+             h->net.reset(new cuda::DeviceNetwork(std::move(sizes), spec.hidden, spec.output,
+                                                  spec.loss, batch_rows,
+                                                  cuda::parse_gemm_precision(precision)));
+             return h;
+           }),
+           py::arg("sizes"), py::arg("hidden_activation"), py::arg("output_activation"),
+           py::arg("loss"), py::arg("batch_rows"), py::arg("precision") = "float32")
+      .def_property_readonly("n_params", [](const CudaNetworkHolder& h) { return h.net->n_params(); })
+      .def_property_readonly("data_resident",
+                             [](const CudaNetworkHolder& h) { return h.net->data_resident(); })
+      .def("set_data",
+           [](CudaNetworkHolder& h, py::object X_obj, py::object Y_obj, py::object sw_obj,
+              int64_t n_features, int64_t n_outputs) {
+             auto X = require<float>(X_obj, "X");
+             FASTMLP_CHECK(X.ndim() == 2 && X.shape(1) == n_features && X.shape(0) > 0,
+                           "X must be a non-empty 2-D array with the network's features");
+             auto Y = require<float>(Y_obj, "Y");
+             check_size(Y.size(), X.shape(0) * n_outputs, "Y");
+             Array<float> sw_keep;
+             const float* sw = optional_weights<float>(sw_obj, sw_keep, X.shape(0));
+             {
+               py::gil_scoped_release release;
+               h.net->set_data(X.data(), Y.data(), sw, X.shape(0));
+             }
+             h.keep[0] = X;
+             h.keep[1] = Y;
+             h.keep[2] = sw_keep;
+           },
+           py::arg("X"), py::arg("Y"), py::arg("sample_weight"), py::arg("n_features"),
+           py::arg("n_outputs"))
+      .def("set_params",
+           [](CudaNetworkHolder& h, py::object p_obj, py::object a_obj, py::object b_obj) {
+             auto p = require<float>(p_obj, "params");
+             auto a = require<float>(a_obj, "optimizer state");
+             const int64_t np_ = h.net->n_params();
+             check_size(p.size(), np_, "params");
+             check_size(a.size(), np_, "optimizer state");
+             float* bp = nullptr;
+             if (!b_obj.is_none() && !b_obj.is(a_obj)) {
+               auto b = require<float>(b_obj, "optimizer state");
+               check_size(b.size(), np_, "optimizer state");
+               bp = writable(b, "optimizer state");
+               h.keep[5] = b;
+             }
+             h.net->set_params(writable(p, "params"), writable(a, "optimizer state"), bp);
+             h.keep[3] = p;
+             h.keep[4] = a;
+           },
+           py::arg("params"), py::arg("state_a"), py::arg("state_b"))
+      .def("train_epoch",
+           [](CudaNetworkHolder& h, int64_t adam_t, const std::string& solver, double lr,
+              double momentum, bool nesterov, double beta_1, double beta_2, double epsilon,
+              py::object order_obj, int64_t batch_size, double alpha) {
+             const OptimizerConfig opt =
+                 make_optimizer(solver, lr, momentum, nesterov, beta_1, beta_2, epsilon);
+             FASTMLP_CHECK(h.keep[0] && h.keep[3], "set_data and set_params come first");
+             const int64_t n = py::reinterpret_borrow<Array<float>>(h.keep[0]).shape(0);
+             const int64_t* order = nullptr;
+             Array<int64_t> order_keep;
+             if (!order_obj.is_none()) {
+               FASTMLP_CHECK(py::isinstance<Array<int64_t>>(order_obj),
+                             "order must be a C-contiguous int64 array");
+               order_keep = py::reinterpret_borrow<Array<int64_t>>(order_obj);
+               check_size(order_keep.size(), n, "order");
+               order = order_keep.data();
+               for (int64_t i = 0; i < n; ++i)
+                 FASTMLP_CHECK(order[i] >= 0 && order[i] < n, "order holds a row out of range");
+             }
+             double loss;
+             {
+               py::gil_scoped_release release;
+               loss = h.net->train_epoch(adam_t, opt, order, batch_size, alpha);
+             }
+             return py::make_tuple(loss, adam_t);
+           },
+           py::arg("adam_t"), py::arg("solver"), py::arg("learning_rate"), py::arg("momentum"),
+           py::arg("nesterov"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"),
+           py::arg("order"), py::arg("batch_size"), py::arg("alpha"))
+      .def("predict",
+           [](CudaNetworkHolder& h, py::object p_obj, py::object X_obj, py::object out_obj,
+              int64_t n_features, int64_t n_outputs) {
+             auto p = require<float>(p_obj, "params");
+             check_size(p.size(), h.net->n_params(), "params");
+             auto X = require<float>(X_obj, "X");
+             FASTMLP_CHECK(X.ndim() == 2 && X.shape(1) == n_features,
+                           "X must be 2-D with the network's features");
+             auto out = require<float>(out_obj, "out");
+             check_size(out.size(), X.shape(0) * n_outputs, "out");
+             float* o = writable(out, "out");
+             py::gil_scoped_release release;
+             h.net->predict(p.data(), X.data(), X.shape(0), o);
+           },
+           py::arg("params"), py::arg("X"), py::arg("out"), py::arg("n_features"),
+           py::arg("n_outputs"));
+
+  py::module_ k = m.def_submodule("cuda_kernels", "float32 device kernels on host arrays, for tests");
+  k.def("gemm", [](py::object a_obj, py::object b_obj, bool ta, bool tb, const std::string& prec,
+                   double alpha, double beta, py::object out) {
+    auto a = require<float>(a_obj, "a");
+    auto b = require<float>(b_obj, "b");
+    FASTMLP_CHECK(a.ndim() == 2 && b.ndim() == 2, "gemm takes 2-D arrays");
+    const int64_t M = ta ? a.shape(1) : a.shape(0), K = ta ? a.shape(0) : a.shape(1);
+    const int64_t Kb = tb ? b.shape(1) : b.shape(0), N = tb ? b.shape(0) : b.shape(1);
+    FASTMLP_CHECK(K == Kb, "gemm: inner dimensions differ");
+    auto c = require<float>(out, "out");
+    FASTMLP_CHECK(c.ndim() == 2 && c.shape(0) == M && c.shape(1) == N, "gemm: out has the wrong shape");
+    float* cp = writable(c, "out");
+    const auto p = cuda::parse_gemm_precision(prec);
+    py::gil_scoped_release release;
+    cuda::gemm_host(ta, tb, M, N, K, float(alpha), a.data(), a.shape(1), b.data(), b.shape(1),
+                    float(beta), cp, N, p);
+  }, py::arg("a"), py::arg("b"), py::arg("trans_a"), py::arg("trans_b"), py::arg("precision"),
+     py::arg("alpha"), py::arg("beta"), py::arg("out"));
+  k.def("gemm_time_ms", [](int64_t M, int64_t N, int64_t K, const std::string& prec, int repeats) {
+    const auto p = cuda::parse_gemm_precision(prec);
+    FASTMLP_CHECK(M > 0 && N > 0 && K > 0 && repeats > 0, "sizes and repeats must be > 0");
+    py::gil_scoped_release release;
+    return cuda::gemm_time_ms(M, N, K, p, repeats);
+  }, py::arg("M"), py::arg("N"), py::arg("K"), py::arg("precision"), py::arg("repeats"));
+  k.def("bias_activation_forward", [](const std::string& name, py::object a_obj, py::object b_obj) {
+    auto a = require<float>(a_obj, "a");
+    FASTMLP_CHECK(a.ndim() == 2, "a must be 2-D");
+    Array<float> b_keep;
+    const float* b = nullptr;
+    if (!b_obj.is_none()) {
+      b_keep = require<float>(b_obj, "bias");
+      check_size(b_keep.size(), a.shape(1), "bias");
+      b = b_keep.data();
+    }
+    const Activation f = parse_activation(name);
+    float* p = writable(a, "a");
+    py::gil_scoped_release release;
+    cuda::bias_activation_forward_host(f, p, b, a.shape(0), a.shape(1));
+  });
+  k.def("activation_backward", [](const std::string& name, py::object d_obj, py::object a_obj) {
+    auto d = require<float>(d_obj, "delta");
+    auto a = require<float>(a_obj, "a");
+    FASTMLP_CHECK(d.ndim() == 2 && a.ndim() == 2 && d.shape(0) == a.shape(0) &&
+                      d.shape(1) == a.shape(1), "delta and a must be 2-D of the same shape");
+    const Activation f = parse_activation(name);
+    float* dp = writable(d, "delta");
+    py::gil_scoped_release release;
+    cuda::activation_backward_host(f, dp, a.data(), a.shape(0), a.shape(1));
+  });
+  k.def("loss_forward_backward", [](const std::string& name, py::object d_obj, py::object p_obj,
+                                    py::object y_obj, py::object sw_obj) {
+    auto d = require<float>(d_obj, "delta");
+    auto p = require<float>(p_obj, "p");
+    auto y = require<float>(y_obj, "y");
+    FASTMLP_CHECK(p.ndim() == 2 && y.ndim() == 2 && d.ndim() == 2 && p.shape(0) == y.shape(0) &&
+                      p.shape(1) == y.shape(1) && d.shape(0) == p.shape(0) &&
+                      d.shape(1) == p.shape(1), "delta, p and y must be 2-D of the same shape");
+    Array<float> sw_keep;
+    const float* sw = optional_weights<float>(sw_obj, sw_keep, p.shape(0));
+    const Loss loss = parse_loss(name);
+    float* dp = writable(d, "delta");
+    py::gil_scoped_release release;
+    return cuda::loss_forward_backward_host(loss, dp, p.data(), y.data(), sw, p.shape(0), p.shape(1));
+  });
+  k.def("bias_grad", [](py::object d_obj) {
+    auto d = require<float>(d_obj, "delta");
+    FASTMLP_CHECK(d.ndim() == 2, "delta must be 2-D");
+    Array<float> out(d.shape(1));
+    float* o = out.mutable_data();
+    {
+      py::gil_scoped_release release;
+      cuda::bias_grad_host(o, d.data(), d.shape(0), d.shape(1));
+    }
+    return out;
+  });
+  k.def("gather_rows", [](py::object src_obj, py::object rows_obj) {
+    auto src = require<float>(src_obj, "src");
+    FASTMLP_CHECK(src.ndim() == 2, "src must be 2-D");
+    FASTMLP_CHECK(py::isinstance<Array<int64_t>>(rows_obj), "rows must be a C-contiguous int64 array");
+    auto rows = py::reinterpret_borrow<Array<int64_t>>(rows_obj);
+    for (int64_t i = 0; i < rows.size(); ++i)
+      FASTMLP_CHECK(rows.data()[i] >= 0 && rows.data()[i] < src.shape(0), "rows out of range");
+    Array<float> out({int64_t(rows.size()), int64_t(src.shape(1))});
+    float* o = out.mutable_data();
+    {
+      py::gil_scoped_release release;
+      cuda::gather_rows_host(o, src.data(), rows.data(), rows.size(), src.shape(0), src.shape(1));
+    }
+    return out;
+  });
+  k.def("penalized_update", [](const std::string& solver, int64_t t, py::object w_obj,
+                               py::object a_obj, py::object b_obj, py::object g_obj,
+                               int64_t n_coefs, double lr, double momentum, bool nesterov,
+                               double beta_1, double beta_2, double epsilon, double alpha,
+                               double scale) {
+    const OptimizerConfig opt = make_optimizer(solver, lr, momentum, nesterov, beta_1, beta_2, epsilon);
+    auto w = require<float>(w_obj, "w");
+    auto a = require<float>(a_obj, "state_a");
+    auto b = require<float>(b_obj, "state_b");
+    auto g = require<float>(g_obj, "grad");
+    check_size(a.size(), w.size(), "state_a");
+    check_size(b.size(), w.size(), "state_b");
+    check_size(g.size(), w.size(), "grad");
+    FASTMLP_CHECK(n_coefs >= 0 && n_coefs <= w.size() && t >= 1, "bad n_coefs or t");
+    float* wp = writable(w, "w");
+    float* ap = writable(a, "state_a");
+    float* bp = writable(b, "state_b");
+    py::gil_scoped_release release;
+    return cuda::penalized_update_host(opt, t, wp, ap, bp, g.data(), w.size(), n_coefs, alpha, scale);
+  });
+}
+#endif
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -376,7 +628,20 @@ PYBIND11_MODULE(_core, m) {
 #else
   m.attr("has_openmp") = false;
 #endif
+#ifdef FASTMLP_HAS_CUDA
+  m.attr("has_cuda") = true;
+  m.def("cuda_available", [] { return cuda::available(); },
+        "True when this build has CUDA and a usable GPU is present (never raises).");
+  m.def("cuda_device", [] { return cuda::device_description(); },
+        "The GPU that device='cuda' uses, or why none is usable.");
+  bind_cuda(m);
+#else
   m.attr("has_cuda") = false;
+  m.def("cuda_available", [] { return false; },
+        "True when this build has CUDA and a usable GPU is present (never raises).");
+  m.def("cuda_device", [] { return std::string("fastmlp was built without CUDA"); },
+        "The GPU that device='cuda' uses, or why none is usable.");
+#endif
   m.def("max_threads", [] {
 #ifdef _OPENMP
     return omp_get_max_threads();

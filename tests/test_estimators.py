@@ -294,8 +294,11 @@ def test_sklearn_input_errors(digits):
 
 
 def test_get_params_matches_sklearn():
-    assert MLPClassifier().get_params() == sk.MLPClassifier().get_params()
-    assert MLPRegressor().get_params() == sk.MLPRegressor().get_params()
+    # Every scikit-learn parameter with its default; `device` is fastmlp's only addition.
+    for ours, theirs in [(MLPClassifier(), sk.MLPClassifier()), (MLPRegressor(), sk.MLPRegressor())]:
+        params = ours.get_params()
+        assert params.pop("device") == "cpu"
+        assert params == theirs.get_params()
     assert repr(MLPRegressor(hidden_layer_sizes=(5,), loss="poisson")) == (
         "MLPRegressor(hidden_layer_sizes=(5,), loss='poisson')"
     )

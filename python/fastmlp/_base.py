@@ -32,7 +32,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _callbacks, _core
+from . import _callbacks, _core, _cuda
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
@@ -142,6 +142,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             Options(Real, {np.inf}),
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
     }
 
     @abstractmethod
@@ -308,6 +309,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         dtype = np.float32 if (X.dtype == np.float32 and flat.dtype == np.float32) else np.float64
         params = flat if flat.dtype == dtype else flat.astype(dtype)
         units = self._layer_units()
+        if _cuda.predict_on_device(self, X, flat):
+            out = _cuda.predict(
+                units, self.activation, self.out_activation_, self._core_loss(), flat, X
+            )
+            return out.astype(dtype, copy=False)
         out = np.empty((X.shape[0], units[-1]), dtype=dtype)
         if X.shape[0] == 0:
             return out
@@ -413,6 +419,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             not self.warm_start and not incremental
         )
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if _cuda.fit_device(self, X) == "cuda":
+            X = _cuda.as_float32(X)
+            if not first_pass and self._packed_params().dtype != np.float32:
+                raise ValueError(
+                    "device='cuda' trains float32 models; this one is float64. Fit again "
+                    "without warm_start."
+                )
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
@@ -567,10 +580,16 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
-        net = _network(
-            dtype, self._layer_units(), self.activation, self.out_activation_,
-            self._core_loss(), batch_size,
-        )
+        if _cuda.fit_device(self, X_train) == "cuda":
+            net = _cuda.DeviceTrainer(
+                self._layer_units(), self.activation, self.out_activation_,
+                self._core_loss(), batch_size,
+            )
+        else:
+            net = _network(
+                dtype, self._layer_units(), self.activation, self.out_activation_,
+                self._core_loss(), batch_size,
+            )
         Xc = _core_input(X_train, dtype)
         Y = np.ascontiguousarray(y_train, dtype=dtype)
         sample_idx = np.arange(n_samples, dtype=np.int64)

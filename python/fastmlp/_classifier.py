@@ -175,6 +175,14 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         Note that number of loss function calls will be greater than or equal
         to the number of iterations for the `MLPClassifier`.
 
+    device : {'cpu', 'cuda', 'auto'}, default='cpu'
+        Where fit and predict run (fastmlp only; not a scikit-learn parameter).
+        'cuda' trains on the GPU (solver 'sgd' or 'adam', dense X, float32: float64
+        input is converted with a DataConversionWarning) and raises at fit when
+        fastmlp was built without CUDA or no GPU is usable; 'auto' uses the GPU when
+        it can and the CPU otherwise. Fitted attributes are numpy arrays either way;
+        a model fitted on a GPU predicts on the CPU where no GPU is present.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -276,6 +284,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        device="cpu",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -303,6 +312,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             max_fun=max_fun,
             loss="log_loss",
         )
+        self.device = device
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(

@@ -37,7 +37,9 @@ def _as_sklearn(est):
             "loss='poisson' cannot be exported to ONNX."
         )
     cls = MLPClassifier if is_classifier(est) else MLPRegressor
-    proxy = cls(**est.get_params())
+    params = est.get_params()
+    params.pop("device", None)  # fastmlp's own parameter; scikit-learn has none
+    proxy = cls(**params)
     for name in ("n_layers_", "n_outputs_", "out_activation_", "n_features_in_"):
         setattr(proxy, name, getattr(est, name))
     proxy.coefs_ = [np.array(c) for c in est.coefs_]

@@ -173,6 +173,14 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         Note that number of function calls will be greater than or equal to
         the number of iterations for the MLPRegressor.
 
+    device : {'cpu', 'cuda', 'auto'}, default='cpu'
+        Where fit and predict run (fastmlp only; not a scikit-learn parameter).
+        'cuda' trains on the GPU (solver 'sgd' or 'adam', dense X, float32: float64
+        input is converted with a DataConversionWarning) and raises at fit when
+        fastmlp was built without CUDA or no GPU is usable; 'auto' uses the GPU when
+        it can and the CPU otherwise. Fitted attributes are numpy arrays either way;
+        a model fitted on a GPU predicts on the CPU where no GPU is present.
+
     Attributes
     ----------
     loss_ : float
@@ -283,6 +291,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        device="cpu",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -310,6 +319,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             max_fun=max_fun,
             loss=loss,
         )
+        self.device = device
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):

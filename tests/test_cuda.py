@@ -1,0 +1,227 @@
+"""The CUDA path: always-run checks of the build and the errors, and (on a GPU) each
+device kernel against the CPU path on random inputs of odd sizes, then fit/predict on
+the device against the CPU. GPU tests skip with a reason where no GPU is usable."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification, make_regression
+from sklearn.exceptions import DataConversionWarning
+
+import fastmlp
+from fastmlp import MLPClassifier, MLPRegressor, _core
+
+GPU = fastmlp.cuda_available()
+needs_gpu = pytest.mark.skipif(
+    not GPU,
+    reason=f"no usable GPU (has_cuda={_core.has_cuda}: {_core.cuda_device()})",
+)
+SHAPES = [(1, 1, 1), (2, 7, 3), (7, 1, 257), (63, 65, 33), (257, 129, 200), (130, 100, 784)]
+
+
+# --------------------------------------------------------------- always run
+def test_cuda_available_is_a_bool_and_never_raises():
+    assert fastmlp.cuda_available() in (True, False)
+    assert isinstance(_core.cuda_device(), str)
+    if not _core.has_cuda:
+        assert fastmlp.cuda_available() is False
+
+
+def test_has_cuda_reflects_the_build():
+    assert _core.has_cuda == hasattr(_core, "CudaNetwork32")
+    assert _core.has_cuda == hasattr(_core, "cuda_kernels")
+
+
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_device_parameter(Est):
+    assert Est().device == "cpu"
+    assert Est(device="cuda").get_params()["device"] == "cuda"
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="device"):
+        Est(device="gpu").fit(X, y)
+
+
+@pytest.mark.skipif(GPU, reason="checks the error raised where no GPU is usable")
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_device_cuda_without_gpu_raises_clearly(Est):
+    X, y = make_classification(n_samples=30, n_features=4, random_state=0)
+    est = Est(device="cuda", max_iter=2)
+    with pytest.raises(RuntimeError, match="device='cuda'"):
+        est.fit(X, y)
+    assert not hasattr(est, "coefs_")
+
+
+def test_device_auto_falls_back_to_cpu():
+    X, y = make_classification(n_samples=60, n_features=5, random_state=0)
+    kw = dict(hidden_layer_sizes=(7,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = MLPClassifier(device="auto", solver="lbfgs", **kw).fit(X, y)
+        b = MLPClassifier(device="cpu", solver="lbfgs", **kw).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+# --------------------------------------------------------------- kernels (GPU)
+def rand(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+@needs_gpu
+@pytest.mark.parametrize("precision", ["float32", "tf32", "bf16"])
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("M,N,K", SHAPES)
+def test_gemm_matches_cpu(precision, ta, tb, M, N, K):
+    rng = np.random.default_rng(M * 1000 + N * 10 + K)
+    a = rand(rng, K, M) if ta else rand(rng, M, K)
+    b = rand(rng, N, K) if tb else rand(rng, K, N)
+    ref = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+    out = np.full((M, N), np.nan, dtype=np.float32)  # beta == 0 must not read C
+    _core.cuda_kernels.gemm(a, b, ta, tb, precision, 1.0, 0.0, out)
+    # Tensor-core inputs are rounded to 10 (TF32) or 7 (BF16) mantissa bits.
+    tol = {"float32": 1e-5, "tf32": 2e-3, "bf16": 1.6e-2}[precision]
+    np.testing.assert_allclose(out, ref, rtol=tol * 10, atol=tol * np.sqrt(K) * 3)
+    c0 = rand(rng, M, N)
+    out = c0.copy()
+    _core.cuda_kernels.gemm(a, b, ta, tb, precision, 0.5, 2.0, out)
+    np.testing.assert_allclose(out, 0.5 * ref + 2.0 * c0, rtol=tol * 10, atol=tol * np.sqrt(K) * 3)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", ["identity", "logistic", "tanh", "relu", "exp", "softmax"])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (33, 257)])
+def test_bias_activation_forward_matches_cpu(name, shape):
+    rng = np.random.default_rng(0)
+    a, bias = rand(rng, *shape), rand(rng, shape[1])
+    ref = a + bias
+    _core.f32.activation_forward(name, ref)
+    _core.cuda_kernels.bias_activation_forward(name, a, bias)
+    np.testing.assert_allclose(a, ref, rtol=1e-5, atol=1e-6)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", ["identity", "logistic", "tanh", "relu"])
+def test_activation_backward_matches_cpu(name):
+    rng = np.random.default_rng(1)
+    a, d = rand(rng, 37, 19), rand(rng, 37, 19)
+    _core.f32.activation_forward(name, a)
+    ref = d.copy()
+    _core.f32.activation_backward(name, ref, a)
+    _core.cuda_kernels.activation_backward(name, d, a)
+    np.testing.assert_allclose(d, ref, rtol=1e-6, atol=1e-7)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", ["squared_error", "log_loss", "binary_log_loss", "poisson"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_loss_matches_cpu(name, weighted):
+    rng = np.random.default_rng(2)
+    n, k = 61, 5
+    p = rng.uniform(0.01, 0.99, (n, k)).astype(np.float32)
+    y = (rng.uniform(size=(n, k)) < 0.5).astype(np.float32)
+    sw = rng.uniform(0.5, 2, n).astype(np.float32) if weighted else None
+    ref_loss = _core.f32.loss_forward(name, p, y, sw)
+    ref_delta = np.empty_like(p)
+    _core.f32.loss_backward(ref_delta, p, y, sw)
+    delta = np.empty_like(p)
+    loss = _core.cuda_kernels.loss_forward_backward(name, delta, p, y, sw)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-9)
+    np.testing.assert_allclose(delta, ref_delta, rtol=1e-6)
+
+
+@needs_gpu
+@pytest.mark.parametrize("shape", [(1, 1), (200, 33), (7, 257)])
+def test_bias_grad_and_gather(shape):
+    rng = np.random.default_rng(3)
+    d = rand(rng, *shape)
+    np.testing.assert_allclose(_core.cuda_kernels.bias_grad(d), d.astype(np.float64).sum(0),
+                               rtol=1e-5, atol=1e-5)
+    rows = rng.integers(0, shape[0], size=11).astype(np.int64)
+    np.testing.assert_array_equal(_core.cuda_kernels.gather_rows(d, rows), d[rows])
+
+
+@needs_gpu
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_penalized_update_matches_numpy(solver):
+    rng = np.random.default_rng(4)
+    n, n_coefs, alpha, scale, t = 5003, 4000, 1e-3, 1 / 7.0, 3
+    w, g = rand(rng, n), rand(rng, n)
+    a = rng.uniform(0, 1, n).astype(np.float32)
+    b = rng.uniform(0, 1, n).astype(np.float32)
+    geff = g.astype(np.float64).copy()
+    geff[:n_coefs] += alpha * w[:n_coefs]
+    geff *= scale
+    sq_ref = float((w[:n_coefs].astype(np.float64) ** 2).sum())
+    w64, a64, b64 = (x.astype(np.float64) for x in (w, a, b))
+    if solver == "sgd":
+        a64 = 0.9 * a64 - 0.1 * geff
+        w64 = w64 + 0.9 * a64 - 0.1 * geff
+    else:
+        a64 = 0.9 * a64 + 0.1 * geff
+        b64 = 0.999 * b64 + 0.001 * geff**2
+        lr_t = 1e-3 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        w64 = w64 - lr_t * a64 / (np.sqrt(b64) + 1e-8)
+    lr = 0.1 if solver == "sgd" else 1e-3
+    sq = _core.cuda_kernels.penalized_update(solver, t, w, a, b, g, n_coefs, lr, 0.9, True,
+                                             0.9, 0.999, 1e-8, alpha, scale)
+    np.testing.assert_allclose(sq, sq_ref, rtol=1e-6)
+    np.testing.assert_allclose(w, w64, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a, a64, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------- fit / predict (GPU)
+@needs_gpu
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_classifier_fit_on_device_matches_cpu(solver, shuffle):
+    X, y = make_classification(n_samples=301, n_features=13, n_classes=3, n_informative=5,
+                               random_state=0)
+    X = X.astype(np.float32)
+    kw = dict(hidden_layer_sizes=(17, 9), solver=solver, max_iter=5, shuffle=shuffle,
+              random_state=0, batch_size=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gpu = MLPClassifier(device="cuda", **kw).fit(X, y)
+        cpu = MLPClassifier(device="cpu", **kw).fit(X, y)
+    np.testing.assert_allclose(gpu.loss_curve_, cpu.loss_curve_, rtol=1e-4)
+    for cg, cc in zip(gpu.coefs_, cpu.coefs_):
+        assert isinstance(cg, np.ndarray)
+        np.testing.assert_allclose(cg, cc, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X), atol=1e-4)
+    # A GPU-fitted model pickles and predicts the same on the CPU.
+    loaded = pickle.loads(pickle.dumps(gpu))
+    loaded.set_params(device="cpu")
+    np.testing.assert_allclose(loaded.predict_proba(X), gpu.predict_proba(X), atol=1e-5)
+
+
+@needs_gpu
+@pytest.mark.parametrize("loss", ["squared_error", "poisson"])
+def test_regressor_fit_on_device_matches_cpu(loss):
+    X, y = make_regression(n_samples=257, n_features=7, random_state=0)
+    X = X.astype(np.float32) / 10
+    y = np.abs(y) / 100 if loss == "poisson" else y / 100
+    sw = np.random.default_rng(0).uniform(0.5, 2, len(y))
+    kw = dict(hidden_layer_sizes=(11,), max_iter=4, random_state=0, loss=loss, batch_size=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gpu = MLPRegressor(device="cuda", **kw).fit(X, y, sample_weight=sw)
+        cpu = MLPRegressor(device="cpu", **kw).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(gpu.loss_curve_, cpu.loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=1e-3, atol=1e-4)
+
+
+@needs_gpu
+def test_float64_input_converts_with_a_warning():
+    X, y = make_classification(n_samples=50, n_features=4, random_state=0)
+    with pytest.warns(DataConversionWarning, match="float32"):
+        est = MLPClassifier(device="cuda", max_iter=2).fit(X, y)
+    assert est.coefs_[0].dtype == np.float32
+
+
+@needs_gpu
+def test_lbfgs_on_device_raises():
+    X, y = make_classification(n_samples=50, n_features=4, random_state=0)
+    with pytest.raises(ValueError, match="sgd"):
+        MLPClassifier(device="cuda", solver="lbfgs").fit(X.astype(np.float32), y)
