@@ -177,17 +177,27 @@ void bind_kernels(py::module_& m) {
     py::gil_scoped_release release;
     activation_forward(f, p, a.shape(0), a.shape(1));
   });
-  m.def("activation_backward", [](const std::string& name, py::object delta_obj, py::object a_obj) {
+  m.def("activation_backward", [](const std::string& name, py::object delta_obj, py::object a_obj,
+                                  py::object z_obj) {
     auto delta = require<T>(delta_obj, "delta");
     auto a = require<T>(a_obj, "a");
     FASTMLP_CHECK(delta.ndim() == 2 && a.ndim() == 2 && delta.shape(0) == a.shape(0) &&
                       delta.shape(1) == a.shape(1),
                   "delta and a must be 2-D arrays of the same shape");
     const Activation f = parse_activation(name);
+    Array<T> z;
+    if (!z_obj.is_none()) {
+      z = require<T>(z_obj, "z");
+      FASTMLP_CHECK(z.ndim() == 2 && z.shape(0) == a.shape(0) && z.shape(1) == a.shape(1),
+                    "z and a must be 2-D arrays of the same shape");
+    }
+    FASTMLP_CHECK(!activation_needs_preactivation(f) || !z_obj.is_none(),
+                  "activation '" + name + "' needs the pre-activation z");
+    const T* zp = z_obj.is_none() ? nullptr : z.data();
     T* d = writable(delta, "delta");
     py::gil_scoped_release release;
-    activation_backward(f, d, a.data(), a.shape(0), a.shape(1));
-  });
+    activation_backward(f, d, a.data(), a.shape(0), a.shape(1), zp);
+  }, py::arg("name"), py::arg("delta"), py::arg("a"), py::arg("z") = py::none());
   m.def("loss_forward", [](const std::string& name, py::object p_obj, py::object y_obj,
                            py::object sw_obj) {
     auto p = require<T>(p_obj, "p");
@@ -202,7 +212,7 @@ void bind_kernels(py::module_& m) {
     return loss_forward(loss, p.data(), y.data(), sw, p.shape(0), p.shape(1));
   });
   m.def("loss_backward", [](py::object delta_obj, py::object p_obj, py::object y_obj,
-                            py::object sw_obj) {
+                            py::object sw_obj, const std::string& name) {
     auto delta = require<T>(delta_obj, "delta");
     auto p = require<T>(p_obj, "p");
     auto y = require<T>(y_obj, "y");
@@ -212,10 +222,12 @@ void bind_kernels(py::module_& m) {
                   "delta, p and y must be 2-D arrays of the same shape");
     Array<T> sw_keep;
     const T* sw = optional_weights<T>(sw_obj, sw_keep, p.shape(0));
+    const Loss loss = parse_loss(name);
     T* d = writable(delta, "delta");
     py::gil_scoped_release release;
-    loss_backward(d, p.data(), y.data(), sw, p.shape(0), p.shape(1));
-  });
+    loss_backward(loss, d, p.data(), y.data(), sw, p.shape(0), p.shape(1));
+  }, py::arg("delta"), py::arg("p"), py::arg("y"), py::arg("sw"),
+     py::arg("loss") = "squared_error");
   m.def("sgd_update", [](py::object w_obj, py::object v_obj, py::object g_obj, double lr,
                          double momentum, bool nesterov) {
     auto w = require<T>(w_obj, "w");
@@ -404,6 +416,9 @@ void bind_cuda(py::module_& m) {
              spec.output = parse_activation(output);
              spec.loss = parse_loss(loss);
              spec.validate();
+             // The device kernels know scikit-learn's activations and losses only.
+             FASTMLP_CHECK(spec.hidden <= Activation::exp && spec.loss <= Loss::poisson,
+                           "the CUDA path supports scikit-learn's activations and losses only");
              FASTMLP_CHECK(cuda::available(), "no usable CUDA device: " + cuda::device_description());
              auto h = new CudaNetworkHolder;
              h->net.reset(new cuda::DeviceNetwork(std::move(sizes), spec.hidden, spec.output,

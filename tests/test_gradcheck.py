@@ -13,7 +13,10 @@ OUTPUTS = [  # (output activation, loss, target maker)
     ("exp", "poisson", lambda r, n, k: r.poisson(1.5, size=(n, k)).astype(float)),
     ("softmax", "log_loss", lambda r, n, k: np.eye(k)[r.integers(0, k, n)]),
     ("logistic", "binary_log_loss", lambda r, n, k: r.integers(0, 2, (n, k)).astype(float)),
+    ("identity", "absolute_error", lambda r, n, k: r.normal(size=(n, k))),
+    ("identity", "huber", lambda r, n, k: r.normal(scale=2.0, size=(n, k))),
 ]
+HIDDEN = ["identity", "logistic", "tanh", "relu", "leaky_relu", "gelu", "silu", "elu", "softplus"]
 
 
 def _problem(hidden_act, out_act, make_y, sparse, weighted, seed=0):
@@ -36,7 +39,7 @@ def _problem(hidden_act, out_act, make_y, sparse, weighted, seed=0):
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("out_act,loss,make_y", OUTPUTS)
-@pytest.mark.parametrize("hidden_act", ["identity", "logistic", "tanh", "relu"])
+@pytest.mark.parametrize("hidden_act", HIDDEN)
 def test_gradient_matches_finite_differences(hidden_act, out_act, loss, make_y, sparse, weighted):
     sizes, Xc, Y, sw, params = _problem(hidden_act, out_act, make_y, sparse, weighted)
     alpha = 0.3
@@ -53,7 +56,7 @@ def test_gradient_matches_finite_differences(hidden_act, out_act, loss, make_y, 
         p[i] -= 2 * eps
         down = net.loss_grad(p, scratch, Xc, Y, sw, alpha)
         numeric[i] = (up - down) / (2 * eps)
-    if loss == "squared_error":
+    if loss in ("squared_error", "absolute_error", "huber"):
         # scikit-learn's quirk: the gradient is that of the sum over outputs while the
         # reported loss is the mean over outputs; the data term differs by n_outputs.
         n_out = sizes[-1]

@@ -27,6 +27,16 @@ def _ref_forward(name, z):
         return np.maximum(z, 0)
     if name == "exp":
         return np.exp(z)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, 0.01 * z)
+    if name == "gelu":  # tanh approximation
+        return 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3)))
+    if name == "silu":
+        return z * expit(z)
+    if name == "elu":
+        return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
+    if name == "softplus":
+        return np.logaddexp(0, z)
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
@@ -40,9 +50,28 @@ def _ref_derivative(name, a):
     }[name]
 
 
+NEW_HIDDEN = ["leaky_relu", "gelu", "silu", "elu", "softplus"]
+
+
+def _ref_derivative_z(name, z):
+    """f'(z) of the activations beyond scikit-learn, from the pre-activation."""
+    if name == "leaky_relu":
+        return np.where(z > 0, 1.0, 0.01)
+    if name == "gelu":
+        c, k = np.sqrt(2 / np.pi), 0.044715
+        t = np.tanh(c * (z + k * z**3))
+        return 0.5 * (1 + t) + 0.5 * z * (1 - t**2) * c * (1 + 3 * k * z**2)
+    if name == "silu":
+        s = expit(z)
+        return s * (1 + z * (1 - s))
+    if name == "elu":
+        return np.where(z > 0, 1.0, np.exp(np.minimum(z, 0)))
+    return expit(z)  # softplus
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("name", ["identity", "logistic", "tanh", "relu", "exp", "softmax"])
+@pytest.mark.parametrize("name", ["identity", "logistic", "tanh", "relu", "exp", "softmax"] + NEW_HIDDEN)
 def test_activation_forward(name, shape, dtype):
     rng = np.random.default_rng(0)
     z = rng.normal(scale=3, size=shape)
@@ -74,10 +103,33 @@ def test_activation_backward(name, shape, dtype):
     assert _rel_err(delta, g * _ref_derivative(name, a)) < 10 * RTOL[dtype]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", NEW_HIDDEN)
+def test_new_activation_backward(name, shape, dtype):
+    rng = np.random.default_rng(1)
+    z = rng.normal(scale=2, size=shape)
+    a = _ref_forward(name, z)
+    g = rng.normal(size=shape)
+    delta = g.astype(dtype)
+    KERNELS[dtype].activation_backward(name, delta, a.astype(dtype), z.astype(dtype))
+    assert _rel_err(delta, g * _ref_derivative_z(name, z)) < 10 * RTOL[dtype]
+
+
+def test_gelu_and_silu_backward_need_z():
+    with pytest.raises(ValueError, match="needs the pre-activation"):
+        _core.f64.activation_backward("gelu", np.zeros((2, 2)), np.zeros((2, 2)))
+
+
 def _ref_loss(name, p, y, sw):
     eps = np.finfo(p.dtype).eps
     if name == "squared_error":
         per = 0.5 * ((y - p) ** 2).mean(axis=1)
+    elif name == "absolute_error":
+        per = np.abs(y - p).mean(axis=1)
+    elif name == "huber":
+        r = np.abs(y - p)
+        per = np.where(r <= 1, 0.5 * r**2, r - 0.5).mean(axis=1)
     elif name == "poisson":
         per = (xlogy(y, y / p) - y + p).sum(axis=1)
     elif name == "log_loss":
@@ -89,7 +141,7 @@ def _ref_loss(name, p, y, sw):
 
 
 def _loss_inputs(name, shape, rng):
-    if name == "squared_error":
+    if name in ("squared_error", "absolute_error", "huber"):
         return rng.normal(size=shape), rng.normal(size=shape)
     if name == "poisson":
         return np.exp(rng.normal(size=shape)), rng.poisson(2.0, size=shape).astype(float)
@@ -103,7 +155,9 @@ def _loss_inputs(name, shape, rng):
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("name", ["squared_error", "poisson", "log_loss", "binary_log_loss"])
+@pytest.mark.parametrize(
+    "name", ["squared_error", "poisson", "log_loss", "binary_log_loss", "absolute_error", "huber"]
+)
 def test_loss_forward_and_backward(name, shape, dtype, weighted):
     rng = np.random.default_rng(2)
     p, y = _loss_inputs(name, shape, rng)
@@ -116,8 +170,13 @@ def test_loss_forward_and_backward(name, shape, dtype, weighted):
     assert abs(got - want) <= 100 * RTOL[dtype] * max(abs(want), 1.0)
 
     delta = np.full(shape, np.nan, dtype=dtype)
-    k.loss_backward(delta, p32, y32, sw32)
-    want_delta = (p - y) * (1.0 if sw is None else sw[:, None])
+    k.loss_backward(delta, p32, y32, sw32, name)
+    r = p32.astype(np.float64) - y32
+    if name == "absolute_error":
+        r = np.sign(r)
+    elif name == "huber":
+        r = np.clip(r, -1, 1)
+    want_delta = r * (1.0 if sw is None else sw[:, None])
     assert _rel_err(delta, want_delta) < 10 * RTOL[dtype]
 
 

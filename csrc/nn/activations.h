@@ -6,9 +6,20 @@
 
 namespace fastmlp {
 
-// Hidden layers use identity/logistic/tanh/relu; the output layer uses identity
-// (squared error), logistic (binary and multilabel), softmax (multiclass) or exp (Poisson).
-enum class Activation { identity, logistic, tanh, relu, softmax, exp };
+// Hidden layers use identity/logistic/tanh/relu (as scikit-learn) or, beyond it,
+// leaky_relu (slope 0.01), gelu (tanh approximation), silu, elu (alpha 1) and softplus;
+// the output layer uses identity (squared, absolute and Huber error), logistic (binary and
+// multilabel), softmax (multiclass) or exp (Poisson).
+enum class Activation {
+  identity, logistic, tanh, relu, softmax, exp, leaky_relu, gelu, silu, elu, softplus
+};
+
+// gelu and silu are not invertible, so their derivative cannot be written with the output
+// alone: activation_backward needs the pre-activation z for them, and the network keeps
+// it in an extra buffer per hidden layer (only for these two).
+inline bool activation_needs_preactivation(Activation f) {
+  return f == Activation::gelu || f == Activation::silu;
+}
 
 Activation parse_activation(const std::string& name);  // throws std::invalid_argument
 
@@ -18,8 +29,11 @@ template <typename T>
 void activation_forward(Activation f, T* a, int64_t n, int64_t width, const T* bias = nullptr);
 
 // delta (n,width) *= f'(z), written with the activation output a = f(z) as scikit-learn
-// does: logistic a(1-a), tanh 1-a^2, relu [a>0]. Only hidden activations have one.
+// does: logistic a(1-a), tanh 1-a^2, relu [a>0], leaky_relu a<0 ? 0.01 : 1, elu a>0 ? 1 :
+// a+1, softplus 1-exp(-a). gelu and silu read the pre-activation z (n,width) instead, which
+// must then be non-null (see activation_needs_preactivation). Only hidden activations have one.
 template <typename T>
-void activation_backward(Activation f, T* delta, const T* a, int64_t n, int64_t width);
+void activation_backward(Activation f, T* delta, const T* a, int64_t n, int64_t width,
+                         const T* z = nullptr);
 
 }  // namespace fastmlp

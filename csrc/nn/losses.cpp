@@ -14,6 +14,8 @@ Loss parse_loss(const std::string& name) {
   if (name == "log_loss") return Loss::log_loss;
   if (name == "binary_log_loss") return Loss::binary_log_loss;
   if (name == "poisson") return Loss::poisson;
+  if (name == "absolute_error") return Loss::absolute_error;
+  if (name == "huber") return Loss::huber;
   throw std::invalid_argument("unknown loss '" + name + "'");
 }
 
@@ -52,6 +54,15 @@ double sample_loss(Loss loss, const T* p, const T* y, int64_t out) {
         s += xlogy(yj, yj / pj) - yj + pj;
       }
       return s;
+    case Loss::absolute_error:
+      for (int64_t j = 0; j < out; ++j) s += std::fabs(double(y[j]) - double(p[j]));
+      return s / double(out);
+    case Loss::huber:
+      for (int64_t j = 0; j < out; ++j) {
+        double r = std::fabs(double(y[j]) - double(p[j]));
+        s += r <= 1.0 ? 0.5 * r * r : r - 0.5;
+      }
+      return s / double(out);
   }
   return s;
 }
@@ -69,17 +80,27 @@ double loss_forward(Loss loss, const T* p, const T* y, const T* sw, int64_t n, i
 }
 
 template <typename T>
-void loss_backward(T* delta, const T* p, const T* y, const T* sw, int64_t n, int64_t out) {
+void loss_backward(Loss loss, T* delta, const T* p, const T* y, const T* sw, int64_t n,
+                   int64_t out) {
 #pragma omp parallel for schedule(static) if (worth_parallel(n * out))
   for (int64_t i = 0; i < n; ++i) {
     const T w = sw ? sw[i] : T(1);
-    for (int64_t j = 0; j < out; ++j) delta[i * out + j] = (p[i * out + j] - y[i * out + j]) * w;
+    for (int64_t j = 0; j < out; ++j) {
+      T r = p[i * out + j] - y[i * out + j];
+      if (loss == Loss::absolute_error)
+        r = r > T(0) ? T(1) : (r < T(0) ? T(-1) : T(0));
+      else if (loss == Loss::huber)
+        r = std::fmax(T(-1), std::fmin(T(1), r));
+      delta[i * out + j] = r * w;
+    }
   }
 }
 
 template double loss_forward<float>(Loss, const float*, const float*, const float*, int64_t, int64_t);
 template double loss_forward<double>(Loss, const double*, const double*, const double*, int64_t, int64_t);
-template void loss_backward<float>(float*, const float*, const float*, const float*, int64_t, int64_t);
-template void loss_backward<double>(double*, const double*, const double*, const double*, int64_t, int64_t);
+template void loss_backward<float>(Loss, float*, const float*, const float*, const float*, int64_t,
+                                   int64_t);
+template void loss_backward<double>(Loss, double*, const double*, const double*, const double*,
+                                    int64_t, int64_t);
 
 }  // namespace fastmlp

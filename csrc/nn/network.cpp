@@ -105,6 +105,11 @@ Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, bool allow_slices)
     acts_[size_t(l)].reserve(size_t(checked_mul(chunk_rows_, spec_.sizes[size_t(l) + 1])));
     widest = std::max(widest, spec_.sizes[size_t(l) + 1]);
   }
+  if (activation_needs_preactivation(spec_.hidden)) {
+    pre_.resize(size_t(L - 1));
+    for (int64_t l = 0; l + 1 < L; ++l)
+      pre_[size_t(l)].reserve(size_t(checked_mul(chunk_rows_, spec_.sizes[size_t(l) + 1])));
+  }
   delta_a_.reserve(size_t(checked_mul(chunk_rows_, widest)));
   delta_b_.reserve(size_t(checked_mul(chunk_rows_, widest)));
   grad_buf_.reserve(size_t(spec_.n_params()));
@@ -179,11 +184,20 @@ void Network<T>::forward(const T* params, const InputMatrix<T>& X, const int64_t
     const T* b = params + spec_.intercept_offset(l);
     const int64_t in = s[size_t(l)], out = s[size_t(l) + 1];
     const Activation f = l == L - 1 ? spec_.output : spec_.hidden;
+    // gelu/silu hidden layers: the dense product lands in pre_[l], kept for backward, and
+    // the activation is applied to a copy of it.
+    const bool keep_pre = l < L - 1 && !pre_.empty();
+    T* dst = keep_pre ? pre_[size_t(l)].data() : y;
+    const Activation fd = keep_pre ? Activation::identity : f;
     if (l == 0 && X.sparse()) {
-      dense_forward_csr(f, y, X, rows, first, w, b, m, out);
+      dense_forward_csr(fd, dst, X, rows, first, w, b, m, out);
     } else {
       const T* x = (l == 0) ? input_rows(X, rows, first, m) : acts_[size_t(l) - 1].data();
-      dense_forward(f, y, x, w, b, m, in, out, gemm_ws_);
+      dense_forward(fd, dst, x, w, b, m, in, out, gemm_ws_);
+    }
+    if (keep_pre) {
+      std::memcpy(y, dst, sizeof(T) * size_t(m * out));
+      activation_forward(f, y, m, out);
     }
   }
 }
@@ -209,7 +223,8 @@ void Network<T>::backward(const T* params, T* grad, const InputMatrix<T>& X, con
     }
     if (l > 0) {
       dense_backward_input(next, delta, params + spec_.coef_offset(l), m, in, out, gemm_ws_);
-      activation_backward(spec_.hidden, next, acts_[size_t(l) - 1].data(), m, in);
+      activation_backward(spec_.hidden, next, acts_[size_t(l) - 1].data(), m, in,
+                          pre_.empty() ? static_cast<const T*>(nullptr) : pre_[size_t(l) - 1].data());
       std::swap(delta, next);
     }
   }
@@ -238,7 +253,7 @@ double Network<T>::data_loss_grad(const T* params, T* grad, const InputMatrix<T>
     } else {
       *weight_sum += double(mc);
     }
-    loss_backward(delta_a_.data(), p, y, w, mc, n_out);
+    loss_backward(spec_.loss, delta_a_.data(), p, y, w, mc, n_out);
     backward(params, grad, X, r, f, mc, start > 0);
     if (check && start + mc < m && check()) {
       *interrupted = true;

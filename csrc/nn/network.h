@@ -91,6 +91,9 @@ class Network {
   NetworkSpec spec_;
   int64_t chunk_rows_;
   std::vector<AlignedBuffer<T>> acts_;  // acts_[l]: output of layer l, (chunk, sizes[l+1])
+  // pre_[l]: pre-activation of hidden layer l, kept only for gelu/silu, whose derivative
+  // cannot be computed from the output (see activation_needs_preactivation); else empty.
+  std::vector<AlignedBuffer<T>> pre_;
   AlignedBuffer<T> delta_a_, delta_b_;  // (chunk, max width)
   AlignedBuffer<T> x_gather_, y_gather_, sw_gather_;
   AlignedBuffer<T> grad_buf_;

@@ -114,7 +114,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "activation": [
+            StrOptions({"identity", "logistic", "tanh", "relu",
+                        "leaky_relu", "gelu", "silu", "elu", "softplus"})
+        ],
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
@@ -203,7 +206,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         return [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
 
     def _core_loss(self):
-        """The C++ loss paired with out_activation_ (canonical link)."""
+        """The C++ loss paired with out_activation_ (canonical link), or the regressor's
+        non-canonical absolute_error/huber (identity output)."""
+        if self.out_activation_ == "identity" and getattr(self, "loss", None) in (
+            "absolute_error", "huber"
+        ):
+            return self.loss
         return {
             "identity": "squared_error",
             "exp": "poisson",
@@ -338,7 +346,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             self.out_activation_ = "logistic"
 
         # Glorot-uniform, drawn exactly as scikit-learn draws it (same generator calls in
-        # the same order), so a random_state gives scikit-learn's initial weights.
+        # the same order), so a random_state gives scikit-learn's initial weights. The
+        # activations beyond scikit-learn's use relu's factor 6.
         factor = 2.0 if self.activation == "logistic" else 6.0
         coefs, intercepts = [], []
         for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
@@ -693,8 +702,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         """True when |pre-activations| are provably far below overflow for every row of X.
 
         By Cauchy-Schwarz a row's pre-activation z = a @ W + b has ||z|| <= ||a|| ||W||_F +
-        ||b|| (and so does every partial sum of the product); relu and identity keep the
-        bound, tanh and logistic map into [-1, 1]. Far below the dtype's maximum (and below
+        ||b|| (and so does every partial sum of the product); relu, identity, leaky_relu,
+        gelu, silu and elu keep the bound, softplus adds log 2 per unit, tanh and logistic
+        map into [-1, 1]. Far below the dtype's maximum (and below
         log(max) for Poisson's exp) nothing can overflow.
         """
         with np.errstate(over="ignore", invalid="ignore"):
@@ -712,7 +722,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 if not z < limit:
                     return False
                 hidden = i < len(self.coefs_) - 1
-                bound = np.sqrt(W.shape[1]) if hidden and self.activation in ("tanh", "logistic") else z
+                if hidden and self.activation in ("tanh", "logistic"):
+                    bound = np.sqrt(W.shape[1])
+                elif hidden and self.activation == "softplus":  # softplus(z) <= |z| + log 2
+                    bound = z + np.sqrt(W.shape[1])
+                else:  # the others have |f(z)| <= |z|
+                    bound = z
         return self.out_activation_ != "exp" or z < 0.5 * np.log(float(finfo.max))
 
     def _trigger_stopping(self, opt, msg):

@@ -29,7 +29,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         The ith element represents the number of neurons in the ith
         hidden layer.
 
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'gelu', 'silu', 'elu', 'softplus'}, default='relu'
         Activation function for the hidden layer.
 
         - 'identity', no-op activation, useful to implement linear bottleneck,
@@ -43,6 +43,15 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
         - 'relu', the rectified linear unit function,
           returns f(x) = max(0, x)
+
+        Beyond scikit-learn (Glorot init factor as for 'relu'):
+
+        - 'leaky_relu', f(x) = x if x > 0 else 0.01 x
+        - 'gelu', tanh approximation,
+          f(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        - 'silu', f(x) = x / (1 + exp(-x))
+        - 'elu', f(x) = x if x > 0 else exp(x) - 1
+        - 'softplus', f(x) = log(1 + exp(x))
 
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         The solver for weight optimization.

@@ -36,9 +36,16 @@ def _as_sklearn(est):
             "skl2onnx's MLP converter has no exp output activation: MLPRegressor with "
             "loss='poisson' cannot be exported to ONNX."
         )
+    if est.activation not in ("identity", "logistic", "tanh", "relu"):
+        raise NotImplementedError(
+            "skl2onnx's MLP converter knows scikit-learn's activations only: activation="
+            f"{est.activation!r} cannot be exported to ONNX."
+        )
     cls = MLPClassifier if is_classifier(est) else MLPRegressor
     params = est.get_params()
     params.pop("device", None)  # fastmlp's own parameter; scikit-learn has none
+    if params.get("loss") in ("absolute_error", "huber"):
+        params["loss"] = "squared_error"  # the same identity output: the same predictions
     proxy = cls(**params)
     for name in ("n_layers_", "n_outputs_", "out_activation_", "n_features_in_"):
         setattr(proxy, name, getattr(est, name))

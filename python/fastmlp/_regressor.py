@@ -19,7 +19,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     Parameters
     ----------
-    loss : {'squared_error', 'poisson'}, default='squared_error'
+    loss : {'squared_error', 'poisson', 'absolute_error', 'huber'}, default='squared_error'
         The loss function to use when training the weights. Note that the
         "squared error" and "poisson" losses actually implement
         "half squares error" and "half poisson deviance" to simplify the
@@ -27,11 +27,16 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         a log-link (exponential as the output activation function) and requires
         ``y >= 0``.
 
+        Beyond scikit-learn, with identity output: "absolute_error" (the mean
+        over outputs of ``|y - p|``, gradient ``sign(p - y)``) and "huber" (the mean
+        over outputs of ``0.5 r^2`` for ``|r| <= 1`` and ``|r| - 0.5`` beyond, r = p - y;
+        the Huber delta is fixed at 1.0, so scale y accordingly).
+
     hidden_layer_sizes : array-like of shape(n_layers - 2,), default=(100,)
         The ith element represents the number of neurons in the ith
         hidden layer.
 
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'gelu', 'silu', 'elu', 'softplus'}, default='relu'
         Activation function for the hidden layer.
 
         - 'identity', no-op activation, useful to implement linear bottleneck,
@@ -45,6 +50,15 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
         - 'relu', the rectified linear unit function,
           returns f(x) = max(0, x)
+
+        Beyond scikit-learn (Glorot init factor as for 'relu'):
+
+        - 'leaky_relu', f(x) = x if x > 0 else 0.01 x
+        - 'gelu', tanh approximation,
+          f(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        - 'silu', f(x) = x / (1 + exp(-x))
+        - 'elu', f(x) = x if x > 0 else exp(x) - 1
+        - 'softplus', f(x) = log(1 + exp(x))
 
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         The solver for weight optimization.
@@ -261,7 +275,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        "loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber"})],
     }
 
     def __init__(
