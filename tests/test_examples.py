@@ -16,6 +16,7 @@ NEEDS = {
     "onnx_export.py": ["skl2onnx", "onnxruntime"],
     "progress_and_plot.py": ["matplotlib"],
     "threads.py": [],
+    "autoencoder_digits.py": [],
 }
 
 

@@ -8,10 +8,11 @@ from ._core import __version__, has_cuda, has_openmp
 from ._cuda import cuda_available
 from ._classifier import MLPClassifier
 from ._regressor import MLPRegressor
+from ._autoencoder import MLPAutoencoder
 from ._onnx import to_onnx
 from . import plot  # matplotlib is imported only when something is drawn
 
 __all__ = [
-    "MLPClassifier", "MLPRegressor", "to_onnx", "plot",
+    "MLPClassifier", "MLPRegressor", "MLPAutoencoder", "to_onnx", "plot",
     "__version__", "has_openmp", "has_cuda", "cuda_available",
 ]
