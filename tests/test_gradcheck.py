@@ -4,7 +4,8 @@ and the float32 network against the float64 one."""
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
+
+from _network_problem import network_inputs
 
 from fastmlp import _core
 
@@ -22,15 +23,7 @@ HIDDEN = ["identity", "logistic", "tanh", "relu", "leaky_relu", "gelu", "silu", 
 def _problem(hidden_act, out_act, make_y, sparse, weighted, seed=0):
     rng = np.random.default_rng(seed)
     n, sizes = 9, [5, 7, 4, 3]
-    X = rng.normal(size=(n, sizes[0]))
-    if sparse:
-        X[rng.uniform(size=X.shape) < 0.5] = 0.0
-        Xs = sp.csr_matrix(X)
-        Xc = (Xs.data, Xs.indices.astype(np.int64), Xs.indptr.astype(np.int64), sizes[0])
-    else:
-        Xc = X
-    Y = np.ascontiguousarray(make_y(rng, n, sizes[-1]))
-    sw = rng.uniform(0.5, 2.0, n) if weighted else None
+    Xc, Y, sw = network_inputs(rng, n, sizes, make_y, sparse, weighted)
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     params = rng.normal(scale=0.5, size=n_params)
     return sizes, Xc, Y, sw, params

@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
+from _network_problem import network_inputs
+
 from fastmlp import MLPClassifier, MLPRegressor, _core
 
 BOUNDED = settings(
@@ -153,15 +155,7 @@ def test_gradient_matches_finite_differences(seed, sizes, n, chunk, hidden, outp
                                              weighted, alpha):
     out_act, loss, make_y = output
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, sizes[0]))
-    if sparse:
-        X[rng.uniform(size=X.shape) < 0.5] = 0.0
-        Xs = sp.csr_matrix(X)
-        Xc = (Xs.data, Xs.indices.astype(np.int64), Xs.indptr.astype(np.int64), sizes[0])
-    else:
-        Xc = X
-    Y = np.ascontiguousarray(make_y(rng, n, sizes[-1]))
-    sw = rng.uniform(0.5, 2.0, n) if weighted else None
+    Xc, Y, sw = network_inputs(rng, n, sizes, make_y, sparse, weighted)
     n_coefs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     params = rng.normal(scale=0.5, size=n_coefs + sum(sizes[1:]))
     net = _core.Network64(sizes, hidden, out_act, loss, chunk)
