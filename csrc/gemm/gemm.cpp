@@ -14,6 +14,7 @@
 #endif
 
 #include "common/cpu_features.h"
+#include "common/simd_clones.h"
 #include "gemm/pack.h"
 #include "gemm/ukernel.h"
 
@@ -160,25 +161,63 @@ void gemm_block(const Plan<T>& plan, bool trans_a, bool trans_b, int64_t M, int6
 
 // A C only a few columns wide (a regression output layer: N = 1) would waste most of an
 // NR-wide micro-tile and its packing; dot products over K serve it better. Each element is
-// summed in one fixed order, on one thread.
+// summed over K in one fixed order whatever the thread count.
 constexpr int64_t kNarrowN = 2;
+constexpr int64_t kNarrowRows = 256;  // rows of C per task; also the A^T accumulator size
+
+// Rows [0, m) of a narrow C. With A^T the dot products would read A with a stride, so they
+// run as axpys over A's contiguous rows instead, into a small accumulator.
+template <typename T>
+FASTMLP_SIMD_CLONES void narrow_rows(bool trans_a, bool trans_b, int64_t m, int64_t N, int64_t K,
+                                     T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
+                                     T beta, T* C, int64_t ldc) {
+  const int64_t sb = trans_b ? 1 : ldb;  // stride of B along K
+  for (int64_t j = 0; j < N; ++j) {
+    const T* b = trans_b ? B + j * ldb : B + j;
+    T acc[kNarrowRows];
+    if (trans_a) {
+      std::fill(acc, acc + m, T(0));
+      for (int64_t k = 0; k < K; ++k) {
+        const T* a = A + k * lda;
+        const T bk = b[k * sb];
+#pragma omp simd
+        for (int64_t i = 0; i < m; ++i) acc[i] += a[i] * bk;
+      }
+    } else {
+      for (int64_t i = 0; i < m; ++i) {
+        const T* a = A + i * lda;
+        T s = 0;
+        if (sb == 1) {  // the usual case, spelled out so that it vectorizes without gathers
+#pragma omp simd reduction(+ : s)
+          for (int64_t k = 0; k < K; ++k) s += a[k] * b[k];
+        } else {
+          for (int64_t k = 0; k < K; ++k) s += a[k] * b[k * sb];
+        }
+        acc[i] = s;
+      }
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      T* c = C + i * ldc + j;
+      *c = beta == T(0) ? alpha * acc[i] : alpha * acc[i] + beta * *c;
+    }
+  }
+}
 
 template <typename T>
 void gemm_narrow(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
                  const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  const int64_t sa = trans_a ? lda : 1, sb = trans_b ? 1 : ldb;  // strides along K
-#pragma omp parallel for schedule(static) if (M * N * K >= kParallelMinFlops)
-  for (int64_t i = 0; i < M; ++i) {
-    const T* a = trans_a ? A + i : A + i * lda;
-    for (int64_t j = 0; j < N; ++j) {
-      const T* b = trans_b ? B + j * ldb : B + j;
-      T s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int64_t k = 0; k < K; ++k) s += a[k * sa] * b[k * sb];
-      T* c = C + i * ldc + j;
-      *c = beta == T(0) ? alpha * s : alpha * s + beta * *c;
-    }
+  const int64_t tasks = ceil_div(M, kNarrowRows);
+  const auto run = [&](int64_t t) {
+    const int64_t i0 = t * kNarrowRows, m = std::min(kNarrowRows, M - i0);
+    narrow_rows(trans_a, trans_b, m, N, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda, B, ldb,
+                beta, C + i0 * ldc, ldc);
+  };
+  if (tasks == 1 || M * N * K < kParallelMinFlops) {
+    for (int64_t t = 0; t < tasks; ++t) run(t);
+    return;
   }
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tasks; ++t) run(t);
 }
 
 // [lo, hi) of part t out of nt, cut at multiples of `tile`.

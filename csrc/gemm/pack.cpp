@@ -1,5 +1,5 @@
-// Packing into micro-panels (layout in pack.h). A panel is (kc, w): kc rows of w values,
-// the first `valid` of them read from w rows or columns of the source, the rest zero.
+// Packing into micro-panels (layout in pack.h), built for each SIMD width (simd_clones.h).
+// A panel is (kc, w): kc rows of w values, the first `valid` of them read from w rows or columns of the source, the rest zero.
 // When the source runs along the panel's rows (A^T, B) a panel row is one contiguous copy;
 // otherwise (A, B^T) w source rows are read side by side, each sequentially, so every
 // cache line fetched is used in full.
@@ -8,15 +8,35 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/simd_clones.h"
+
 namespace fastmlp {
 namespace {
 
+// dst (kc, W) = src rows [0, kc) of W contiguous values: a memcpy of constant size compiles
+// to a few vector moves, where a library call per row cost more than the copy itself.
+template <typename T, int W>
+void pack_panel_rows_fixed(T* __restrict dst, const T* __restrict src, int64_t ld, int64_t kc) {
+  for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * W, src + k * ld, sizeof(T) * W);
+}
+
 // dst (kc, w) = src rows [0, kc) of `valid` contiguous values each, zero-padded to w.
 template <typename T>
-void pack_panel_rows(T* dst, const T* src, int64_t ld, int64_t kc, int64_t valid, int64_t w) {
+FASTMLP_SIMD_CLONES void pack_panel_rows(T* __restrict dst, const T* __restrict src, int64_t ld, int64_t kc,
+                     int64_t valid, int64_t w) {
+  if (valid == w) {
+    switch (w) {
+      case 6: return pack_panel_rows_fixed<T, 6>(dst, src, ld, kc);
+      case 8: return pack_panel_rows_fixed<T, 8>(dst, src, ld, kc);
+      case 12: return pack_panel_rows_fixed<T, 12>(dst, src, ld, kc);
+      case 16: return pack_panel_rows_fixed<T, 16>(dst, src, ld, kc);
+      case 32: return pack_panel_rows_fixed<T, 32>(dst, src, ld, kc);
+      default: break;
+    }
+  }
   for (int64_t k = 0; k < kc; ++k) {
     T* d = dst + k * w;
-    std::memcpy(d, src + k * ld, sizeof(T) * valid);
+    for (int64_t j = 0; j < valid; ++j) d[j] = src[k * ld + j];
     for (int64_t j = valid; j < w; ++j) d[j] = T(0);
   }
 }
@@ -33,7 +53,7 @@ void pack_panel_cols_fixed(T* __restrict dst, const T* __restrict src, int64_t l
 // dst (kc, w) = transpose of src (valid, kc), zero-padded to w columns. Wide panels go in
 // k blocks of one cache line, so every source line is used while it is still in L1.
 template <typename T>
-void pack_panel_cols(T* __restrict dst, const T* __restrict src, int64_t ld, int64_t kc,
+FASTMLP_SIMD_CLONES void pack_panel_cols(T* __restrict dst, const T* __restrict src, int64_t ld, int64_t kc,
                      int64_t valid, int64_t w) {
   if (valid == w) {
     switch (w) {

@@ -66,8 +66,24 @@ const T* gather_rows(AlignedBuffer<T>& dst, const T* src, int64_t width, const i
   if (!rows) return src + first * width;
   dst.reserve(size_t(checked_mul(m, width)));
   T* out = dst.data();
+  if (width == 1) {  // targets and sample weights of one column: a plain gather, no copy calls
+    for (int64_t i = 0; i < m; ++i) out[i] = src[rows[i]];
+    return out;
+  }
+  // Shuffled rows are random reads the hardware prefetcher cannot predict: fetch the rows
+  // a few iterations ahead so their cache misses overlap.
+  constexpr int64_t kAhead = 8;
+  const int64_t row_bytes = int64_t(sizeof(T)) * width;
 #pragma omp parallel for schedule(static) if (worth_parallel(m * width))
-  for (int64_t i = 0; i < m; ++i) std::memcpy(out + i * width, src + rows[i] * width, sizeof(T) * width);
+  for (int64_t i = 0; i < m; ++i) {
+    if (i + kAhead < m) {
+      const char* next = reinterpret_cast<const char*>(src + rows[i + kAhead] * width);
+#if defined(__GNUC__)
+      for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b);
+#endif
+    }
+    std::memcpy(out + i * width, src + rows[i] * width, size_t(row_bytes));
+  }
   return out;
 }
 

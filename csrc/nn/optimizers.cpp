@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "common/parallel.h"
+#include "common/simd_clones.h"
 
 namespace fastmlp {
 
@@ -45,30 +46,35 @@ struct AdamStep {
 // Blocks of a fixed size, so the sum of squares merges in one order for any thread count.
 constexpr int64_t kBlock = 1 << 14;
 
+// One block of the fused step: returns the block's sum of squared weights. `step` is a
+// copy held by value, so stores through w cannot alias its fields and the loops vectorize.
 template <typename T, typename Step>
-double apply_penalized(const Step& step_ref, T* w, T* a, T* b, const T* grad, int64_t n,
+FASTMLP_SIMD_CLONES double penalized_block(const Step step, T* w, T* a, T* b, const T* grad,
+                                           int64_t n, int64_t n_coefs, T alpha, T scale) {
+  double sq = 0.0;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t i = 0; i < n_coefs; ++i) sq += double(w[i]) * double(w[i]);
+  // simd: elements are independent (a and b may be one array, but only element i of it
+  // is touched in iteration i).
+#pragma omp simd
+  for (int64_t i = 0; i < n_coefs; ++i) step(w[i], a[i], b[i], (grad[i] + alpha * w[i]) * scale);
+#pragma omp simd
+  for (int64_t i = n_coefs; i < n; ++i) step(w[i], a[i], b[i], grad[i] * scale);
+  return sq;
+}
+
+template <typename T, typename Step>
+double apply_penalized(const Step& step, T* w, T* a, T* b, const T* grad, int64_t n,
                        int64_t n_coefs, double alpha, double scale,
                        std::vector<double>& partial) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   partial.assign(size_t(blocks), 0.0);
 #pragma omp parallel for schedule(static) if (worth_parallel(n))
   for (int64_t blk = 0; blk < blocks; ++blk) {
-    // A copy local to the thread: stores through w then cannot alias the step's fields,
-    // which lets the loops below vectorize.
-    const Step step = step_ref;
-    const T al = T(alpha), sc = T(scale);
     const int64_t begin = blk * kBlock, end = std::min(n, begin + kBlock);
     const int64_t coef_end = std::min(end, std::max(begin, n_coefs));
-    double sq = 0.0;
-#pragma omp simd reduction(+ : sq)
-    for (int64_t i = begin; i < coef_end; ++i) sq += double(w[i]) * double(w[i]);
-    // simd: elements are independent (a and b may be one array, but only element i of it
-    // is touched in iteration i).
-#pragma omp simd
-    for (int64_t i = begin; i < coef_end; ++i) step(w[i], a[i], b[i], (grad[i] + al * w[i]) * sc);
-#pragma omp simd
-    for (int64_t i = coef_end; i < end; ++i) step(w[i], a[i], b[i], grad[i] * sc);
-    partial[size_t(blk)] = sq;
+    partial[size_t(blk)] = penalized_block(step, w + begin, a + begin, b + begin, grad + begin,
+                                           end - begin, coef_end - begin, T(alpha), T(scale));
   }
   double total = 0.0;
   for (double s : partial) total += s;
