@@ -5,7 +5,9 @@
 // scalar sqrtsd/divsd.
 #pragma once
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
+// The x86-64-v3/v4 levels need GCC 11 or Clang 14; older compilers build the baseline only.
+#if defined(__x86_64__) && defined(__linux__) && \
+    ((defined(__clang__) && __clang_major__ >= 14) || (!defined(__clang__) && __GNUC__ >= 11))
 #define FASTMLP_SIMD_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
