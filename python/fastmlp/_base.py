@@ -758,7 +758,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                     self.validation_loss_curve_.append(val_loss)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-                    if track_val_loss:
+                    # Not in scikit-learn's own case (score on the split): its output
+                    # stays exactly scikit-learn's.
+                    if track_val_loss and (validation is not None or metric_loss):
                         print("Validation loss: %.8f" % val_loss)
 
                 self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
