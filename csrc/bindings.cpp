@@ -360,6 +360,30 @@ void bind_network(py::module_& m, const char* name) {
            py::arg("nesterov"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"),
            py::arg("X"), py::arg("Y"), py::arg("sample_weight"), py::arg("order"),
            py::arg("batch_size"), py::arg("alpha"))
+      .def("mean_loss",
+           [](Network<T>& net, py::object params_obj, py::object X_obj, py::object Y_obj,
+              py::object sw_obj) {
+             const NetworkSpec& spec = net.spec();
+             auto params = require<T>(params_obj, "params");
+             check_size(params.size(), spec.n_params(), "params");
+             auto X = as_input<T>(X_obj, spec.sizes.front());
+             FASTMLP_CHECK(X.m.n > 0, "X has no rows");
+             auto Y = require<T>(Y_obj, "Y");
+             check_size(Y.size(), X.m.n * spec.sizes.back(), "Y");
+             Array<T> sw_keep;
+             const T* sw = optional_weights<T>(sw_obj, sw_keep, X.m.n);
+             bool interrupted = false;
+             double loss;
+             {
+               py::gil_scoped_release release;
+               SignalCheck check;
+               loss = net.mean_loss(params.data(), X.m, Y.data(), sw, std::ref(check),
+                                    &interrupted);
+             }
+             if (interrupted) throw py::error_already_set();
+             return loss;
+           },
+           py::arg("params"), py::arg("X"), py::arg("Y"), py::arg("sample_weight"))
       .def("predict",
            [](Network<T>& net, py::object params_obj, py::object X_obj, py::object out_obj) {
              const NetworkSpec& spec = net.spec();

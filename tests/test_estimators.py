@@ -294,10 +294,13 @@ def test_sklearn_input_errors(digits):
 
 
 def test_get_params_matches_sklearn():
-    # Every scikit-learn parameter with its default; `device` is fastmlp's only addition.
+    # Every scikit-learn parameter with its default, plus fastmlp's additions.
     for ours, theirs in [(MLPClassifier(), sk.MLPClassifier()), (MLPRegressor(), sk.MLPRegressor())]:
         params = ours.get_params()
         assert params.pop("device") == "cpu"
+        assert params.pop("early_stopping_metric") == "score"
+        if isinstance(ours, MLPClassifier):
+            assert params.pop("class_weight") is None
         assert params == theirs.get_params()
     assert repr(MLPRegressor(hidden_layer_sizes=(5,), loss="poisson")) == (
         "MLPRegressor(hidden_layer_sizes=(5,), loss='poisson')"

@@ -65,6 +65,12 @@ class Network {
                      const T* sw, const int64_t* order, int64_t m, int64_t batch_size,
                      double alpha, const InterruptCheck& check, bool* interrupted);
 
+  // Mean data loss of all of X at params, without the L2 term and without a gradient
+  // (the validation loss): sum_i sw_i loss_i / S, S = sum of sw (or the row count).
+  // Y (n, n_outputs); sw (n) or null; `check` as in loss_grad.
+  double mean_loss(const T* params, const InputMatrix<T>& X, const T* Y, const T* sw,
+                   const InterruptCheck& check = InterruptCheck(), bool* interrupted = nullptr);
+
   // out (n, n_outputs) = the output layer's activations for X; `check` as in loss_grad.
   void predict(const T* params, const InputMatrix<T>& X, T* out,
                const InterruptCheck& check = InterruptCheck(), bool* interrupted = nullptr);

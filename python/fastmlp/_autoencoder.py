@@ -25,7 +25,7 @@ _FORWARDED = (
     "activation", "solver", "alpha", "batch_size", "learning_rate", "learning_rate_init",
     "power_t", "max_iter", "shuffle", "random_state", "tol", "verbose", "momentum",
     "nesterovs_momentum", "early_stopping", "validation_fraction", "beta_1", "beta_2",
-    "epsilon", "n_iter_no_change", "max_fun",
+    "epsilon", "n_iter_no_change", "max_fun", "early_stopping_metric",
 )
 
 
@@ -119,6 +119,10 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     max_fun : int, default=15000
         Maximum number of loss evaluations (solver='lbfgs').
 
+    early_stopping_metric : {'score', 'loss'}, default='score'
+        What early stopping watches: the validation R2 of the reconstruction, or the
+        validation loss (see :class:`MLPRegressor`).
+
     Attributes
     ----------
     regressor_ : MLPRegressor
@@ -136,6 +140,12 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     loss_ : float
         Final training loss (half the mean squared error plus the L2 penalty).
+
+    validation_loss_curve_ : list or None
+        The reconstruction loss of the validation set after each epoch (the
+        regressor's ``validation_loss_curve_``): the ``validation_data`` given to
+        ``fit``, or the early-stopping split; None without a validation set or with
+        solver='lbfgs'.
 
     See Also
     --------
@@ -190,6 +200,7 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        early_stopping_metric="score",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -214,9 +225,10 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.early_stopping_metric = early_stopping_metric
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, validation_data=None):
         """Train the autoencoder to reconstruct X.
 
         Parameters
@@ -226,6 +238,11 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         y : None
             Ignored.
+
+        validation_data : array-like of shape (n_val, n_features), default=None
+            Held-out data (solver='sgd' or 'adam'): its reconstruction loss after each
+            epoch goes to ``validation_loss_curve_``, and with ``early_stopping=True``
+            it replaces the ``validation_fraction`` split.
 
         Returns
         -------
@@ -243,10 +260,17 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             **{k: getattr(self, k) for k in _FORWARDED},
         )
         # A 2-D target keeps the output 2-D even for a single feature.
-        self.regressor_.fit(X, X)
+        if validation_data is not None:
+            X_val = check_array(
+                validation_data, accept_sparse=False, dtype=(np.float64, np.float32),
+                input_name="validation_data",
+            )
+            validation_data = (X_val, X_val)
+        self.regressor_.fit(X, X, validation_data=validation_data)
         self._n_encoder_layers = len(encoder) + 1
         self.n_iter_ = self.regressor_.n_iter_
         self.loss_ = self.regressor_.loss_
+        self.validation_loss_curve_ = getattr(self.regressor_, "validation_loss_curve_", None)
         return self
 
     def _run_layers(self, X, layers, output_activation):

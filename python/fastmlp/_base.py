@@ -14,6 +14,7 @@ tests/test_reliability.py and tests/test_properties.py.
 """
 
 import copy
+import math
 import os
 import warnings
 from abc import ABC, abstractmethod
@@ -29,7 +30,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    validate_data,
+)
 from threadpoolctl import threadpool_limits
 
 from . import _callbacks, _core, _cuda
@@ -146,6 +151,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
+        "early_stopping_metric": [StrOptions({"score", "loss"})],
     }
 
     @abstractmethod
@@ -362,7 +368,15 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
             self._no_improvement_count = 0
-            if self.early_stopping:
+            # A list from the first fit that has a validation set (_fit_stochastic).
+            self.validation_loss_curve_ = None
+            self.best_validation_loss_ = None
+            if self.early_stopping and self.early_stopping_metric == "loss":
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+                self.best_validation_loss_ = np.inf
+                self.best_loss_ = None
+            elif self.early_stopping:
                 self.validation_scores_ = []
                 self.best_validation_score_ = -np.inf
                 self.best_loss_ = None
@@ -371,7 +385,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
         # All or nothing: training updates the weights and optimizer state in place, so a
         # fit that raises (divergence, an exception from verbose output, MemoryError)
         # puts back the state it started from rather than leave a half-updated model.
@@ -384,7 +398,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         )
         saved, continuing = self._state_before_fit(incremental)
         try:
-            return self._fit_checked(X, y, sample_weight, incremental)
+            return self._fit_checked(X, y, sample_weight, incremental, validation_data)
         except BaseException:
             self._restore_state(saved, continuing)
             raise
@@ -403,7 +417,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         state = dict(self.__dict__)
         state["_flat_params"] = flat.copy()
         state["_optimizer"] = copy.deepcopy(state.get("_optimizer"))
-        for key in ("loss_curve_", "validation_scores_"):
+        for key in ("loss_curve_", "validation_scores_", "validation_loss_curve_"):
             if isinstance(state.get(key), list):
                 state[key] = list(state[key])
         return state, True
@@ -415,7 +429,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             # coefs_ are views of the weights that the failed fit changed: re-point them.
             self._set_views(state["_flat_params"], self._layer_units())
 
-    def _fit_checked(self, X, y, sample_weight, incremental):
+    def _fit_checked(self, X, y, sample_weight, incremental, validation_data=None):
+        if validation_data is not None and self.solver not in _STOCHASTIC_SOLVERS:
+            raise ValueError(
+                "validation_data needs solver='sgd' or 'adam' (it is evaluated after every "
+                f"epoch); got solver={self.solver!r}."
+            )
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -440,6 +459,18 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             sample_weight = _check_sample_weight(sample_weight, X)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
+        # class_weight (classifiers): sklearn's compute_sample_weight, times sample_weight.
+        class_weights = self._class_weight_table(y, incremental)
+        if class_weights is not None:
+            cw = self._class_sample_weight(class_weights, y)
+            sample_weight = cw if sample_weight is None else sample_weight * cw
+        validation = None
+        if validation_data is not None:
+            X_val, y_val, sw_val = self._check_validation_data(validation_data, y.shape[1])
+            if class_weights is not None:
+                cw = self._class_sample_weight(class_weights, y_val)
+                sw_val = cw if sw_val is None else sw_val * cw
+            validation = (X_val, y_val, sw_val)
         layer_units = [n_features] + [int(h) for h in hidden_layer_sizes] + [y.shape[1]]
         rng = check_random_state(self.random_state)
 
@@ -467,11 +498,18 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             X = X.astype(dtype)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+        if validation is not None:
+            X_val, y_val, sw_val = validation
+            validation = (
+                X_val.astype(dtype, copy=False),
+                y_val,
+                None if sw_val is None else np.ascontiguousarray(sw_val, dtype=dtype),
+            )
 
         hooks = _callbacks.FitHooks(self, X, y, sample_weight)
         hooks.fit_begin()
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, y, sample_weight, rng, incremental, hooks)
+            self._fit_stochastic(X, y, sample_weight, rng, incremental, hooks, validation)
         elif self.solver == "lbfgs":
             self._fit_lbfgs(X, y, sample_weight, hooks)
 
@@ -484,6 +522,52 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             raise ValueError(_NON_FINITE_MSG)
         hooks.fit_end()
         return self
+
+    def _class_weight_table(self, y, incremental):
+        """Per-output (classes, weights) from class_weight; None without class weights.
+
+        Only classifiers have class weights (MLPClassifier overrides this).
+        """
+        return None
+
+    def _check_validation_data(self, validation_data, n_outputs):
+        """fit's validation_data as (X_val, y_val (n_val, n_outputs), sw_val or None).
+
+        Checked as fit checks X, y and sample_weight: the same features (count and
+        names) as X, targets the model can take (for a classifier, only classes seen in
+        training), consistent lengths. y_val comes back in the network's encoding.
+        """
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError(
+                "validation_data must be a tuple (X_val, y_val) or (X_val, y_val, "
+                f"sample_weight_val); got {type(validation_data).__name__}"
+                + (f" of length {len(validation_data)}." if isinstance(
+                    validation_data, (tuple, list)) else ".")
+            )
+        X_val, y_val = validation_data[0], validation_data[1]
+        sw_val = validation_data[2] if len(validation_data) == 3 else None
+        try:
+            X_val = validate_data(
+                self, X_val, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
+                reset=False,
+            )
+            y_val = self._validation_targets(y_val, n_outputs)
+            check_consistent_length(X_val, y_val)
+            if sw_val is not None:
+                sw_val = _check_sample_weight(sw_val, X_val)
+        except ValueError as e:
+            raise ValueError(f"Invalid validation_data: {e}") from e
+        return X_val, y_val, sw_val
+
+    def _validation_loss(self, net, flat, X_val, Y_val, sw_val, penalty_scale):
+        """Validation loss after an epoch: the mean data loss of the validation set (C++
+        core, one call) plus the L2 term a training epoch's loss carries."""
+        n_coefs = sum(c.size for c in self.coefs_)
+        w = flat[:n_coefs]
+        sq = float(np.dot(w, w)) if w.dtype == np.float64 else float(
+            np.dot(w.astype(np.float64), w.astype(np.float64)))
+        data = net.mean_loss(flat, X_val, Y_val, sw_val)
+        return data + 0.5 * float(self.alpha) * sq * penalty_scale
 
     def _fit_lbfgs(self, X, y, sample_weight, hooks=_callbacks.NO_HOOKS):
         flat = self._packed_params()
@@ -544,7 +628,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         }
 
     def _fit_stochastic(
-        self, X, y, sample_weight, rng, incremental, hooks=_callbacks.NO_HOOKS
+        self, X, y, sample_weight, rng, incremental, hooks=_callbacks.NO_HOOKS,
+        validation=None,
     ):
         flat = self._packed_params()
         dtype = flat.dtype
@@ -555,7 +640,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
-        if early_stopping:
+        if validation is not None:
+            # The user's validation set: training keeps all of X.
+            X_train, y_train, sw_train = X, y, sample_weight
+            X_val, y_val, sw_val = validation
+        elif early_stopping:
             # Stratify only single-output classification, as scikit-learn does.
             stratify = y if (is_classifier(self) and self.n_outputs_ == 1) else None
             arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
@@ -572,11 +661,17 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                     "The validation set is too small. Increase 'validation_fraction' "
                     "or the size of your dataset."
                 )
-            if is_classifier(self):
-                y_val = self._inverse_binarize(y_val)
         else:
             X_train, y_train, sw_train = X, y, sample_weight
             X_val = y_val = sw_val = None
+        # The validation loss is tracked whenever there is a validation set: the
+        # network's encoding of y_val for the loss, the user's labels for the score.
+        track_val_loss = X_val is not None
+        if track_val_loss:
+            Y_val_net = np.ascontiguousarray(y_val, dtype=dtype)
+            if is_classifier(self):
+                y_val = self._inverse_binarize(y_val)
+        metric_loss = early_stopping and self.early_stopping_metric == "loss"
 
         n_samples = X_train.shape[0]
         if self.batch_size == "auto":
@@ -601,6 +696,20 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             )
         Xc = _core_input(X_train, dtype)
         Y = np.ascontiguousarray(y_train, dtype=dtype)
+        if track_val_loss:
+            # Always on the CPU (device='cuda' mirrors the weights to the host each epoch).
+            val_net = _network(
+                dtype, self._layer_units(), self.activation, self.out_activation_,
+                self._core_loss(), min(X_val.shape[0], _CHUNK_ROWS),
+            )
+            Xc_val = _core_input(X_val, dtype)
+            # The L2 term of an epoch's loss: 0.5 alpha ||W||^2 / batch length per batch,
+            # averaged over batches weighted by their length.
+            penalty_scale = math.ceil(n_samples / batch_size) / n_samples
+            if self.__dict__.get("validation_loss_curve_") is None:
+                self.validation_loss_curve_ = []
+            if metric_loss and self.__dict__.get("best_validation_loss_") is None:
+                self.best_validation_loss_ = np.inf
         sample_idx = np.arange(n_samples, dtype=np.int64)
         is_adam = opt["solver"] == "adam"
         state_a = opt["m"] if is_adam else opt["velocity"]
@@ -633,6 +742,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 if not np.isfinite(loss):
                     # Diverged: no later epoch recovers; _fit restores the previous state.
                     raise ValueError(_NON_FINITE_MSG)
+                if track_val_loss:
+                    val_loss = self._validation_loss(
+                        val_net, flat, Xc_val, Y_val_net, sw_val, penalty_scale
+                    )
                 if is_adam:
                     opt["t"] = t
                 self.n_iter_ += 1
@@ -641,8 +754,14 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 self.loss_curve_.append(self.loss_)
                 for copy_, a in zip(committed, live):
                     np.copyto(copy_, a)
+                if track_val_loss:
+                    self.validation_loss_curve_.append(val_loss)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                    # Not in scikit-learn's own case (score on the split): its output
+                    # stays exactly scikit-learn's.
+                    if track_val_loss and (validation is not None or metric_loss):
+                        print("Validation loss: %.8f" % val_loss)
 
                 self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
                 if hooks.epoch_end():
@@ -653,7 +772,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                     )
 
                 if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
+                    if metric_loss:
+                        msg = (
+                            "Validation loss did not improve more than "
+                            "tol=%f for %d consecutive epochs."
+                            % (self.tol, self.n_iter_no_change)
+                        )
+                    elif early_stopping:
                         msg = (
                             "Validation score did not improve more than "
                             "tol=%f for %d consecutive epochs."
@@ -746,7 +871,17 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         return False
 
     def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
-        if early_stopping:
+        if early_stopping and self.early_stopping_metric == "loss":
+            # The training-loss rule applied to the validation loss; NaN never improves.
+            last = self.validation_loss_curve_[-1]
+            if last <= self.best_validation_loss_ - self.tol:
+                self._no_improvement_count = 0
+            else:
+                self._no_improvement_count += 1
+            if last < self.best_validation_loss_:
+                self.best_validation_loss_ = last
+                self._best_params = self._packed_params().copy()
+        elif early_stopping:
             val_score = self._score(X, y, sample_weight=sample_weight)
             self.validation_scores_.append(val_score)
             if self.verbose:

@@ -4,13 +4,15 @@ import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer, label_binarize
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     type_of_target,
     unique_labels,
 )
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import _check_y, check_is_fitted, column_or_1d, validate_data
 
 from ._base import BaseMultilayerPerceptron
 
@@ -192,6 +194,25 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         it can and the CPU otherwise. Fitted attributes are numpy arrays either way;
         a model fitted on a GPU predicts on the CPU where no GPU is present.
 
+    class_weight : dict, list of dicts, 'balanced' or None, default=None
+        Weights of the classes (fastmlp only), with the semantics of
+        :func:`sklearn.utils.class_weight.compute_sample_weight`: a dict
+        ``{class_label: weight}`` (classes not in it weigh 1; a key that is not a
+        class of ``y`` is an error unless every class of ``y`` has a key), 'balanced'
+        (``n_samples / (n_classes * np.bincount(y))``), or for multilabel ``y`` a
+        list of one ``{0: w0, 1: w1}`` dict per label or 'balanced' (the labels'
+        weights are multiplied). The resulting per-sample weights multiply
+        ``sample_weight`` and weigh the loss, its gradient and the validation set
+        (the early-stopping split or ``validation_data``). ``partial_fit`` accepts
+        a dict, weighed against all of ``classes``, and refuses 'balanced'.
+
+    early_stopping_metric : {'score', 'loss'}, default='score'
+        What early stopping watches (fastmlp only; used when
+        ``early_stopping=True``). 'score' is scikit-learn's rule on the validation
+        accuracy. 'loss': training stops after more than ``n_iter_no_change`` epochs in
+        which the validation loss did not fall below ``best_validation_loss_ - tol``,
+        and the weights of the epoch with the lowest validation loss are restored.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -217,6 +238,21 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         The best validation score (i.e. accuracy score) that triggered the
         early stopping. Only available if `early_stopping=True`, otherwise the
         attribute is set to `None`.
+
+    validation_loss_curve_ : list of shape (`n_iter_`,) or None
+        The loss on the validation set after each epoch (fastmlp only): the one
+        passed to ``fit`` as ``validation_data``, or else the ``validation_fraction``
+        split of ``early_stopping=True``; None without a validation set. It is the
+        (weighted) mean of the same per-sample loss as ``loss_curve_`` plus the same
+        L2 term a training epoch carries, ``0.5 * alpha * ||W||^2 * n_batches /
+        n_train``, so the two curves are comparable. Accumulates across warm-start
+        fits, like ``loss_curve_``. Only accessible when solver='sgd' or 'adam'.
+
+    best_validation_loss_ : float or None
+        The lowest value of ``validation_loss_curve_``, whose weights were restored,
+        when ``early_stopping=True`` and ``early_stopping_metric='loss'``
+        (``validation_scores_`` and ``best_validation_score_`` are then None);
+        otherwise None. Only accessible when solver='sgd' or 'adam'.
 
     t_ : int
         The number of training samples seen by the solver during fitting.
@@ -294,6 +330,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         n_iter_no_change=10,
         max_fun=15000,
         device="cpu",
+        class_weight=None,
+        early_stopping_metric="score",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -322,6 +360,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             loss="log_loss",
         )
         self.device = device
+        self.class_weight = class_weight
+        self.early_stopping_metric = early_stopping_metric
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "class_weight": [dict, list, StrOptions({"balanced"}), None],
+    }
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -357,6 +402,90 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                 )
         return X, self._binarize(y)
 
+    def _class_weight_table(self, y, incremental):
+        """Per-output (classes, weights) for class_weight, as compute_sample_weight builds
+        them from the labels of `y` (binarized); None when class_weight is None.
+
+        partial_fit weighs against every class (classes_, or {0, 1} per label) as
+        SGDClassifier does, and refuses 'balanced', which needs the whole data.
+        """
+        class_weight = self.class_weight
+        if class_weight is None:
+            return None
+        if incremental and isinstance(class_weight, str):
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit. In order to "
+                "use 'balanced' weights, use compute_class_weight('balanced', "
+                "classes=classes, y=y). In place of y you can use a large enough sample "
+                "of the full training set target to properly estimate the class "
+                "frequency distributions. Pass the resulting weights as the "
+                "class_weight parameter."
+            )
+        labels = self._inverse_binarize(y)
+        if labels.ndim == 1:
+            labels = labels.reshape(-1, 1)
+        n_outputs = labels.shape[1]
+        # compute_sample_weight's multi-output rules and messages.
+        if n_outputs > 1:
+            if isinstance(class_weight, dict):
+                raise ValueError(
+                    "For multi-output, class_weight should be a list of dicts, or the "
+                    "string 'balanced'."
+                )
+            if isinstance(class_weight, list) and len(class_weight) != n_outputs:
+                raise ValueError(
+                    "For multi-output, number of elements in class_weight should match "
+                    f"number of outputs. Got {len(class_weight)} element(s) while having "
+                    f"{n_outputs} outputs."
+                )
+        elif isinstance(class_weight, list):
+            raise ValueError(
+                "class_weight is a list (one dict per label, for multilabel y) but y "
+                "has a single output: pass a dict or 'balanced'."
+            )
+        table = []
+        for k in range(n_outputs):
+            y_k = labels[:, k]
+            if not incremental:
+                classes_k = np.unique(y_k)
+            elif n_outputs == 1:
+                classes_k = np.asarray(self.classes_)
+            else:
+                classes_k = np.array([0, 1])
+            weight_k = class_weight if isinstance(class_weight, (str, dict)) else class_weight[k]
+            table.append((classes_k, compute_class_weight(weight_k, classes=classes_k, y=y_k)))
+        return table
+
+    def _class_sample_weight(self, table, y):
+        """Sample weights (float64) of the binarized targets `y` from a class-weight table:
+        the product over outputs, as compute_sample_weight computes them. A label absent
+        from the table (a multilabel column constant in training, seen in validation
+        data) weighs 1."""
+        labels = self._inverse_binarize(y)
+        if labels.ndim == 1:
+            labels = labels.reshape(-1, 1)
+        weights = []
+        for (classes_k, weight_k), y_k in zip(table, labels.T):
+            idx = np.clip(np.searchsorted(classes_k, y_k), 0, len(classes_k) - 1)
+            weights.append(np.where(classes_k[idx] == y_k, weight_k[idx], 1.0))
+        return np.prod(weights, axis=0, dtype=np.float64)
+
+    def _validation_targets(self, y_val, n_outputs):
+        """y_val binarized as y is; labels unseen in training are an error."""
+        y_val = _check_y(y_val, multi_output=True)
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        if self._label_type != "multilabel-indicator" and not type_of_target(
+            y_val
+        ).startswith("multilabel"):
+            unseen = np.setdiff1d(unique_labels(y_val), self.classes_)
+            if len(unseen):
+                raise ValueError(
+                    f"y_val has labels not seen in training: {unseen}. The model's "
+                    f"classes are {self.classes_}."
+                )
+        return self._binarize(y_val)
+
     def _fit_label_encoding(self, y):
         """Learn the label encoding; only plain values are kept (for small pickles)."""
         lb = LabelBinarizer().fit(y)
@@ -387,7 +516,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return classes[y]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -400,14 +529,25 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             multilabel classification).
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
+            Sample weights. Multiplied by the weights of ``class_weight``.
+
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), \
+                default=None
+            A validation set (fastmlp only; solver='sgd' or 'adam'). Its loss after
+            every epoch is recorded in ``validation_loss_curve_``, and with
+            ``early_stopping=True`` it replaces the ``validation_fraction`` split, so
+            training uses all of X. ``y_val`` may only hold classes seen in ``y``;
+            ``class_weight`` weighs it too.
 
         Returns
         -------
         self : object
             Returns a trained MLP model.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(
+            X, y, sample_weight=sample_weight, incremental=False,
+            validation_data=validation_data,
+        )
 
     def predict(self, X):
         """Predict using the multi-layer perceptron classifier.
@@ -450,7 +590,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             The target values.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
+            Sample weights. Multiplied by the weights of a ``class_weight`` dict
+            ('balanced' is refused here: it needs the whole data).
 
         classes : array of shape (n_classes,), default=None
             Classes across all calls to partial_fit. Required on the first call,

@@ -42,8 +42,10 @@ def _as_sklearn(est):
             f"{est.activation!r} cannot be exported to ONNX."
         )
     cls = MLPClassifier if is_classifier(est) else MLPRegressor
-    params = est.get_params()
-    params.pop("device", None)  # fastmlp's own parameter; scikit-learn has none
+    # fastmlp's own parameters (device, class_weight, ...) have no scikit-learn
+    # counterpart and no bearing on prediction.
+    known = cls().get_params()
+    params = {k: v for k, v in est.get_params().items() if k in known}
     if params.get("loss") in ("absolute_error", "huber"):
         params["loss"] = "squared_error"  # the same identity output: the same predictions
     proxy = cls(**params)

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import _check_y, check_is_fitted, column_or_1d, validate_data
 
 from ._base import BaseMultilayerPerceptron
 
@@ -195,6 +195,13 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         it can and the CPU otherwise. Fitted attributes are numpy arrays either way;
         a model fitted on a GPU predicts on the CPU where no GPU is present.
 
+    early_stopping_metric : {'score', 'loss'}, default='score'
+        What early stopping watches (fastmlp only; used when
+        ``early_stopping=True``). 'score' is scikit-learn's rule on the validation
+        R2. 'loss': training stops after more than ``n_iter_no_change`` epochs in
+        which the validation loss did not fall below ``best_validation_loss_ - tol``,
+        and the weights of the epoch with the lowest validation loss are restored.
+
     Attributes
     ----------
     loss_ : float
@@ -222,6 +229,21 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         early stopping. Only available if `early_stopping=True`, otherwise the
         attribute is set to `None`.
         Only accessible when solver='sgd' or 'adam'.
+
+    validation_loss_curve_ : list of shape (`n_iter_`,) or None
+        The loss on the validation set after each epoch (fastmlp only): the one
+        passed to ``fit`` as ``validation_data``, or else the ``validation_fraction``
+        split of ``early_stopping=True``; None without a validation set. It is the
+        (weighted) mean of the same per-sample loss as ``loss_curve_`` plus the same
+        L2 term a training epoch carries, ``0.5 * alpha * ||W||^2 * n_batches /
+        n_train``, so the two curves are comparable. Accumulates across warm-start
+        fits, like ``loss_curve_``. Only accessible when solver='sgd' or 'adam'.
+
+    best_validation_loss_ : float or None
+        The lowest value of ``validation_loss_curve_``, whose weights were restored,
+        when ``early_stopping=True`` and ``early_stopping_metric='loss'``
+        (``validation_scores_`` and ``best_validation_score_`` are then None);
+        otherwise None. Only accessible when solver='sgd' or 'adam'.
 
     t_ : int
         The number of training samples seen by the solver during fitting.
@@ -306,6 +328,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         n_iter_no_change=10,
         max_fun=15000,
         device="cpu",
+        early_stopping_metric="score",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -334,9 +357,10 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             loss=loss,
         )
         self.device = device
+        self.early_stopping_metric = early_stopping_metric
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -350,12 +374,22 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
 
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), \
+                default=None
+            A validation set (fastmlp only; solver='sgd' or 'adam'). Its loss after
+            every epoch is recorded in ``validation_loss_curve_``, and with
+            ``early_stopping=True`` it replaces the ``validation_fraction`` split, so
+            training uses all of X. ``y_val`` needs as many outputs as ``y``.
+
         Returns
         -------
         self : object
             Returns a trained MLP model.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(
+            X, y, sample_weight=sample_weight, incremental=False,
+            validation_data=validation_data,
+        )
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.
@@ -383,6 +417,18 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return self._score_with_function(
             X, y, sample_weight=sample_weight, score_function=r2_score
         )
+
+    def _validation_targets(self, y_val, n_outputs):
+        """y_val as (n_val, n_outputs) floats, with as many outputs as y."""
+        y_val = _check_y(y_val, multi_output=True, y_numeric=True)
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        y_val = y_val.reshape(y_val.shape[0], -1)
+        if y_val.shape[1] != n_outputs:
+            raise ValueError(
+                f"y_val has {y_val.shape[1]} output(s) but y has {n_outputs}."
+            )
+        return y_val
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
