@@ -294,10 +294,13 @@ def test_sklearn_input_errors(digits):
 
 
 def test_get_params_matches_sklearn():
-    # Every scikit-learn parameter with its default; `device` is fastmlp's only addition.
+    # Every scikit-learn parameter with its default, and fastmlp's additions with theirs
+    # (which keep scikit-learn's behaviour).
+    additions = {"device": "cpu", "dropout": 0.0, "max_grad_norm": None, "warmup_iters": 0}
     for ours, theirs in [(MLPClassifier(), sk.MLPClassifier()), (MLPRegressor(), sk.MLPRegressor())]:
         params = ours.get_params()
-        assert params.pop("device") == "cpu"
+        for name, default in additions.items():
+            assert params.pop(name) == default
         assert params == theirs.get_params()
     assert repr(MLPRegressor(hidden_layer_sizes=(5,), loss="poisson")) == (
         "MLPRegressor(hidden_layer_sizes=(5,), loss='poisson')"
