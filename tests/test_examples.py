@@ -17,6 +17,7 @@ NEEDS = {
     "progress_and_plot.py": ["matplotlib"],
     "threads.py": [],
     "autoencoder_digits.py": [],
+    "regularised_training.py": [],
 }
 
 
