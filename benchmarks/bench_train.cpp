@@ -42,7 +42,7 @@ void epoch(benchmark::State& state) {
   for (auto _ : state) {
     benchmark::DoNotOptimize(net.train_epoch(params.data(), m.data(), v.data(), t, opt, input,
                                              Y.data(), nullptr, order.data(), n, batch, 1e-4,
-                                             InterruptCheck(), &interrupted));
+                                             0, 0, InterruptCheck(), &interrupted));
   }
   // forward 784*256 + 256*128 + 128*10, weight gradients the same, input gradients of the
   // two upper layers: multiply-adds per row.

@@ -13,6 +13,7 @@
 #include "common/check.h"
 #include "gemm/gemm.h"
 #include "nn/activations.h"
+#include "nn/dropout.h"
 #include "nn/losses.h"
 #include "nn/network.h"
 #include "nn/optimizers.h"
@@ -228,6 +229,30 @@ void bind_kernels(py::module_& m) {
     loss_backward(loss, d, p.data(), y.data(), sw, p.shape(0), p.shape(1));
   }, py::arg("delta"), py::arg("p"), py::arg("y"), py::arg("sw"),
      py::arg("loss") = "squared_error");
+  m.def("dropout_forward", [](py::object y_obj, py::object mask_obj, py::object a_obj,
+                              py::object rows_obj, double p, uint64_t seed, int64_t layer) {
+    auto y = require<T>(y_obj, "y");
+    auto mask = require<T>(mask_obj, "mask");
+    auto a = require<T>(a_obj, "a");
+    FASTMLP_CHECK(a.ndim() == 2 && y.ndim() == 2 && mask.ndim() == 2 &&
+                      y.shape(0) == a.shape(0) && y.shape(1) == a.shape(1) &&
+                      mask.shape(0) == a.shape(0) && mask.shape(1) == a.shape(1),
+                  "y, mask and a must be 2-D arrays of the same shape");
+    FASTMLP_CHECK(p > 0.0 && p < 1.0, "p must be in (0, 1)");
+    Array<int64_t> rows;
+    const int64_t* r = nullptr;
+    if (!rows_obj.is_none()) {
+      FASTMLP_CHECK(py::isinstance<Array<int64_t>>(rows_obj), "rows must be a C-contiguous int64 array");
+      rows = py::reinterpret_borrow<Array<int64_t>>(rows_obj);
+      check_size(rows.size(), a.shape(0), "rows");
+      r = rows.data();
+    }
+    T* yp = writable(y, "y");
+    T* mp = writable(mask, "mask");
+    py::gil_scoped_release release;
+    dropout_forward(yp, mp, a.data(), r, 0, a.shape(0), a.shape(1), p, seed, layer);
+  }, py::arg("y"), py::arg("mask"), py::arg("a"), py::arg("rows"), py::arg("p"), py::arg("seed"),
+     py::arg("layer"));
   m.def("sgd_update", [](py::object w_obj, py::object v_obj, py::object g_obj, double lr,
                          double momentum, bool nesterov) {
     auto w = require<T>(w_obj, "w");
@@ -262,21 +287,24 @@ template <typename T>
 void bind_network(py::module_& m, const char* name) {
   py::class_<Network<T>>(m, name, "A dense network's workspaces; parameters stay in numpy.")
       .def(py::init([](std::vector<int64_t> sizes, const std::string& hidden,
-                       const std::string& output, const std::string& loss, int64_t chunk_rows) {
+                       const std::string& output, const std::string& loss, int64_t chunk_rows,
+                       std::vector<double> dropout) {
              NetworkSpec spec;
              spec.sizes = std::move(sizes);
              spec.hidden = parse_activation(hidden);
              spec.output = parse_activation(output);
              spec.loss = parse_loss(loss);
-             return new Network<T>(std::move(spec), chunk_rows);
+             return new Network<T>(std::move(spec), chunk_rows, std::move(dropout));
            }),
            py::arg("sizes"), py::arg("hidden_activation"), py::arg("output_activation"),
-           py::arg("loss"), py::arg("chunk_rows"))
+           py::arg("loss"), py::arg("chunk_rows"), py::arg("dropout") = std::vector<double>())
       .def_property_readonly("n_params", [](const Network<T>& net) { return net.spec().n_params(); })
       .def("loss_grad",
            [](Network<T>& net, py::object params_obj, py::object grad_obj, py::object X_obj,
-              py::object Y_obj, py::object sw_obj, double alpha) {
+              py::object Y_obj, py::object sw_obj, double alpha, py::object dropout_seed) {
              const NetworkSpec& spec = net.spec();
+             DropoutDraw drop;
+             if (!dropout_seed.is_none()) drop = {true, dropout_seed.cast<uint64_t>()};
              auto params = require<T>(params_obj, "params");
              auto grad = require<T>(grad_obj, "grad");
              check_size(params.size(), spec.n_params(), "params");
@@ -294,19 +322,21 @@ void bind_network(py::module_& m, const char* name) {
                py::gil_scoped_release release;
                SignalCheck check;
                loss = net.loss_grad(params.data(), g, X.m, Y.data(), sw, nullptr, X.m.n, alpha,
-                                    std::ref(check), &interrupted);
+                                    std::ref(check), &interrupted, drop);
              }
              if (interrupted) throw py::error_already_set();
              return loss;
            },
            py::arg("params"), py::arg("grad"), py::arg("X"), py::arg("Y"), py::arg("sample_weight"),
-           py::arg("alpha"))
+           py::arg("alpha"), py::arg("dropout_seed") = py::none())
       .def("train_epoch",
            [](Network<T>& net, py::object params_obj, py::object state_a_obj,
               py::object state_b_obj, int64_t adam_t, const std::string& solver, double lr,
               double momentum, bool nesterov, double beta_1, double beta_2, double epsilon,
               py::object X_obj, py::object Y_obj, py::object sw_obj, py::object order_obj,
-              int64_t batch_size, double alpha) {
+              int64_t batch_size, double alpha, int64_t step, const std::string& schedule,
+              int64_t warmup_steps, int64_t total_steps, double max_grad_norm,
+              uint64_t dropout_seed) {
              const NetworkSpec& spec = net.spec();
              const int64_t np_ = spec.n_params();
              auto params = require<T>(params_obj, "params");
@@ -315,9 +345,19 @@ void bind_network(py::module_& m, const char* name) {
              check_size(params.size(), np_, "params");
              check_size(state_a.size(), np_, "optimizer state");
              OptimizerConfig opt;
-             FASTMLP_CHECK(solver == "sgd" || solver == "adam", "solver must be 'sgd' or 'adam'");
-             opt.solver = solver == "sgd" ? Solver::sgd : Solver::adam;
-             if (opt.solver == Solver::adam) check_size(state_b.size(), np_, "optimizer state");
+             FASTMLP_CHECK(solver == "sgd" || solver == "adam" || solver == "adamw",
+                           "solver must be 'sgd', 'adam' or 'adamw'");
+             opt.solver = solver == "sgd" ? Solver::sgd
+                          : solver == "adam" ? Solver::adam : Solver::adamw;
+             if (opt.solver != Solver::sgd) check_size(state_b.size(), np_, "optimizer state");
+             FASTMLP_CHECK(schedule == "constant" || schedule == "cosine",
+                           "schedule must be 'constant' or 'cosine'");
+             opt.schedule = schedule == "cosine" ? Schedule::cosine : Schedule::constant;
+             opt.warmup_steps = warmup_steps;
+             opt.total_steps = total_steps;
+             FASTMLP_CHECK(step >= 0, "step must be >= 0");
+             FASTMLP_CHECK(max_grad_norm >= 0.0, "max_grad_norm must be >= 0 (0: no clipping)");
+             opt.max_grad_norm = max_grad_norm;
              opt.learning_rate = lr;
              opt.momentum = momentum;
              opt.nesterov = nesterov;
@@ -343,14 +383,15 @@ void bind_network(py::module_& m, const char* name) {
              }
              T* p = writable(params, "params");
              T* a = writable(state_a, "optimizer state");
-             T* b = opt.solver == Solver::adam ? writable(state_b, "optimizer state") : nullptr;
+             T* b = opt.solver != Solver::sgd ? writable(state_b, "optimizer state") : nullptr;
              bool interrupted = false;
              double loss;
              {
                py::gil_scoped_release release;
                SignalCheck check;
                loss = net.train_epoch(p, a, b, adam_t, opt, X.m, Y.data(), sw, order, X.m.n,
-                                      batch_size, alpha, std::ref(check), &interrupted);
+                                      batch_size, alpha, step, dropout_seed, std::ref(check),
+                                      &interrupted);
              }
              if (interrupted) throw py::error_already_set();
              return py::make_tuple(loss, adam_t);
@@ -359,7 +400,10 @@ void bind_network(py::module_& m, const char* name) {
            py::arg("solver"), py::arg("learning_rate"), py::arg("momentum"),
            py::arg("nesterov"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"),
            py::arg("X"), py::arg("Y"), py::arg("sample_weight"), py::arg("order"),
-           py::arg("batch_size"), py::arg("alpha"))
+           py::arg("batch_size"), py::arg("alpha"), py::arg("step") = 0,
+           py::arg("schedule") = "constant", py::arg("warmup_steps") = 0,
+           py::arg("total_steps") = 0, py::arg("max_grad_norm") = 0.0,
+           py::arg("dropout_seed") = 0)
       .def("mean_loss",
            [](Network<T>& net, py::object params_obj, py::object X_obj, py::object Y_obj,
               py::object sw_obj) {
@@ -688,6 +732,13 @@ PYBIND11_MODULE(_core, m) {
     return 1;
 #endif
   }, "Threads an OpenMP region would use now (follows threadpoolctl and OMP_NUM_THREADS).");
+  m.def("cosine_learning_rate", [](double base, int64_t step, int64_t warmup_steps,
+                                   int64_t total_steps) {
+          FASTMLP_CHECK(warmup_steps >= 0 && warmup_steps < total_steps && step >= 0,
+                        "need 0 <= warmup_steps < total_steps and step >= 0");
+          return cosine_learning_rate(base, step, warmup_steps, total_steps);
+        }, py::arg("base"), py::arg("step"), py::arg("warmup_steps"), py::arg("total_steps"),
+        "The cosine schedule's learning rate for a 0-based step (after linear warmup).");
   m.def("available_gemm_kernels", &available_gemm_kernels,
         "GEMM micro-kernels this CPU can run, e.g. ['scalar', 'avx2', 'avx512'].");
   m.def("gemm_kernel", [](const std::string& name) {

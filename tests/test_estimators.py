@@ -294,11 +294,14 @@ def test_sklearn_input_errors(digits):
 
 
 def test_get_params_matches_sklearn():
-    # Every scikit-learn parameter with its default, plus fastmlp's additions.
+    # Every scikit-learn parameter with its default, and fastmlp's additions with theirs
+    # (which keep scikit-learn's behaviour).
+    additions = {"device": "cpu", "dropout": 0.0, "max_grad_norm": None, "warmup_iters": 0,
+                 "early_stopping_metric": "score"}
     for ours, theirs in [(MLPClassifier(), sk.MLPClassifier()), (MLPRegressor(), sk.MLPRegressor())]:
         params = ours.get_params()
-        assert params.pop("device") == "cpu"
-        assert params.pop("early_stopping_metric") == "score"
+        for name, default in additions.items():
+            assert params.pop(name) == default
         if isinstance(ours, MLPClassifier):
             assert params.pop("class_weight") is None
         assert params == theirs.get_params()

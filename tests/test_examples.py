@@ -18,6 +18,7 @@ NEEDS = {
     "threads.py": [],
     "autoencoder_digits.py": [],
     "validation_early_stopping.py": [],
+    "regularised_training.py": [],
 }
 
 

@@ -1,6 +1,7 @@
 """Finite-difference checks of the whole network's loss gradient (float64), for every
-hidden activation x output loss, dense and sparse input, with and without sample weights;
-and the float32 network against the float64 one."""
+hidden activation x output loss, dense and sparse input, with and without sample weights,
+and with dropout under a fixed mask (a fixed seed); and the float32 network against the
+float64 one."""
 
 import numpy as np
 import pytest
@@ -59,6 +60,37 @@ def test_gradient_matches_finite_differences(hidden_act, out_act, loss, make_y, 
         ) / (len(Y) if sw is None else sw.sum())
         numeric = (numeric - l2) * n_out + l2
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("hidden_act", HIDDEN)
+def test_gradient_with_fixed_dropout_mask_matches_finite_differences(hidden_act, sparse):
+    # A seed fixes the masks (a function of seed, layer, data row and unit), so the
+    # dropped network is a smooth function of the parameters; chunks of 4 rows must see
+    # the same masks as the whole batch would.
+    out_act, loss, make_y = OUTPUTS[2]  # softmax + log_loss
+    sizes, Xc, Y, sw, params = _problem(hidden_act, out_act, make_y, sparse, True, seed=2)
+    alpha, seed = 0.2, 2024
+    net = _core.Network64(sizes, hidden_act, out_act, loss, 4, dropout=[0.3, 0.5])
+    grad = np.empty_like(params)
+    dropped = net.loss_grad(params, grad, Xc, Y, sw, alpha, dropout_seed=seed)
+    scratch = np.empty_like(params)
+    assert dropped != net.loss_grad(params, scratch, Xc, Y, sw, alpha)  # masks did drop
+    eps = 1e-6
+    numeric = np.empty_like(params)
+    for i in range(params.size):
+        p = params.copy()
+        p[i] += eps
+        up = net.loss_grad(p, scratch, Xc, Y, sw, alpha, dropout_seed=seed)
+        p[i] -= 2 * eps
+        down = net.loss_grad(p, scratch, Xc, Y, sw, alpha, dropout_seed=seed)
+        numeric[i] = (up - down) / (2 * eps)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+    whole = _core.Network64(sizes, hidden_act, out_act, loss, 64, dropout=[0.3, 0.5])
+    g_whole = np.empty_like(params)
+    assert whole.loss_grad(params, g_whole, Xc, Y, sw, alpha, dropout_seed=seed) == (
+        pytest.approx(dropped, rel=1e-12))
+    np.testing.assert_allclose(g_whole, grad, rtol=1e-10, atol=1e-13)
 
 
 @pytest.mark.parametrize("out_act,loss,make_y", OUTPUTS)

@@ -36,6 +36,17 @@ def test_multiclass_classifier(digits, activation):
     np.testing.assert_array_equal(label, clf.predict(X))
 
 
+def test_model_trained_with_fastmlp_training_extras(digits):
+    # dropout, adamw, max_grad_norm and the cosine schedule only change training.
+    X, y = digits
+    clf = MLPClassifier(hidden_layer_sizes=(32,), solver="adamw", dropout=0.2,
+                        max_grad_norm=1.0, learning_rate="cosine", warmup_iters=2,
+                        max_iter=10, random_state=0).fit(X, y)
+    label, proba = run(fastmlp.to_onnx(clf, X[:1]), X)
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(label, clf.predict(X))
+
+
 def test_binary_string_labels_float64(digits):
     X, y = digits
     X = X.astype(np.float64)

@@ -11,6 +11,7 @@
 #include "common/check.h"
 #include "common/parallel.h"
 #include "nn/dense.h"
+#include "nn/dropout.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -109,12 +110,28 @@ double sum_of_squares(const T* x, int64_t n, std::vector<double>& partial) {
 }  // namespace
 
 template <typename T>
-Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, bool allow_slices)
-    : spec_(std::move(spec)) {
+Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, std::vector<double> dropout,
+                    bool allow_slices)
+    : spec_(std::move(spec)), dropout_(std::move(dropout)) {
   spec_.validate();
   FASTMLP_CHECK(chunk_rows > 0, "chunk_rows must be > 0");
   chunk_rows_ = chunk_rows;
   const int64_t L = spec_.n_layers();
+  FASTMLP_CHECK(dropout_.empty() || int64_t(dropout_.size()) == L - 1,
+                "dropout needs one rate per hidden layer (" + std::to_string(L - 1) + "), got " +
+                    std::to_string(dropout_.size()));
+  for (double p : dropout_)
+    FASTMLP_CHECK(p >= 0.0 && p < 1.0, "dropout rates must be in [0, 1), got " + std::to_string(p));
+  if (!dropout_.empty()) {
+    dropped_.resize(size_t(L - 1));
+    mask_.resize(size_t(L - 1));
+    for (int64_t l = 0; l + 1 < L; ++l) {
+      if (dropout_[size_t(l)] == 0.0) continue;
+      const size_t size = size_t(checked_mul(chunk_rows_, spec_.sizes[size_t(l) + 1]));
+      dropped_[size_t(l)].reserve(size);
+      mask_[size_t(l)].reserve(size);
+    }
+  }
   int64_t widest = 0;
   acts_.resize(size_t(L));
   for (int64_t l = 0; l < L; ++l) {
@@ -141,7 +158,7 @@ Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, bool allow_slices)
       macs_per_row * chunk_rows_ < kSmallBatchMacs) {
     const int64_t rows_per_slice = (chunk_rows_ + kSlices - 1) / kSlices;
     for (int s = 0; s < kSlices; ++s) {
-      slices_.emplace_back(new Network<T>(spec_, rows_per_slice, false));
+      slices_.emplace_back(new Network<T>(spec_, rows_per_slice, dropout_, false));
       if (s > 0) slice_grads_.emplace_back(size_t(spec_.n_params()));
     }
   }
@@ -150,10 +167,11 @@ Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, bool allow_slices)
 template <typename T>
 double Network<T>::batch_data_loss_grad(const T* params, T* grad, const InputMatrix<T>& X,
                                         const T* Y, const T* sw, const int64_t* rows,
-                                        int64_t first, int64_t m, double* weight_sum) {
+                                        int64_t first, int64_t m, double* weight_sum,
+                                        const DropoutDraw& drop) {
   if (slices_.empty())
-    return data_loss_grad(params, grad, X, Y, sw, rows, first, m, weight_sum, InterruptCheck(),
-                          nullptr);
+    return data_loss_grad(params, grad, X, Y, sw, rows, first, m, weight_sum, drop,
+                          InterruptCheck(), nullptr);
   const int64_t per = (m + kSlices - 1) / kSlices;
   double losses[kSlices] = {}, sums[kSlices] = {};
   int threads = 1;
@@ -166,8 +184,8 @@ double Network<T>::batch_data_loss_grad(const T* params, T* grad, const InputMat
     if (mc <= 0) continue;
     T* g = s == 0 ? grad : slice_grads_[size_t(s) - 1].data();
     losses[s] = slices_[size_t(s)]->data_loss_grad(params, g, X, Y, sw, rows ? rows + lo : nullptr,
-                                                   first + lo, mc, &sums[s], InterruptCheck(),
-                                                   nullptr);
+                                                   first + lo, mc, &sums[s], drop,
+                                                   InterruptCheck(), nullptr);
   }
   const int64_t n_params = spec_.n_params();
   double loss = losses[0];
@@ -191,7 +209,7 @@ const T* Network<T>::input_rows(const InputMatrix<T>& X, const int64_t* rows, in
 
 template <typename T>
 void Network<T>::forward(const T* params, const InputMatrix<T>& X, const int64_t* rows,
-                         int64_t first, int64_t m, T* output) {
+                         int64_t first, int64_t m, T* output, const DropoutDraw& drop) {
   const auto& s = spec_.sizes;
   const int64_t L = spec_.n_layers();
   for (int64_t l = 0; l < L; ++l) {
@@ -208,19 +226,22 @@ void Network<T>::forward(const T* params, const InputMatrix<T>& X, const int64_t
     if (l == 0 && X.sparse()) {
       dense_forward_csr(fd, dst, X, rows, first, w, b, m, out);
     } else {
-      const T* x = (l == 0) ? input_rows(X, rows, first, m) : acts_[size_t(l) - 1].data();
+      const T* x = (l == 0) ? input_rows(X, rows, first, m) : hidden_output(l - 1, drop);
       dense_forward(fd, dst, x, w, b, m, in, out, gemm_ws_);
     }
     if (keep_pre) {
       std::memcpy(y, dst, sizeof(T) * size_t(m * out));
       activation_forward(f, y, m, out);
     }
+    if (l < L - 1 && drops(l, drop))
+      dropout_forward(dropped_[size_t(l)].data(), mask_[size_t(l)].data(), y, rows, first, m,
+                      out, dropout_[size_t(l)], drop.seed, l);
   }
 }
 
 template <typename T>
 void Network<T>::backward(const T* params, T* grad, const InputMatrix<T>& X, const int64_t* rows,
-                          int64_t first, int64_t m, bool accumulate) {
+                          int64_t first, int64_t m, bool accumulate, const DropoutDraw& drop) {
   // On entry delta_a_ holds the output delta (m, n_outputs).
   const auto& s = spec_.sizes;
   T* delta = delta_a_.data();
@@ -234,11 +255,12 @@ void Network<T>::backward(const T* params, T* grad, const InputMatrix<T>& X, con
     } else {
       // The first layer's rows were gathered by forward() and are still in place.
       const T* x = (l == 0) ? (rows ? x_gather_.data() : X.dense + first * X.d)
-                            : acts_[size_t(l) - 1].data();
+                            : hidden_output(l - 1, drop);
       dense_backward_weights(dw, db, x, delta, m, in, out, accumulate, gemm_ws_);
     }
     if (l > 0) {
       dense_backward_input(next, delta, params + spec_.coef_offset(l), m, in, out, gemm_ws_);
+      if (drops(l - 1, drop)) dropout_backward(next, mask_[size_t(l) - 1].data(), m, in);
       activation_backward(spec_.hidden, next, acts_[size_t(l) - 1].data(), m, in,
                           pre_.empty() ? static_cast<const T*>(nullptr) : pre_[size_t(l) - 1].data());
       std::swap(delta, next);
@@ -249,8 +271,8 @@ void Network<T>::backward(const T* params, T* grad, const InputMatrix<T>& X, con
 template <typename T>
 double Network<T>::data_loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
                                   const T* sw, const int64_t* rows, int64_t first, int64_t m,
-                                  double* weight_sum, const InterruptCheck& check,
-                                  bool* interrupted) {
+                                  double* weight_sum, const DropoutDraw& drop,
+                                  const InterruptCheck& check, bool* interrupted) {
   const int64_t n_out = spec_.sizes.back();
   const int64_t L = spec_.n_layers();
   double data_loss = 0.0;
@@ -260,7 +282,7 @@ double Network<T>::data_loss_grad(const T* params, T* grad, const InputMatrix<T>
     const int64_t* r = rows ? rows + start : nullptr;
     const int64_t f = rows ? 0 : first + start;
     T* p = acts_[size_t(L) - 1].data();
-    forward(params, X, r, f, mc, p);
+    forward(params, X, r, f, mc, p, drop);
     const T* y = gather_rows(y_gather_, Y, n_out, r, f, mc);
     const T* w = sw ? gather_rows(sw_gather_, sw, 1, r, f, mc) : nullptr;
     data_loss += loss_forward(spec_.loss, p, y, w, mc, n_out);
@@ -270,7 +292,7 @@ double Network<T>::data_loss_grad(const T* params, T* grad, const InputMatrix<T>
       *weight_sum += double(mc);
     }
     loss_backward(spec_.loss, delta_a_.data(), p, y, w, mc, n_out);
-    backward(params, grad, X, r, f, mc, start > 0);
+    backward(params, grad, X, r, f, mc, start > 0, drop);
     if (check && start + mc < m && check()) {
       *interrupted = true;
       return std::numeric_limits<double>::quiet_NaN();
@@ -282,10 +304,11 @@ double Network<T>::data_loss_grad(const T* params, T* grad, const InputMatrix<T>
 template <typename T>
 double Network<T>::loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
                              const T* sw, const int64_t* rows, int64_t m, double alpha,
-                             const InterruptCheck& check, bool* interrupted) {
+                             const InterruptCheck& check, bool* interrupted,
+                             const DropoutDraw& drop) {
   double weight_sum;
   const double data_loss =
-      data_loss_grad(params, grad, X, Y, sw, rows, 0, m, &weight_sum, check, interrupted);
+      data_loss_grad(params, grad, X, Y, sw, rows, 0, m, &weight_sum, drop, check, interrupted);
   if (interrupted && *interrupted) return data_loss;
   // L2 penalty on the weights only, divided by the same weight sum as the data term.
   const int64_t n_coefs = spec_.n_coefs(), n_params = spec_.n_params();
@@ -301,26 +324,38 @@ template <typename T>
 double Network<T>::train_epoch(T* params, T* state_a, T* state_b, int64_t& adam_t,
                                const OptimizerConfig& opt, const InputMatrix<T>& X, const T* Y,
                                const T* sw, const int64_t* order, int64_t m, int64_t batch_size,
-                               double alpha, const InterruptCheck& check, bool* interrupted) {
+                               double alpha, int64_t first_step, uint64_t dropout_seed,
+                               const InterruptCheck& check, bool* interrupted) {
   FASTMLP_CHECK(batch_size > 0 && batch_size <= chunk_rows_,
                 "batch_size must be in [1, chunk_rows]");
+  FASTMLP_CHECK(opt.schedule != Schedule::cosine ||
+                    (opt.warmup_steps >= 0 && opt.warmup_steps < opt.total_steps),
+                "the cosine schedule needs 0 <= warmup_steps < total_steps");
   *interrupted = false;
   const int64_t n_params = spec_.n_params(), n_coefs = spec_.n_coefs();
   T* grad = grad_buf_.data();
+  const DropoutDraw drop{!dropout_.empty(), dropout_seed};
+  // adamw's alpha decays the weights inside the step; it adds no penalty to the loss.
+  const double penalty = opt.solver == Solver::adamw ? 0.0 : alpha;
+  OptimizerConfig step_opt = opt;
   double total = 0.0;
-  for (int64_t start = 0; start < m; start += batch_size) {
+  for (int64_t start = 0, step = first_step; start < m; start += batch_size, ++step) {
     const int64_t mb = std::min(batch_size, m - start);
     // An unshuffled epoch walks rows [start, start+mb) without an index list.
     const int64_t* r = order ? order + start : nullptr;
     double weight_sum;
     const double data_loss =
-        batch_data_loss_grad(params, grad, X, Y, sw, r, start, mb, &weight_sum);
-    if (opt.solver == Solver::adam) ++adam_t;
+        batch_data_loss_grad(params, grad, X, Y, sw, r, start, mb, &weight_sum, drop);
+    if (opt.solver != Solver::sgd) ++adam_t;
+    if (opt.schedule == Schedule::cosine)
+      step_opt.learning_rate =
+          cosine_learning_rate(opt.learning_rate, step, opt.warmup_steps, opt.total_steps);
     // The penalty, the 1/S scaling and the optimizer step in one pass over the parameters;
     // the batch loss uses the weights from before the step, as scikit-learn's does.
-    const double sq = penalized_update(opt, adam_t, params, state_a, state_b, grad, n_params,
-                                       n_coefs, alpha, 1.0 / weight_sum, partial_sums_);
-    total += (data_loss / weight_sum + 0.5 * alpha * sq / weight_sum) * double(mb);
+    const double sq = penalized_update(step_opt, adam_t, params, state_a, state_b, grad,
+                                       n_params, n_coefs, alpha, 1.0 / weight_sum,
+                                       partial_sums_);
+    total += (data_loss / weight_sum + 0.5 * penalty * sq / weight_sum) * double(mb);
     if (check && check()) {
       *interrupted = true;
       break;
@@ -360,7 +395,7 @@ void Network<T>::predict(const T* params, const InputMatrix<T>& X, T* out,
   const int64_t n_out = spec_.sizes.back();
   for (int64_t start = 0; start < X.n; start += chunk_rows_) {
     const int64_t mc = std::min(chunk_rows_, X.n - start);
-    forward(params, X, nullptr, start, mc, out + start * n_out);
+    forward(params, X, nullptr, start, mc, out + start * n_out, DropoutDraw());
     if (check && start + mc < X.n && check()) {
       *interrupted = true;
       return;

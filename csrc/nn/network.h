@@ -3,6 +3,7 @@
 // Parameters live in one flat vector in scikit-learn's packing order
 // [W_0.ravel(), ..., W_{L-1}.ravel(), b_0, ..., b_{L-1}], W_l of shape (in, out),
 // so Python's coefs_ / intercepts_ are views of it and L-BFGS needs no packing.
+// Training may drop hidden units (inverted dropout, nn/dropout.h); prediction never does.
 // Tested by tests/test_gradcheck.py (finite differences) and tests/test_network.py.
 #pragma once
 #include <cstdint>
@@ -36,14 +37,23 @@ struct NetworkSpec {
 // Called between mini-batches; returning true stops the epoch early (Ctrl-C).
 using InterruptCheck = std::function<bool()>;
 
+// Whether a pass drops hidden units, and the seed its masks come from (nn/dropout.h).
+struct DropoutDraw {
+  bool on = false;
+  uint64_t seed = 0;
+};
+
 template <typename T>
 class Network {
  public:
   // chunk_rows bounds the rows processed at once (the mini-batch size in training;
   // predict and the full-batch gradient walk the data in chunks of that many rows).
+  // dropout: one rate in [0, 1) per hidden layer, or empty (none); it applies to the
+  // passes given a DropoutDraw that is on.
   // allow_slices: small networks split each mini-batch into kSlices row slices trained in
   // parallel (see batch_data_loss_grad); the slices themselves never split again.
-  Network(NetworkSpec spec, int64_t chunk_rows, bool allow_slices = true);
+  Network(NetworkSpec spec, int64_t chunk_rows, std::vector<double> dropout = {},
+          bool allow_slices = true);
 
   const NetworkSpec& spec() const { return spec_; }
 
@@ -51,19 +61,25 @@ class Network {
   //   L = sum_i sw_i loss_i / S + 0.5 alpha ||W||^2 / S,  S = sum of sw (or the row count).
   // params, grad (n_params); Y (n, n_outputs); sw (n) or null
   // `check` runs between row chunks; when it asks to stop, *interrupted is set and the
-  // returned loss and grad are meaningless.
+  // returned loss and grad are meaningless. `drop` on: the loss of the network with the
+  // hidden units its masks drop (a fixed mask: what the gradient check differentiates).
   double loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y, const T* sw,
                    const int64_t* rows, int64_t m, double alpha,
-                   const InterruptCheck& check = InterruptCheck(), bool* interrupted = nullptr);
+                   const InterruptCheck& check = InterruptCheck(), bool* interrupted = nullptr,
+                   const DropoutDraw& drop = DropoutDraw());
 
   // One epoch: consecutive batches of `order` (null: rows in order), each followed by an
-  // optimizer step; returns sum(batch_loss * batch_len) / m as scikit-learn's loss_.
+  // optimizer step; returns sum(batch_loss * batch_len) / m as scikit-learn's loss_
+  // (adamw: the data term only, since alpha is a decay there, not a penalty).
   // state_a/state_b: sgd velocity (b unused) or adam m and v; adam_t is the step counter.
+  // first_step: how many steps came before this epoch (the cosine schedule's position).
+  // dropout_seed: the epoch's masks (unused without dropout).
   // Sets *interrupted and returns the loss so far when `check` asks to stop.
   double train_epoch(T* params, T* state_a, T* state_b, int64_t& adam_t,
                      const OptimizerConfig& opt, const InputMatrix<T>& X, const T* Y,
                      const T* sw, const int64_t* order, int64_t m, int64_t batch_size,
-                     double alpha, const InterruptCheck& check, bool* interrupted);
+                     double alpha, int64_t first_step, uint64_t dropout_seed,
+                     const InterruptCheck& check, bool* interrupted);
 
   // Mean data loss of all of X at params, without the L2 term and without a gradient
   // (the validation loss): sum_i sw_i loss_i / S, S = sum of sw (or the row count).
@@ -80,18 +96,26 @@ class Network {
   // sets *weight_sum = S, and leaves the unscaled sum of per-row gradients in grad.
   double data_loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
                         const T* sw, const int64_t* rows, int64_t first, int64_t m,
-                        double* weight_sum, const InterruptCheck& check, bool* interrupted);
+                        double* weight_sum, const DropoutDraw& drop,
+                        const InterruptCheck& check, bool* interrupted);
   // data_loss_grad for one mini-batch: directly, or over the row slices in parallel with
   // the slices' gradients added in slice order (the same bits for any thread count).
   double batch_data_loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
                               const T* sw, const int64_t* rows, int64_t first, int64_t m,
-                              double* weight_sum);
+                              double* weight_sum, const DropoutDraw& drop);
   // Forward for m rows (rows[i], or first+i); the last layer writes into `output`.
   void forward(const T* params, const InputMatrix<T>& X, const int64_t* rows, int64_t first,
-               int64_t m, T* output);
+               int64_t m, T* output, const DropoutDraw& drop);
   // Accumulates the data-term gradient of one chunk (first chunk overwrites).
   void backward(const T* params, T* grad, const InputMatrix<T>& X, const int64_t* rows,
-                int64_t first, int64_t m, bool accumulate);
+                int64_t first, int64_t m, bool accumulate, const DropoutDraw& drop);
+  bool drops(int64_t l, const DropoutDraw& drop) const {
+    return drop.on && !dropout_.empty() && dropout_[size_t(l)] > 0.0;
+  }
+  // What hidden layer l hands to layer l+1: its activations, or their dropped copy.
+  const T* hidden_output(int64_t l, const DropoutDraw& drop) const {
+    return drops(l, drop) ? dropped_[size_t(l)].data() : acts_[size_t(l)].data();
+  }
   const T* input_rows(const InputMatrix<T>& X, const int64_t* rows, int64_t first, int64_t m);
 
   NetworkSpec spec_;
@@ -100,6 +124,11 @@ class Network {
   // pre_[l]: pre-activation of hidden layer l, kept only for gelu/silu, whose derivative
   // cannot be computed from the output (see activation_needs_preactivation); else empty.
   std::vector<AlignedBuffer<T>> pre_;
+  // Dropout rate per hidden layer (empty: none); for layers with a rate > 0, dropped_[l]
+  // holds the activations after dropout and mask_[l] the multipliers (0 or 1/(1-p)),
+  // acts_[l] keeping the undropped ones that the activation derivative reads.
+  std::vector<double> dropout_;
+  std::vector<AlignedBuffer<T>> dropped_, mask_;
   AlignedBuffer<T> delta_a_, delta_b_;  // (chunk, max width)
   AlignedBuffer<T> x_gather_, y_gather_, sw_gather_;
   AlignedBuffer<T> grad_buf_;

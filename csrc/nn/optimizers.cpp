@@ -1,6 +1,7 @@
-// SGD (momentum, Nesterov) and Adam updates, one pass over the flat parameters; and the
-// same steps fused with the L2 penalty and the 1/S scaling of the gradient, so a training
-// step reads and writes the parameters and optimizer state once.
+// SGD (momentum, Nesterov), Adam and AdamW updates, one pass over the flat parameters; and
+// the same steps fused with the L2 penalty and the 1/S scaling of the gradient, so a
+// training step reads and writes the parameters and optimizer state once (twice with
+// gradient clipping, which needs the norm first). The cosine learning-rate schedule.
 #include "nn/optimizers.h"
 
 #include <algorithm>
@@ -26,19 +27,23 @@ struct SgdStep {
   }
 };
 
-template <typename T>
+// Decay: AdamW's decoupled weight decay, w *= 1 - lr*decay before the Adam step (as
+// torch.optim.AdamW); a template flag so that plain Adam keeps its exact arithmetic.
+template <typename T, bool Decay>
 struct AdamStep {
-  T b1, b2, c1, c2, step, eps;
-  AdamStep(int64_t t, double lr, double beta_1, double beta_2, double epsilon)
+  T b1, b2, c1, c2, step, eps, keep;
+  AdamStep(int64_t t, double lr, double beta_1, double beta_2, double epsilon,
+           double decay = 0.0)
       : b1(T(beta_1)), b2(T(beta_2)), c1(T(1.0 - beta_1)), c2(T(1.0 - beta_2)),
         step(T(lr * std::sqrt(1.0 - std::pow(beta_2, double(t))) /
                (1.0 - std::pow(beta_1, double(t))))),
-        eps(T(epsilon)) {}
+        eps(T(epsilon)), keep(T(1.0 - lr * decay)) {}
   void operator()(T& w, T& m, T& v, T g) const {
     const T mi = b1 * m + c1 * g;
     const T vi = b2 * v + c2 * g * g;
     m = mi;
     v = vi;
+    if (Decay) w *= keep;
     w -= step * mi / (std::sqrt(vi) + eps);
   }
 };
@@ -46,26 +51,30 @@ struct AdamStep {
 // Blocks of a fixed size, so the sum of squares merges in one order for any thread count.
 constexpr int64_t kBlock = 1 << 14;
 
-// One block of the fused step: returns the block's sum of squared weights. `step` is a
-// copy held by value, so stores through w cannot alias its fields and the loops vectorize.
-template <typename T, typename Step>
-FASTMLP_SIMD_CLONES double penalized_block(const Step step, T* w, T* a, T* b, const T* grad,
-                                           int64_t n, int64_t n_coefs, T alpha, T scale) {
+// One block of the fused step: coef_step updates the weights (the first n_coefs entries),
+// bias_step the rest (they differ only for AdamW, whose decay spares the biases); returns
+// the block's sum of squared weights. The steps are copies held by value, so stores
+// through w cannot alias their fields and the loops vectorize.
+template <typename T, typename CoefStep, typename BiasStep>
+FASTMLP_SIMD_CLONES double penalized_block(const CoefStep coef_step, const BiasStep bias_step,
+                                           T* w, T* a, T* b, const T* grad, int64_t n,
+                                           int64_t n_coefs, T alpha, T scale) {
   double sq = 0.0;
 #pragma omp simd reduction(+ : sq)
   for (int64_t i = 0; i < n_coefs; ++i) sq += double(w[i]) * double(w[i]);
   // simd: elements are independent (a and b may be one array, but only element i of it
   // is touched in iteration i).
 #pragma omp simd
-  for (int64_t i = 0; i < n_coefs; ++i) step(w[i], a[i], b[i], (grad[i] + alpha * w[i]) * scale);
+  for (int64_t i = 0; i < n_coefs; ++i)
+    coef_step(w[i], a[i], b[i], (grad[i] + alpha * w[i]) * scale);
 #pragma omp simd
-  for (int64_t i = n_coefs; i < n; ++i) step(w[i], a[i], b[i], grad[i] * scale);
+  for (int64_t i = n_coefs; i < n; ++i) bias_step(w[i], a[i], b[i], grad[i] * scale);
   return sq;
 }
 
-template <typename T, typename Step>
-double apply_penalized(const Step& step, T* w, T* a, T* b, const T* grad, int64_t n,
-                       int64_t n_coefs, double alpha, double scale,
+template <typename T, typename CoefStep, typename BiasStep>
+double apply_penalized(const CoefStep& coef_step, const BiasStep& bias_step, T* w, T* a, T* b,
+                       const T* grad, int64_t n, int64_t n_coefs, double alpha, double scale,
                        std::vector<double>& partial) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   partial.assign(size_t(blocks), 0.0);
@@ -73,8 +82,45 @@ double apply_penalized(const Step& step, T* w, T* a, T* b, const T* grad, int64_
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t begin = blk * kBlock, end = std::min(n, begin + kBlock);
     const int64_t coef_end = std::min(end, std::max(begin, n_coefs));
-    partial[size_t(blk)] = penalized_block(step, w + begin, a + begin, b + begin, grad + begin,
-                                           end - begin, coef_end - begin, T(alpha), T(scale));
+    partial[size_t(blk)] =
+        penalized_block(coef_step, bias_step, w + begin, a + begin, b + begin, grad + begin,
+                        end - begin, coef_end - begin, T(alpha), T(scale));
+  }
+  double total = 0.0;
+  for (double s : partial) total += s;
+  return total;
+}
+
+// One block of penalized_grad_sq.
+template <typename T>
+FASTMLP_SIMD_CLONES double grad_sq_block(const T* w, const T* grad, int64_t n, int64_t n_coefs,
+                                         T alpha, T scale) {
+  double sq = 0.0;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t i = 0; i < n_coefs; ++i) {
+    const double g = double((grad[i] + alpha * w[i]) * scale);
+    sq += g * g;
+  }
+#pragma omp simd reduction(+ : sq)
+  for (int64_t i = n_coefs; i < n; ++i) {
+    const double g = double(grad[i] * scale);
+    sq += g * g;
+  }
+  return sq;
+}
+
+// ||g||^2 of the gradient apply_penalized would feed its steps, in the same fixed blocks.
+template <typename T>
+double penalized_grad_sq(const T* w, const T* grad, int64_t n, int64_t n_coefs, double alpha,
+                         double scale, std::vector<double>& partial) {
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  partial.assign(size_t(blocks), 0.0);
+#pragma omp parallel for schedule(static) if (worth_parallel(n))
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t begin = blk * kBlock, end = std::min(n, begin + kBlock);
+    const int64_t coef_end = std::min(end, std::max(begin, n_coefs));
+    partial[size_t(blk)] = grad_sq_block(w + begin, grad + begin, end - begin,
+                                         coef_end - begin, T(alpha), T(scale));
   }
   double total = 0.0;
   for (double s : partial) total += s;
@@ -83,38 +129,63 @@ double apply_penalized(const Step& step, T* w, T* a, T* b, const T* grad, int64_
 
 }  // namespace
 
+double cosine_learning_rate(double base, int64_t step, int64_t warmup_steps,
+                            int64_t total_steps) {
+  if (step < warmup_steps) return base * double(step + 1) / double(warmup_steps);
+  const double span = double(total_steps - warmup_steps);
+  const double done = std::min(double(step - warmup_steps), span);
+  constexpr double kPi = 3.14159265358979323846;  // M_PI is not standard C++
+  return base * 0.5 * (1.0 + std::cos(kPi * done / span));
+}
+
 template <typename T>
 void sgd_update(T* w, T* velocity, const T* grad, int64_t n, double lr, double momentum,
                 bool nesterov) {
   std::vector<double> unused;
   if (nesterov)
-    apply_penalized(SgdStep<T, true>(lr, momentum), w, velocity, velocity, grad, n, 0, 0.0, 1.0,
-                    unused);
+    apply_penalized(SgdStep<T, true>(lr, momentum), SgdStep<T, true>(lr, momentum), w, velocity,
+                    velocity, grad, n, 0, 0.0, 1.0, unused);
   else
-    apply_penalized(SgdStep<T, false>(lr, momentum), w, velocity, velocity, grad, n, 0, 0.0, 1.0,
-                    unused);
+    apply_penalized(SgdStep<T, false>(lr, momentum), SgdStep<T, false>(lr, momentum), w,
+                    velocity, velocity, grad, n, 0, 0.0, 1.0, unused);
 }
 
 template <typename T>
 void adam_update(T* w, T* m, T* v, const T* grad, int64_t n, int64_t t, double lr,
                  double beta_1, double beta_2, double epsilon) {
   std::vector<double> unused;
-  apply_penalized(AdamStep<T>(t, lr, beta_1, beta_2, epsilon), w, m, v, grad, n, 0, 0.0, 1.0,
-                  unused);
+  const AdamStep<T, false> step(t, lr, beta_1, beta_2, epsilon);
+  apply_penalized(step, step, w, m, v, grad, n, 0, 0.0, 1.0, unused);
 }
 
 template <typename T>
 double penalized_update(const OptimizerConfig& opt, int64_t t, T* w, T* state_a, T* state_b,
                         const T* grad, int64_t n, int64_t n_coefs, double alpha, double scale,
                         std::vector<double>& partial) {
-  if (opt.solver == Solver::sgd && opt.nesterov)
-    return apply_penalized(SgdStep<T, true>(opt.learning_rate, opt.momentum), w, state_a,
-                           state_a, grad, n, n_coefs, alpha, scale, partial);
-  if (opt.solver == Solver::sgd)
-    return apply_penalized(SgdStep<T, false>(opt.learning_rate, opt.momentum), w, state_a,
-                           state_a, grad, n, n_coefs, alpha, scale, partial);
-  return apply_penalized(AdamStep<T>(t, opt.learning_rate, opt.beta_1, opt.beta_2, opt.epsilon),
-                         w, state_a, state_b, grad, n, n_coefs, alpha, scale, partial);
+  const bool adamw = opt.solver == Solver::adamw;
+  const double penalty = adamw ? 0.0 : alpha;
+  if (opt.max_grad_norm > 0.0) {
+    // A NaN norm fails the test and reaches the step unclipped: divergence stays visible.
+    const double norm = std::sqrt(penalized_grad_sq(w, grad, n, n_coefs, penalty, scale, partial));
+    if (norm > opt.max_grad_norm) scale *= opt.max_grad_norm / norm;
+  }
+  const double lr = opt.learning_rate;
+  if (opt.solver == Solver::sgd && opt.nesterov) {
+    const SgdStep<T, true> step(lr, opt.momentum);
+    return apply_penalized(step, step, w, state_a, state_a, grad, n, n_coefs, penalty, scale,
+                           partial);
+  }
+  if (opt.solver == Solver::sgd) {
+    const SgdStep<T, false> step(lr, opt.momentum);
+    return apply_penalized(step, step, w, state_a, state_a, grad, n, n_coefs, penalty, scale,
+                           partial);
+  }
+  const AdamStep<T, false> adam(t, lr, opt.beta_1, opt.beta_2, opt.epsilon);
+  if (adamw)
+    return apply_penalized(AdamStep<T, true>(t, lr, opt.beta_1, opt.beta_2, opt.epsilon, alpha),
+                           adam, w, state_a, state_b, grad, n, n_coefs, penalty, scale, partial);
+  return apply_penalized(adam, adam, w, state_a, state_b, grad, n, n_coefs, penalty, scale,
+                         partial);
 }
 
 template void sgd_update<float>(float*, float*, const float*, int64_t, double, double, bool);

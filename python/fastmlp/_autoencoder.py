@@ -25,7 +25,8 @@ _FORWARDED = (
     "activation", "solver", "alpha", "batch_size", "learning_rate", "learning_rate_init",
     "power_t", "max_iter", "shuffle", "random_state", "tol", "verbose", "momentum",
     "nesterovs_momentum", "early_stopping", "validation_fraction", "beta_1", "beta_2",
-    "epsilon", "n_iter_no_change", "max_fun", "early_stopping_metric",
+    "epsilon", "n_iter_no_change", "max_fun", "dropout", "max_grad_norm", "warmup_iters",
+    "early_stopping_metric",
 )
 
 
@@ -58,7 +59,7 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         MLPRegressor takes ('identity', 'logistic', 'tanh', 'relu', and fastmlp's
         extra ones). The output layer is linear.
 
-    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+    solver : {'lbfgs', 'sgd', 'adam', 'adamw'}, default='adam'
         The solver for weight optimization (see MLPRegressor).
 
     alpha : float, default=0.0001
@@ -67,8 +68,10 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     batch_size : int or 'auto', default='auto'
         Size of minibatches for stochastic optimizers; 'auto' is ``min(200, n_samples)``.
 
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Learning rate schedule for solver='sgd'.
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, default='constant'
+        Learning rate schedule: 'constant', 'invscaling' and 'adaptive' for
+        solver='sgd'; 'cosine' (with ``warmup_iters``) for every stochastic solver
+        (see MLPRegressor).
 
     learning_rate_init : float, default=0.001
         Initial learning rate for solver='sgd' or 'adam'.
@@ -118,6 +121,17 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     max_fun : int, default=15000
         Maximum number of loss evaluations (solver='lbfgs').
+
+    dropout : float or array-like, default=0.0
+        Dropout rate of the hidden layers during training (see MLPRegressor). A
+        sequence needs one rate per hidden layer of the whole network: the encoder's,
+        the bottleneck and the decoder's, ``2 * len(hidden_layer_sizes) + 1``.
+
+    max_grad_norm : float or None, default=None
+        Clip each mini-batch gradient to this global L2 norm (see MLPRegressor).
+
+    warmup_iters : int, default=0
+        Epochs of linear warmup for learning_rate='cosine' (see MLPRegressor).
 
     early_stopping_metric : {'score', 'loss'}, default='score'
         What early stopping watches: the validation R2 of the reconstruction, or the
@@ -200,6 +214,9 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        dropout=0.0,
+        max_grad_norm=None,
+        warmup_iters=0,
         early_stopping_metric="score",
     ):
         self.n_components = n_components
@@ -225,6 +242,9 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.dropout = dropout
+        self.max_grad_norm = max_grad_norm
+        self.warmup_iters = warmup_iters
         self.early_stopping_metric = early_stopping_metric
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -39,7 +39,8 @@ from threadpoolctl import threadpool_limits
 
 from . import _callbacks, _core, _cuda
 
-_STOCHASTIC_SOLVERS = ("sgd", "adam")
+_STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw")
+_ADAM_SOLVERS = ("adam", "adamw")
 
 # Version of the pickled state; a model saved by a newer fastmlp is refused, not misread.
 _FORMAT_VERSION = 1
@@ -102,10 +103,11 @@ def _check_fits_in_memory(sizes, rows, itemsize):
         )
 
 
-def _network(dtype, sizes, hidden, output, loss, chunk_rows):
+def _network(dtype, sizes, hidden, output, loss, chunk_rows, dropout=()):
+    """The core's network; `dropout` (one rate per hidden layer) applies to training only."""
     _check_fits_in_memory(sizes, int(chunk_rows), np.dtype(dtype).itemsize)
     cls = _core.Network32 if dtype == np.float32 else _core.Network64
-    return cls(list(sizes), hidden, output, loss, int(chunk_rows))
+    return cls(list(sizes), hidden, output, loss, int(chunk_rows), dropout=list(dropout))
 
 
 class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
@@ -123,13 +125,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             StrOptions({"identity", "logistic", "tanh", "relu",
                         "leaky_relu", "gelu", "silu", "elu", "softplus"})
         ],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam", "adamw"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
         ],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "cosine"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -151,6 +153,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
+        "warmup_iters": [Interval(Integral, 0, None, closed="left")],
         "early_stopping_metric": [StrOptions({"score", "loss"})],
     }
 
@@ -181,6 +186,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         epsilon,
         n_iter_no_change,
         max_fun,
+        dropout=0.0,
+        max_grad_norm=None,
+        warmup_iters=0,
     ):
         self.activation = activation
         self.solver = solver
@@ -206,6 +214,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.dropout = dropout
+        self.max_grad_norm = max_grad_norm
+        self.warmup_iters = warmup_iters
 
     # ------------------------------------------------------------------ parameters
     def _layer_units(self):
@@ -429,11 +440,56 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             # coefs_ are views of the weights that the failed fit changed: re-point them.
             self._set_views(state["_flat_params"], self._layer_units())
 
+    def _dropout_rates(self, n_hidden):
+        """`dropout` as one float per hidden layer; ValueError where it does not fit."""
+        if isinstance(self.dropout, Real):
+            return [float(self.dropout)] * n_hidden
+        rates = np.asarray(self.dropout, dtype=np.float64)
+        if rates.ndim != 1 or rates.size != n_hidden:
+            raise ValueError(
+                f"dropout must be a float or a sequence of one rate per hidden layer "
+                f"({n_hidden}), got {self.dropout!r}."
+            )
+        if not np.all((rates >= 0) & (rates < 1)):
+            raise ValueError(f"dropout rates must be in [0, 1), got {self.dropout!r}.")
+        return [float(r) for r in rates]
+
+    def _check_training_extras(self, n_hidden):
+        """Checks of dropout, max_grad_norm, learning_rate='cosine' and warmup_iters that
+        span several parameters; returns the dropout rate of each hidden layer."""
+        rates = self._dropout_rates(n_hidden)
+        if self.solver == "lbfgs":
+            used = [
+                name
+                for name, on in (
+                    ("dropout", any(rates)),
+                    ("max_grad_norm", self.max_grad_norm is not None),
+                    ("learning_rate='cosine'", self.learning_rate == "cosine"),
+                )
+                if on
+            ]
+            if used:
+                raise ValueError(
+                    f"{' and '.join(used)} apply to the stochastic solvers ('sgd', 'adam', "
+                    "'adamw') only, not to solver='lbfgs'."
+                )
+        if self.warmup_iters and self.learning_rate != "cosine":
+            raise ValueError(
+                f"warmup_iters={self.warmup_iters} applies to learning_rate='cosine' only, "
+                f"got learning_rate={self.learning_rate!r}."
+            )
+        if self.learning_rate == "cosine" and self.warmup_iters >= self.max_iter:
+            raise ValueError(
+                f"warmup_iters ({self.warmup_iters}) must be smaller than max_iter "
+                f"({self.max_iter}) with learning_rate='cosine'."
+            )
+        return rates
+
     def _fit_checked(self, X, y, sample_weight, incremental, validation_data=None):
         if validation_data is not None and self.solver not in _STOCHASTIC_SOLVERS:
             raise ValueError(
-                "validation_data needs solver='sgd' or 'adam' (it is evaluated after every "
-                f"epoch); got solver={self.solver!r}."
+                "validation_data needs a stochastic solver ('sgd', 'adam' or 'adamw'): it "
+                f"is evaluated after every epoch; got solver={self.solver!r}."
             )
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
@@ -443,6 +499,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             raise ValueError(
                 "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes
             )
+        self._check_training_extras(len(hidden_layer_sizes))
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
         )
@@ -561,12 +618,15 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
 
     def _validation_loss(self, net, flat, X_val, Y_val, sw_val, penalty_scale):
         """Validation loss after an epoch: the mean data loss of the validation set (C++
-        core, one call) plus the L2 term a training epoch's loss carries."""
+        core, one call) plus the L2 term a training epoch's loss carries (none for adamw,
+        whose decay is no penalty term)."""
+        data = net.mean_loss(flat, X_val, Y_val, sw_val)
+        if self.solver == "adamw":
+            return data
         n_coefs = sum(c.size for c in self.coefs_)
         w = flat[:n_coefs]
         sq = float(np.dot(w, w)) if w.dtype == np.float64 else float(
             np.dot(w.astype(np.float64), w.astype(np.float64)))
-        data = net.mean_loss(flat, X_val, Y_val, sw_val)
         return data + 0.5 * float(self.alpha) * sq * penalty_scale
 
     def _fit_lbfgs(self, X, y, sample_weight, hooks=_callbacks.NO_HOOKS):
@@ -604,10 +664,14 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         flat[:] = opt_res.x
 
     def _new_optimizer(self, n_params, dtype):
-        """Optimizer state as plain values and arrays, so pickles hold nothing else."""
+        """Optimizer state as plain values and arrays, so pickles hold nothing else.
+
+        "step" counts the mini-batch steps taken, the position of learning_rate='cosine'.
+        """
         if self.solver == "sgd":
             return {
                 "solver": "sgd",
+                "step": 0,
                 "learning_rate_init": float(self.learning_rate_init),
                 "learning_rate": float(self.learning_rate_init),
                 "lr_schedule": self.learning_rate,
@@ -617,7 +681,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 "velocity": np.zeros(n_params, dtype=dtype),
             }
         return {
-            "solver": "adam",
+            "solver": self.solver,
+            "step": 0,
             "learning_rate_init": float(self.learning_rate_init),
             "beta_1": float(self.beta_1),
             "beta_2": float(self.beta_2),
@@ -684,16 +749,26 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
+        units = self._layer_units()
+        dropout = self._dropout_rates(len(units) - 2)
+        dropping = any(dropout)
         if _cuda.fit_device(self, X_train) == "cuda":
             net = _cuda.DeviceTrainer(
-                self._layer_units(), self.activation, self.out_activation_,
-                self._core_loss(), batch_size,
+                units, self.activation, self.out_activation_, self._core_loss(), batch_size,
             )
         else:
             net = _network(
-                dtype, self._layer_units(), self.activation, self.out_activation_,
-                self._core_loss(), batch_size,
+                dtype, units, self.activation, self.out_activation_, self._core_loss(),
+                batch_size, dropout if dropping else (),
             )
+        # Steps per epoch, and what the cosine schedule spans: max_iter epochs of them.
+        n_batches = -(-n_samples // batch_size)
+        extras = dict(
+            schedule="cosine" if self.learning_rate == "cosine" else "constant",
+            warmup_steps=int(self.warmup_iters) * n_batches,
+            total_steps=int(self.max_iter) * n_batches,
+            max_grad_norm=0.0 if self.max_grad_norm is None else float(self.max_grad_norm),
+        )
         Xc = _core_input(X_train, dtype)
         Y = np.ascontiguousarray(y_train, dtype=dtype)
         if track_val_loss:
@@ -711,7 +786,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             if metric_loss and self.__dict__.get("best_validation_loss_") is None:
                 self.best_validation_loss_ = np.inf
         sample_idx = np.arange(n_samples, dtype=np.int64)
-        is_adam = opt["solver"] == "adam"
+        is_adam = opt["solver"] in _ADAM_SOLVERS
         state_a = opt["m"] if is_adam else opt["velocity"]
         state_b = opt["v"] if is_adam else opt["velocity"]
         alpha = float(self.alpha)
@@ -729,6 +804,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                     perm = np.arange(n_samples)
                     rng.shuffle(perm)
                     sample_idx = sample_idx[perm]
+                # The dropout masks' seed comes after scikit-learn's draws and only with
+                # dropout, so that without it the random stream is scikit-learn's.
+                seed = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64)) if dropping else 0
                 hooks.epoch_begin()
                 loss, t = net.train_epoch(
                     flat, state_a, state_b, opt.get("t", 0), opt["solver"],
@@ -737,7 +815,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                     opt.get("beta_1", 0.9), opt.get("beta_2", 0.999),
                     opt.get("epsilon", 1e-8),
                     Xc, Y, sw_train, sample_idx if self.shuffle else None,
-                    batch_size, alpha,
+                    batch_size, alpha, step=opt.get("step", 0), dropout_seed=seed, **extras,
                 )
                 if not np.isfinite(loss):
                     # Diverged: no later epoch recovers; _fit restores the previous state.
@@ -748,6 +826,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                     )
                 if is_adam:
                     opt["t"] = t
+                opt["step"] = opt.get("step", 0) + n_batches
                 self.n_iter_ += 1
                 self.loss_ = loss
                 self.t_ += n_samples
@@ -857,7 +936,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
 
     def _trigger_stopping(self, opt, msg):
         """scikit-learn's optimizer.trigger_stopping: True when training should stop."""
-        if opt["solver"] == "adam" or opt["lr_schedule"] != "adaptive":
+        if opt["solver"] in _ADAM_SOLVERS or opt["lr_schedule"] != "adaptive":
             if self.verbose:
                 print(msg + " Stopping.")
             return True

@@ -55,7 +55,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         - 'elu', f(x) = x if x > 0 else exp(x) - 1
         - 'softplus', f(x) = log(1 + exp(x))
 
-    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+    solver : {'lbfgs', 'sgd', 'adam', 'adamw'}, default='adam'
         The solver for weight optimization.
 
         - 'lbfgs' is an optimizer in the family of quasi-Newton methods.
@@ -64,6 +64,12 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
         - 'adam' refers to a stochastic gradient-based optimizer proposed
           by Kingma, Diederik, and Jimmy Ba
+
+        - 'adamw' (fastmlp only) is Adam with decoupled weight decay (Loshchilov
+          and Hutter): ``alpha`` is no L2 penalty but a decay, each step multiplies
+          the weights (not the biases) by ``1 - lr * alpha``, lr being the current
+          learning rate, before the Adam step on the data gradient; ``loss_`` then
+          holds no L2 term. beta_1, beta_2, epsilon and learning_rate_init apply.
 
         Note: The default solver 'adam' works pretty well on relatively
         large datasets (with thousands of training samples or more) in terms of
@@ -80,7 +86,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         If the solver is 'lbfgs', the classifier will not use minibatch.
         When set to "auto", `batch_size=min(200, n_samples)`.
 
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, default='constant'
         Learning rate schedule for weight updates.
 
         - 'constant' is a constant learning rate given by
@@ -96,7 +102,16 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
           least tol, or fail to increase validation score by at least tol if
           'early_stopping' is on, the current learning rate is divided by 5.
 
-        Only used when ``solver='sgd'``.
+        - 'cosine' (fastmlp only) sets the rate of every mini-batch step s
+          (counted from 0 over the fit) to
+          ``learning_rate_init * 0.5 * (1 + cos(pi * (s - W) / (S - W)))``, with
+          ``S`` the steps of ``max_iter`` epochs and ``W`` those of
+          ``warmup_iters`` epochs, after a linear warmup
+          ``learning_rate_init * (s + 1) / W`` for ``s < W``. It applies to
+          'sgd', 'adam' and 'adamw' (training stops early as for 'constant').
+
+        'constant', 'invscaling' and 'adaptive' are only used when
+        ``solver='sgd'``.
 
     learning_rate_init : float, default=0.001
         The initial learning rate used. It controls the step-size
@@ -193,6 +208,32 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         fastmlp was built without CUDA or no GPU is usable; 'auto' uses the GPU when
         it can and the CPU otherwise. Fitted attributes are numpy arrays either way;
         a model fitted on a GPU predicts on the CPU where no GPU is present.
+        solver='adamw', dropout, max_grad_norm and learning_rate='cosine' train on
+        the CPU only: with them 'cuda' raises a ValueError and 'auto' uses the CPU.
+
+    dropout : float or array-like of shape (n_layers - 2,), default=0.0
+        Inverted dropout of hidden units (fastmlp only): during training each unit
+        of a hidden layer is zeroed with probability ``dropout`` (one rate for every
+        hidden layer, or one per hidden layer) and kept units are scaled by
+        ``1 / (1 - rate)``; prediction, ``score`` and the validation score of
+        ``early_stopping`` use the whole network. Rates are in [0, 1). The masks are
+        drawn from one seed per epoch, taken from ``random_state`` after the
+        shuffling, so that with ``dropout=0`` training is bitwise that of
+        scikit-learn; they do not depend on the thread count. ``loss_`` and
+        ``loss_curve_`` are the losses of the dropped-out network. Stochastic solvers
+        only: ``solver='lbfgs'`` with ``dropout > 0`` raises a ValueError.
+
+    max_grad_norm : float or None, default=None
+        Clip the global L2 norm of each mini-batch gradient (fastmlp only): the
+        gradient of the loss with its L2 term (the data term alone for 'adamw') is
+        scaled by ``max_grad_norm / norm`` when its norm exceeds ``max_grad_norm``,
+        before the optimizer step. None disables clipping. Stochastic solvers only.
+
+    warmup_iters : int, default=0
+        Epochs of linear warmup of ``learning_rate='cosine'`` (fastmlp only): over
+        the first ``warmup_iters`` epochs' steps the rate climbs linearly to
+        ``learning_rate_init``. Must be smaller than ``max_iter``; a value > 0 with
+        another ``learning_rate`` raises a ValueError.
 
     class_weight : dict, list of dicts, 'balanced' or None, default=None
         Weights of the classes (fastmlp only), with the semantics of
@@ -330,6 +371,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         n_iter_no_change=10,
         max_fun=15000,
         device="cpu",
+        dropout=0.0,
+        max_grad_norm=None,
+        warmup_iters=0,
         class_weight=None,
         early_stopping_metric="score",
     ):
@@ -358,6 +402,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
             loss="log_loss",
+            dropout=dropout,
+            max_grad_norm=max_grad_norm,
+            warmup_iters=warmup_iters,
         )
         self.device = device
         self.class_weight = class_weight

@@ -36,12 +36,34 @@ def _network_supported(estimator):
     ) not in ("absolute_error", "huber")
 
 
+def _cpu_only_features(estimator):
+    """The training features set on `estimator` that the device kernels do not have."""
+    dropout = estimator.dropout
+    return [
+        name
+        for name, on in (
+            ("solver='adamw'", estimator.solver == "adamw"),
+            ("dropout", np.any(np.asarray(dropout, dtype=float) > 0)),
+            ("max_grad_norm", estimator.max_grad_norm is not None),
+            ("learning_rate='cosine'", estimator.learning_rate == "cosine"),
+        )
+        if on
+    ]
+
+
 def fit_device(estimator, X):
     """'cpu' or 'cuda' for fitting `estimator` on X; raises when 'cuda' cannot be honoured."""
     device = estimator.device
     if device == "cpu":
         return "cpu"
-    supported = (
+    cpu_only = _cpu_only_features(estimator)
+    if device == "cuda" and cpu_only:
+        # Before any check of the build or the GPU: the parameters alone decide this.
+        raise ValueError(
+            f"device='cuda' does not implement {', '.join(cpu_only)} (fastmlp trains them on "
+            "the CPU only). Use device='cpu' or device='auto', which falls back to the CPU."
+        )
+    supported = not cpu_only and (
         estimator.solver in ("sgd", "adam") and not sp.issparse(X) and _network_supported(estimator)
     )
     if device == "auto":
@@ -117,7 +139,12 @@ class DeviceTrainer:
 
     def train_epoch(self, params, state_a, state_b, t, solver, learning_rate, momentum,
                     nesterov, beta_1, beta_2, epsilon, X, Y, sample_weight, order,
-                    batch_size, alpha):
+                    batch_size, alpha, step=0, schedule="constant", warmup_steps=0,
+                    total_steps=0, max_grad_norm=0.0, dropout_seed=0):
+        # fit_device refuses these features for the GPU before a trainer is made.
+        if schedule != "constant" or max_grad_norm:
+            raise ValueError("the CUDA path implements neither learning_rate='cosine' nor "
+                             "max_grad_norm")
         if self._data is None or self._data[0] is not X:
             self._net.set_data(X, Y, sample_weight, self._units[0], self._units[-1])
             self._data = (X, Y, sample_weight)

@@ -42,10 +42,15 @@ def _as_sklearn(est):
             f"{est.activation!r} cannot be exported to ONNX."
         )
     cls = MLPClassifier if is_classifier(est) else MLPRegressor
-    # fastmlp's own parameters (device, class_weight, ...) have no scikit-learn
-    # counterpart and no bearing on prediction.
+    # Only the parameters scikit-learn has (fastmlp's own, such as device or dropout, are
+    # dropped); training-only values beyond scikit-learn map to ones it knows, since
+    # prediction reads the weights alone.
     known = cls().get_params()
     params = {k: v for k, v in est.get_params().items() if k in known}
+    if params.get("solver") == "adamw":
+        params["solver"] = "adam"
+    if params.get("learning_rate") == "cosine":
+        params["learning_rate"] = "constant"
     if params.get("loss") in ("absolute_error", "huber"):
         params["loss"] = "squared_error"  # the same identity output: the same predictions
     proxy = cls(**params)
