@@ -373,7 +373,7 @@ double Network<T>::mean_loss(const T* params, const InputMatrix<T>& X, const T* 
   for (int64_t start = 0; start < X.n; start += chunk_rows_) {
     const int64_t mc = std::min(chunk_rows_, X.n - start);
     T* p = acts_[size_t(L) - 1].data();
-    forward(params, X, nullptr, start, mc, p);
+    forward(params, X, nullptr, start, mc, p, DropoutDraw());
     const T* w = sw ? sw + start : nullptr;
     data_loss += loss_forward(spec_.loss, p, Y + start * n_out, w, mc, n_out);
     if (w) {
