@@ -29,21 +29,13 @@ def cuda_available():
         return False
 
 
-def _network_supported(estimator):
-    """The device kernels know scikit-learn's hidden activations and losses only."""
-    return estimator.activation in ("identity", "logistic", "tanh", "relu") and getattr(
-        estimator, "loss", None
-    ) not in ("absolute_error", "huber")
-
-
 def fit_device(estimator, X):
     """'cpu' or 'cuda' for fitting `estimator` on X; raises when 'cuda' cannot be honoured."""
     device = estimator.device
     if device == "cpu":
         return "cpu"
-    supported = (
-        estimator.solver in ("sgd", "adam") and not sp.issparse(X) and _network_supported(estimator)
-    )
+    # Every activation and loss has its device kernel; lbfgs and sparse X have none.
+    supported = estimator.solver in ("sgd", "adam") and not sp.issparse(X)
     if device == "auto":
         return "cuda" if supported and cuda_available() else "cpu"
     if not _core.has_cuda:
@@ -58,9 +50,8 @@ def fit_device(estimator, X):
         )
     if not supported:
         raise ValueError(
-            "device='cuda' trains with solver='sgd' or 'adam' on dense X, with scikit-learn's "
-            f"activations and losses; got solver={estimator.solver!r}, activation="
-            f"{estimator.activation!r}{' and sparse X' if sp.issparse(X) else ''}. "
+            "device='cuda' trains with solver='sgd' or 'adam' on dense X; got "
+            f"solver={estimator.solver!r}{' and sparse X' if sp.issparse(X) else ''}. "
             "Use device='cpu' or device='auto'."
         )
     return "cuda"
@@ -86,7 +77,6 @@ def predict_on_device(estimator, X, params):
         estimator.device in ("cuda", "auto")
         and params.dtype == np.float32
         and not sp.issparse(X)
-        and _network_supported(estimator)
         and cuda_available()
     )
 
