@@ -484,9 +484,6 @@ void bind_cuda(py::module_& m) {
              spec.output = parse_activation(output);
              spec.loss = parse_loss(loss);
              spec.validate();
-             // The device kernels know scikit-learn's activations and losses only.
-             FASTMLP_CHECK(spec.hidden <= Activation::exp && spec.loss <= Loss::poisson,
-                           "the CUDA path supports scikit-learn's activations and losses only");
              FASTMLP_CHECK(cuda::available(), "no usable CUDA device: " + cuda::device_description());
              auto h = new CudaNetworkHolder;
              h->net.reset(new cuda::DeviceNetwork(std::move(sizes), spec.hidden, spec.output,
@@ -623,16 +620,26 @@ void bind_cuda(py::module_& m) {
     py::gil_scoped_release release;
     cuda::bias_activation_forward_host(f, p, b, a.shape(0), a.shape(1));
   });
-  k.def("activation_backward", [](const std::string& name, py::object d_obj, py::object a_obj) {
+  k.def("activation_backward", [](const std::string& name, py::object d_obj, py::object a_obj,
+                                  py::object z_obj) {
     auto d = require<float>(d_obj, "delta");
     auto a = require<float>(a_obj, "a");
     FASTMLP_CHECK(d.ndim() == 2 && a.ndim() == 2 && d.shape(0) == a.shape(0) &&
                       d.shape(1) == a.shape(1), "delta and a must be 2-D of the same shape");
     const Activation f = parse_activation(name);
+    Array<float> z;
+    if (!z_obj.is_none()) {
+      z = require<float>(z_obj, "z");
+      FASTMLP_CHECK(z.ndim() == 2 && z.shape(0) == a.shape(0) && z.shape(1) == a.shape(1),
+                    "z and a must be 2-D arrays of the same shape");
+    }
+    FASTMLP_CHECK(!activation_needs_preactivation(f) || !z_obj.is_none(),
+                  "activation '" + name + "' needs the pre-activation z");
+    const float* zp = z_obj.is_none() ? nullptr : z.data();
     float* dp = writable(d, "delta");
     py::gil_scoped_release release;
-    cuda::activation_backward_host(f, dp, a.data(), a.shape(0), a.shape(1));
-  });
+    cuda::activation_backward_host(f, dp, a.data(), zp, a.shape(0), a.shape(1));
+  }, py::arg("name"), py::arg("delta"), py::arg("a"), py::arg("z") = py::none());
   k.def("loss_forward_backward", [](const std::string& name, py::object d_obj, py::object p_obj,
                                     py::object y_obj, py::object sw_obj) {
     auto d = require<float>(d_obj, "delta");

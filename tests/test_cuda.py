@@ -19,6 +19,11 @@ needs_gpu = pytest.mark.skipif(
     reason=f"no usable GPU (has_cuda={_core.has_cuda}: {_core.cuda_device()})",
 )
 SHAPES = [(1, 1, 1), (2, 7, 3), (7, 1, 257), (63, 65, 33), (257, 129, 200), (130, 100, 784)]
+SKLEARN_HIDDEN = ["identity", "logistic", "tanh", "relu"]
+# Beyond scikit-learn: their formulas are nn/activation_math.h and nn/loss_math.h, shared
+# by the CPU loops and the device kernels.
+NEW_HIDDEN = ["leaky_relu", "gelu", "silu", "elu", "softplus"]
+NEW_LOSSES = ["absolute_error", "huber"]
 
 
 # --------------------------------------------------------------- always run
@@ -51,6 +56,17 @@ def test_device_cuda_without_gpu_raises_clearly(Est):
     with pytest.raises(RuntimeError, match="device='cuda'"):
         est.fit(X, y)
     assert not hasattr(est, "coefs_")
+
+
+@pytest.mark.parametrize("kw", [dict(activation=a) for a in NEW_HIDDEN]
+                         + [dict(loss=loss) for loss in NEW_LOSSES])
+def test_device_auto_takes_the_gpu_for_every_activation_and_loss(kw):
+    from fastmlp import _cuda
+
+    X = np.zeros((4, 2))
+    est = MLPRegressor(device="auto", solver="adam", **kw)
+    assert _cuda.fit_device(est, X) == ("cuda" if GPU else "cpu")
+    assert _cuda.predict_on_device(est, X, np.zeros(3, np.float32)) == GPU
 
 
 def test_device_auto_falls_back_to_cpu():
@@ -90,11 +106,11 @@ def test_gemm_matches_cpu(precision, ta, tb, M, N, K):
 
 
 @needs_gpu
-@pytest.mark.parametrize("name", ["identity", "logistic", "tanh", "relu", "exp", "softmax"])
+@pytest.mark.parametrize("name", SKLEARN_HIDDEN + ["exp", "softmax"] + NEW_HIDDEN)
 @pytest.mark.parametrize("shape", [(1, 1), (7, 3), (33, 257)])
 def test_bias_activation_forward_matches_cpu(name, shape):
     rng = np.random.default_rng(0)
-    a, bias = rand(rng, *shape), rand(rng, shape[1])
+    a, bias = rand(rng, *shape) * 3, rand(rng, shape[1])
     ref = a + bias
     _core.f32.activation_forward(name, ref)
     _core.cuda_kernels.bias_activation_forward(name, a, bias)
@@ -102,29 +118,48 @@ def test_bias_activation_forward_matches_cpu(name, shape):
 
 
 @needs_gpu
-@pytest.mark.parametrize("name", ["identity", "logistic", "tanh", "relu"])
+@pytest.mark.parametrize("name", SKLEARN_HIDDEN + NEW_HIDDEN)
 def test_activation_backward_matches_cpu(name):
     rng = np.random.default_rng(1)
-    a, d = rand(rng, 37, 19), rand(rng, 37, 19)
+    z, d = rand(rng, 37, 19) * 3, rand(rng, 37, 19)
+    a = z.copy()
     _core.f32.activation_forward(name, a)
     ref = d.copy()
-    _core.f32.activation_backward(name, ref, a)
-    _core.cuda_kernels.activation_backward(name, d, a)
-    np.testing.assert_allclose(d, ref, rtol=1e-6, atol=1e-7)
+    _core.f32.activation_backward(name, ref, a, z)  # z: read by gelu and silu only
+    _core.cuda_kernels.activation_backward(name, d, a, z)
+    # The new activations' derivatives go through exp/tanh/expm1, whose device versions
+    # may differ from glibc's by an ulp or two.
+    tol = dict(rtol=1e-6, atol=1e-7) if name in SKLEARN_HIDDEN else dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(d, ref, **tol)
 
 
 @needs_gpu
-@pytest.mark.parametrize("name", ["squared_error", "log_loss", "binary_log_loss", "poisson"])
+@pytest.mark.parametrize("name", ["gelu", "silu"])
+def test_activation_backward_needs_the_preactivation(name):
+    a = np.ones((2, 3), np.float32)
+    with pytest.raises(ValueError, match="pre-activation"):
+        _core.cuda_kernels.activation_backward(name, a.copy(), a)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", ["squared_error", "log_loss", "binary_log_loss", "poisson"]
+                         + NEW_LOSSES)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_loss_matches_cpu(name, weighted):
     rng = np.random.default_rng(2)
     n, k = 61, 5
-    p = rng.uniform(0.01, 0.99, (n, k)).astype(np.float32)
-    y = (rng.uniform(size=(n, k)) < 0.5).astype(np.float32)
+    if name in NEW_LOSSES:
+        # Residuals on both sides of huber's delta = 1, and exact zeros (sign 0).
+        p = rand(rng, n, k) * 2
+        y = rand(rng, n, k) * 2
+        y[::7] = p[::7]
+    else:
+        p = rng.uniform(0.01, 0.99, (n, k)).astype(np.float32)
+        y = (rng.uniform(size=(n, k)) < 0.5).astype(np.float32)
     sw = rng.uniform(0.5, 2, n).astype(np.float32) if weighted else None
     ref_loss = _core.f32.loss_forward(name, p, y, sw)
     ref_delta = np.empty_like(p)
-    _core.f32.loss_backward(ref_delta, p, y, sw)
+    _core.f32.loss_backward(ref_delta, p, y, sw, name)
     delta = np.empty_like(p)
     loss = _core.cuda_kernels.loss_forward_backward(name, delta, p, y, sw)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-9)
@@ -197,7 +232,26 @@ def test_classifier_fit_on_device_matches_cpu(solver, shuffle):
 
 
 @needs_gpu
-@pytest.mark.parametrize("loss", ["squared_error", "poisson"])
+@pytest.mark.parametrize("activation", NEW_HIDDEN)
+def test_fit_with_new_activations_on_device_matches_cpu(activation):
+    # Two hidden layers: gelu and silu backpropagate through a kept pre-activation.
+    X, y = make_classification(n_samples=301, n_features=13, n_classes=3, n_informative=5,
+                               random_state=0)
+    X = X.astype(np.float32)
+    kw = dict(hidden_layer_sizes=(17, 9), activation=activation, solver="adam", max_iter=5,
+              random_state=0, batch_size=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gpu = MLPClassifier(device="cuda", **kw).fit(X, y)
+        cpu = MLPClassifier(device="cpu", **kw).fit(X, y)
+    np.testing.assert_allclose(gpu.loss_curve_, cpu.loss_curve_, rtol=1e-4)
+    for cg, cc in zip(gpu.coefs_, cpu.coefs_):
+        np.testing.assert_allclose(cg, cc, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X), atol=1e-4)
+
+
+@needs_gpu
+@pytest.mark.parametrize("loss", ["squared_error", "poisson"] + NEW_LOSSES)
 def test_regressor_fit_on_device_matches_cpu(loss):
     X, y = make_regression(n_samples=257, n_features=7, random_state=0)
     X = X.astype(np.float32) / 10

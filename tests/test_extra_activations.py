@@ -82,13 +82,10 @@ def test_unknown_loss_rejected():
         MLPRegressor(loss="pinball").fit(X, y)
 
 
-def test_gpu_and_onnx_paths_refuse_what_they_cannot_run():
-    from fastmlp import _cuda, _onnx
+def test_onnx_path_refuses_what_it_cannot_run():
+    from fastmlp import _onnx
 
     X, y = _data()
-    assert not _cuda._network_supported(MLPRegressor(activation="gelu"))
-    assert not _cuda._network_supported(MLPRegressor(loss="huber"))
-    assert _cuda._network_supported(MLPRegressor())
     est = MLPRegressor(hidden_layer_sizes=(4,), activation="silu", max_iter=5).fit(X, y)
     with pytest.raises(NotImplementedError, match="activation='silu'"):
         _onnx._as_sklearn(est)

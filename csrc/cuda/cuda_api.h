@@ -38,10 +38,12 @@ double gemm_time_ms(int64_t M, int64_t N, int64_t K, GemmPrecision precision, in
 // a (n,width) = f(a + bias) in place (bias may be null; softmax per row)
 void bias_activation_forward_host(Activation f, float* a, const float* bias, int64_t n,
                                   int64_t width);
-// delta (n,width) *= f'(z) written with a = f(z)
-void activation_backward_host(Activation f, float* delta, const float* a, int64_t n,
-                              int64_t width);
-// Returns sum_i sw_i loss_i and writes delta (n,out) = (p - y) * sw; sw may be null.
+// delta (n,width) *= f'(z) written with a = f(z); z (n,width) is read (and must not be
+// null) only for gelu and silu
+void activation_backward_host(Activation f, float* delta, const float* a, const float* z,
+                              int64_t n, int64_t width);
+// Returns sum_i sw_i loss_i and writes delta (n,out) = g(p - y) * sw, g as in
+// nn/losses.h; sw may be null.
 double loss_forward_backward_host(Loss loss, float* delta, const float* p, const float* y,
                                   const float* sw, int64_t n, int64_t out);
 // db (width) = sum over rows of delta (n,width)

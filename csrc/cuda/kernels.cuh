@@ -88,13 +88,16 @@ void launch_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
                  int64_t ldc, GemmPrecision precision, cudaStream_t stream);
 
 // ---- layers.cu
-// a (n,width) = f(a + bias) in place; bias (width) or null
+// a (n,width) = f(z), z = a + bias, in place; bias (width) or null; pre (n,width), when
+// not null, receives z (kept for the backward pass of gelu and silu)
 void launch_bias_activation_forward(Activation f, float* a, const float* bias, int64_t n,
-                                    int64_t width, cudaStream_t stream);
-// delta (n,width) *= f'(a)
-void launch_activation_backward(Activation f, float* delta, const float* a, int64_t n,
-                                int64_t width, cudaStream_t stream);
-// row_loss (n) = sw_i loss_i (double), delta (n,out) = (p - y) sw; sw (n) or null
+                                    int64_t width, cudaStream_t stream, float* pre = nullptr);
+// delta (n,width) *= f'(z), from a = f(z) (n,width), or from z (n,width) itself where
+// activation_needs_preactivation(f); z is read only then
+void launch_activation_backward(Activation f, float* delta, const float* a, const float* z,
+                                int64_t n, int64_t width, cudaStream_t stream);
+// row_loss (n) = sw_i loss_i (double), delta (n,out) = g(p - y) sw (nn/loss_math.h);
+// sw (n) or null
 void launch_loss_forward_backward(Loss loss, double* row_loss, float* delta, const float* p,
                                   const float* y, const float* sw, int64_t n, int64_t out,
                                   cudaStream_t stream);

@@ -1,11 +1,13 @@
 // Layer kernels on the device, the CUDA twins of nn/activations.cpp and nn/losses.cpp:
 // bias + activation forward (softmax one warp per row) and backward, the output loss and
 // its gradient, the batch's loss and weight sums, bias-gradient column sums, and the
-// gather of a shuffled mini-batch. Sums run in a fixed order: results do not depend on
-// scheduling. Tested against the CPU kernels in tests/test_cuda.py.
-#include <cfloat>
-
+// gather of a shuffled mini-batch. The element formulas are the CPU's own
+// (nn/activation_math.h, nn/loss_math.h); each kernel is built per activation or loss.
+// Sums run in a fixed order: results do not depend on scheduling. Tested against the CPU
+// kernels in tests/test_cuda.py.
 #include "cuda/kernels.cuh"
+#include "nn/activation_math.h"
+#include "nn/loss_math.h"
 
 namespace fastmlp {
 namespace cuda {
@@ -19,27 +21,16 @@ unsigned blocks_for(int64_t n, int per_block = kThreads) {
   return unsigned(b < 1 ? 1 : (b > 65535 * 32 ? 65535 * 32 : b));
 }
 
-// exp(-|x|) never overflows, so both branches stay finite (as the CPU's expit).
-__device__ __forceinline__ float expit(float x) {
-  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-  const float e = expf(x);
-  return e / (1.0f + e);
-}
-
-__global__ void bias_activation_forward_kernel(Activation f, float* a, const float* bias,
+// z = a + bias, kept in pre (n,width) when pre is not null; a = f(z).
+template <Activation F>
+__global__ void bias_activation_forward_kernel(float* a, float* pre, const float* bias,
                                                int64_t n, int64_t width) {
   const int64_t total = n * width;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
-    float x = a[i] + (bias ? bias[i % width] : 0.0f);
-    switch (f) {
-      case Activation::logistic: x = expit(x); break;
-      case Activation::tanh: x = tanhf(x); break;
-      case Activation::relu: x = fmaxf(x, 0.0f); break;
-      case Activation::exp: x = expf(x); break;
-      default: break;  // identity (softmax has its own kernel)
-    }
-    a[i] = x;
+    const float z = a[i] + (bias ? bias[i % width] : 0.0f);
+    if (pre) pre[i] = z;
+    a[i] = activation_value<F>(z);
   }
 }
 
@@ -68,51 +59,36 @@ __global__ void softmax_forward_kernel(float* a, const float* bias, int64_t n, i
   for (int64_t j = lane; j < width; j += 32) r[j] *= inv;
 }
 
-__global__ void activation_backward_kernel(Activation f, float* delta, const float* a,
+template <Activation F>
+__global__ void activation_backward_kernel(float* delta, const float* a, const float* z,
                                            int64_t total) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
-    const float y = a[i];
-    switch (f) {
-      case Activation::logistic: delta[i] *= y * (1.0f - y); break;
-      case Activation::tanh: delta[i] *= 1.0f - y * y; break;
-      case Activation::relu: if (!(y > 0.0f)) delta[i] = 0.0f; break;
-      default: break;  // identity
-    }
+    if constexpr (activation_needs_preactivation(F))
+      delta[i] = activation_delta<F>(delta[i], a[i], z[i]);
+    else
+      delta[i] = activation_delta<F>(delta[i], a[i], 0.0f);
   }
 }
 
-// scipy.special.xlogy: 0 where x == 0, whatever y is.
-__device__ __forceinline__ double xlogy(double x, double y) { return x == 0.0 ? 0.0 : x * log(y); }
-
 // One thread per row: the per-row loss in double (as the CPU), and the gradient.
-__global__ void loss_forward_backward_kernel(Loss loss, double* row_loss, float* delta,
-                                             const float* p, const float* y, const float* sw,
-                                             int64_t n, int64_t out) {
+template <Loss L>
+__global__ void loss_forward_backward_kernel(double* row_loss, float* delta, const float* p,
+                                             const float* y, const float* sw, int64_t n,
+                                             int64_t out) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const double eps = FLT_EPSILON;  // sklearn clips with the array's dtype eps
   const float w = sw ? sw[i] : 1.0f;
   const float* pi = p + i * out;
   const float* yi = y + i * out;
   float* di = delta + i * out;
   double s = 0.0;
   for (int64_t j = 0; j < out; ++j) {
-    const double pj = pi[j], yj = yi[j];
-    switch (loss) {
-      case Loss::squared_error: s += (yj - pj) * (yj - pj); break;
-      case Loss::log_loss: s -= xlogy(yj, fmin(fmax(pj, eps), 1.0 - eps)); break;
-      case Loss::binary_log_loss: {
-        const double q = fmin(fmax(pj, eps), 1.0 - eps);
-        s -= xlogy(yj, q) + xlogy(1.0 - yj, 1.0 - q);
-        break;
-      }
-      case Loss::poisson: s += xlogy(yj, yj / pj) - yj + pj; break;
-    }
-    di[j] = (pi[j] - yi[j]) * w;
+    s += loss_term<L>(pi[j], yi[j]);
+    di[j] = loss_gradient<L>(pi[j], yi[j]) * w;
   }
-  if (loss == Loss::squared_error) s = 0.5 * s / double(out);
-  row_loss[i] = sw ? double(w) * s : s;
+  const double li = loss_from_terms<L>(s, out);
+  row_loss[i] = sw ? double(w) * li : li;
 }
 
 // One block: each thread a strided partial sum, then a tree in shared memory.
@@ -172,33 +148,46 @@ __global__ void gather_rows_kernel(float* out, const float* src, const int64_t* 
 }  // namespace
 
 void launch_bias_activation_forward(Activation f, float* a, const float* bias, int64_t n,
-                                    int64_t width, cudaStream_t stream) {
+                                    int64_t width, cudaStream_t stream, float* pre) {
   if (n <= 0 || width <= 0) return;
-  if (f == Activation::softmax) {
-    constexpr int kRowsPerBlock = kThreads / 32;
-    softmax_forward_kernel<<<blocks_for(n, kRowsPerBlock), kThreads, 0, stream>>>(a, bias, n,
-                                                                                  width);
-  } else {
-    bias_activation_forward_kernel<<<blocks_for(n * width), kThreads, 0, stream>>>(f, a, bias, n,
-                                                                                   width);
-  }
+  visit_activation(f, [&](auto tag) {
+    constexpr Activation F = decltype(tag)::value;
+    if constexpr (F == Activation::softmax) {
+      constexpr int kRowsPerBlock = kThreads / 32;
+      softmax_forward_kernel<<<blocks_for(n, kRowsPerBlock), kThreads, 0, stream>>>(a, bias, n,
+                                                                                    width);
+    } else {
+      bias_activation_forward_kernel<F>
+          <<<blocks_for(n * width), kThreads, 0, stream>>>(a, pre, bias, n, width);
+    }
+  });
   check_launch("bias_activation_forward");
 }
 
-void launch_activation_backward(Activation f, float* delta, const float* a, int64_t n,
-                                int64_t width, cudaStream_t stream) {
-  if (n <= 0 || width <= 0 || f == Activation::identity) return;
-  activation_backward_kernel<<<blocks_for(n * width), kThreads, 0, stream>>>(f, delta, a,
-                                                                             n * width);
-  check_launch("activation_backward");
+void launch_activation_backward(Activation f, float* delta, const float* a, const float* z,
+                                int64_t n, int64_t width, cudaStream_t stream) {
+  if (n <= 0 || width <= 0) return;
+  visit_activation(f, [&](auto tag) {
+    constexpr Activation F = decltype(tag)::value;
+    // identity; softmax and exp, output activations whose derivative is folded into the
+    // loss gradient: delta stays as it is.
+    if constexpr (F != Activation::identity && F != Activation::softmax &&
+                  F != Activation::exp) {
+      activation_backward_kernel<F>
+          <<<blocks_for(n * width), kThreads, 0, stream>>>(delta, a, z, n * width);
+      check_launch("activation_backward");
+    }
+  });
 }
 
 void launch_loss_forward_backward(Loss loss, double* row_loss, float* delta, const float* p,
                                   const float* y, const float* sw, int64_t n, int64_t out,
                                   cudaStream_t stream) {
   if (n <= 0) return;
-  loss_forward_backward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(loss, row_loss, delta, p,
-                                                                       y, sw, n, out);
+  visit_loss(loss, [&](auto tag) {
+    loss_forward_backward_kernel<decltype(tag)::value>
+        <<<blocks_for(n), kThreads, 0, stream>>>(row_loss, delta, p, y, sw, n, out);
+  });
   check_launch("loss_forward_backward");
 }
 

@@ -23,6 +23,9 @@ struct DeviceNetwork::Impl {
 
   DeviceBuffer<float> params, state_a, state_b, grad, pred_params;
   std::vector<DeviceBuffer<float>> acts;  // acts[l] (batch_rows, sizes[l+1])
+  // pre[l] (batch_rows, sizes[l+1]): hidden layer l's pre-activation, kept only for gelu
+  // and silu, whose derivative needs it (as Network<T>::pre_); else empty.
+  std::vector<DeviceBuffer<float>> pre;
   DeviceBuffer<float> delta_a, delta_b, xb, yb, swb;
   DeviceBuffer<double> row_loss, stats, partial, epoch_loss;
   DeviceBuffer<int64_t> order;
@@ -39,16 +42,21 @@ struct DeviceNetwork::Impl {
 
   int64_t L() const { return int64_t(sizes.size()) - 1; }
 
+  // The buffer that keeps hidden layer l's pre-activation, or null.
+  float* pre_activation(int64_t l) const {
+    return size_t(l) < pre.size() ? pre[size_t(l)].data() : nullptr;
+  }
+
   // Forward for mb rows of x (mb, sizes[0]); the output layer ends in acts[L-1].
   void forward(const float* p, const float* x, int64_t mb) {
     for (int64_t l = 0; l < L(); ++l) {
       const int64_t in = sizes[size_t(l)], out = sizes[size_t(l) + 1];
       float* y = acts[size_t(l)].data();
-      // y (mb,out) = x (mb,in) @ W (in,out); then f(y + b)
+      // y (mb,out) = x (mb,in) @ W (in,out); then f(y + b), y + b kept where needed
       launch_gemm(false, false, mb, out, in, 1.0f, x, in, p + coef_off[size_t(l)], out, 0.0f, y,
                   out, precision, stream);
       launch_bias_activation_forward(l == L() - 1 ? output : hidden, y, p + bias_off[size_t(l)],
-                                     mb, out, stream);
+                                     mb, out, stream, pre_activation(l));
       x = y;
     }
   }
@@ -68,7 +76,8 @@ struct DeviceNetwork::Impl {
         // next (mb,in) = delta (mb,out) @ W^T (out,in), times f'(a)
         launch_gemm(false, true, mb, in, out, 1.0f, delta, out, params.data() + coef_off[size_t(l)],
                     out, 0.0f, next, in, precision, stream);
-        launch_activation_backward(hidden, next, acts[size_t(l) - 1].data(), mb, in, stream);
+        launch_activation_backward(hidden, next, acts[size_t(l) - 1].data(),
+                                   pre_activation(l - 1), mb, in, stream);
         std::swap(delta, next);
       }
     }
@@ -146,6 +155,11 @@ DeviceNetwork::DeviceNetwork(std::vector<int64_t> sizes, Activation hidden, Acti
   s.grad.resize(s.n_params);
   s.acts.resize(size_t(L));
   for (int64_t l = 0; l < L; ++l) s.acts[size_t(l)].resize(batch_rows * s.sizes[size_t(l) + 1]);
+  if (activation_needs_preactivation(hidden)) {
+    s.pre.resize(size_t(L - 1));
+    for (int64_t l = 0; l + 1 < L; ++l)
+      s.pre[size_t(l)].resize(batch_rows * s.sizes[size_t(l) + 1]);
+  }
   s.delta_a.resize(batch_rows * widest);
   s.delta_b.resize(batch_rows * widest);
   s.xb.resize(batch_rows * s.sizes.front());

@@ -98,12 +98,14 @@ void bias_activation_forward_host(Activation f, float* a, const float* bias, int
   to_host(a, da, n * width);
 }
 
-void activation_backward_host(Activation f, float* delta, const float* a, int64_t n,
-                              int64_t width) {
-  DeviceBuffer<float> dd, da;
+void activation_backward_host(Activation f, float* delta, const float* a, const float* z,
+                              int64_t n, int64_t width) {
+  DeviceBuffer<float> dd, da, dz;
   to_device(dd, delta, n * width);
   to_device(da, a, n * width);
-  launch_activation_backward(f, dd.data(), da.data(), n, width, nullptr);
+  if (z) to_device(dz, z, n * width);
+  launch_activation_backward(f, dd.data(), da.data(), z ? dz.data() : nullptr, n, width,
+                             nullptr);
   to_host(delta, dd, n * width);
 }
 

@@ -17,7 +17,7 @@ enum class Activation {
 // gelu and silu are not invertible, so their derivative cannot be written with the output
 // alone: activation_backward needs the pre-activation z for them, and the network keeps
 // it in an extra buffer per hidden layer (only for these two).
-inline bool activation_needs_preactivation(Activation f) {
+constexpr bool activation_needs_preactivation(Activation f) {
   return f == Activation::gelu || f == Activation::silu;
 }
 
@@ -29,9 +29,9 @@ template <typename T>
 void activation_forward(Activation f, T* a, int64_t n, int64_t width, const T* bias = nullptr);
 
 // delta (n,width) *= f'(z), written with the activation output a = f(z) as scikit-learn
-// does: logistic a(1-a), tanh 1-a^2, relu [a>0], leaky_relu a<0 ? 0.01 : 1, elu a>0 ? 1 :
-// a+1, softplus 1-exp(-a). gelu and silu read the pre-activation z (n,width) instead, which
-// must then be non-null (see activation_needs_preactivation). Only hidden activations have one.
+// does; gelu and silu read the pre-activation z (n,width) instead, which must then be
+// non-null (see activation_needs_preactivation). Only hidden activations have one. The
+// formulas of both directions are in nn/activation_math.h, shared with the CUDA kernels.
 template <typename T>
 void activation_backward(Activation f, T* delta, const T* a, int64_t n, int64_t width,
                          const T* z = nullptr);

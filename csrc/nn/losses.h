@@ -1,5 +1,6 @@
 // Losses of the output layer, as scikit-learn defines them (sklearn/neural_network/_base.py),
-// and their gradient with respect to the output pre-activation. Tested in tests/test_ops.py.
+// and their gradient with respect to the output pre-activation. The per-element formulas
+// are in nn/loss_math.h, shared with the CUDA kernel. Tested in tests/test_ops.py.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -29,13 +29,6 @@ def cuda_available():
         return False
 
 
-def _network_supported(estimator):
-    """The device kernels know scikit-learn's hidden activations and losses only."""
-    return estimator.activation in ("identity", "logistic", "tanh", "relu") and getattr(
-        estimator, "loss", None
-    ) not in ("absolute_error", "huber")
-
-
 def _cpu_only_features(estimator):
     """The training features set on `estimator` that the device kernels do not have."""
     dropout = estimator.dropout
@@ -63,9 +56,8 @@ def fit_device(estimator, X):
             f"device='cuda' does not implement {', '.join(cpu_only)} (fastmlp trains them on "
             "the CPU only). Use device='cpu' or device='auto', which falls back to the CPU."
         )
-    supported = not cpu_only and (
-        estimator.solver in ("sgd", "adam") and not sp.issparse(X) and _network_supported(estimator)
-    )
+    # Every activation and loss has its device kernel; lbfgs and sparse X have none.
+    supported = not cpu_only and estimator.solver in ("sgd", "adam") and not sp.issparse(X)
     if device == "auto":
         return "cuda" if supported and cuda_available() else "cpu"
     if not _core.has_cuda:
@@ -80,9 +72,8 @@ def fit_device(estimator, X):
         )
     if not supported:
         raise ValueError(
-            "device='cuda' trains with solver='sgd' or 'adam' on dense X, with scikit-learn's "
-            f"activations and losses; got solver={estimator.solver!r}, activation="
-            f"{estimator.activation!r}{' and sparse X' if sp.issparse(X) else ''}. "
+            "device='cuda' trains with solver='sgd' or 'adam' on dense X; got "
+            f"solver={estimator.solver!r}{' and sparse X' if sp.issparse(X) else ''}. "
             "Use device='cpu' or device='auto'."
         )
     return "cuda"
@@ -108,7 +99,6 @@ def predict_on_device(estimator, X, params):
         estimator.device in ("cuda", "auto")
         and params.dtype == np.float32
         and not sp.issparse(X)
-        and _network_supported(estimator)
         and cuda_available()
     )
 
