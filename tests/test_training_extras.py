@@ -291,9 +291,11 @@ def test_new_parameters_in_get_params_clone_and_pickle(Est):
     cloned = clone(est)
     for name in ("dropout", "max_grad_norm", "warmup_iters", "learning_rate", "solver"):
         assert cloned.get_params()[name] == est.get_params()[name]
-    # Added at the end of the signature, contiguous, in this order.
+    # Added after scikit-learn's parameters, contiguous, in this order.
     signature = list(inspect.signature(Est.__init__).parameters)
-    assert signature[-3:] == ["dropout", "max_grad_norm", "warmup_iters"]
+    start = signature.index("dropout")
+    assert signature[start:start + 3] == ["dropout", "max_grad_norm", "warmup_iters"]
+    assert start > signature.index("n_iter_no_change")
 
 
 def test_pickled_model_with_extras_predicts_the_same():

@@ -371,7 +371,7 @@ def test_validation_data_errors_leave_model_intact(multiclass):
         for a, b in zip(clf.coefs_, before):
             np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(clf.predict_proba(X_val), proba)
-    with pytest.raises(ValueError, match="needs solver='sgd' or 'adam'"):
+    with pytest.raises(ValueError, match="needs a stochastic solver"):
         MLPClassifier(solver="lbfgs").fit(X, y, validation_data=(X_val, y_val))
     reg = MLPRegressor(max_iter=2, random_state=0).fit(X, y.astype(float))
     with pytest.raises(ValueError, match=r"y_val has 2 output\(s\) but y has 1"):
