@@ -92,6 +92,30 @@ def test_train_progress_lines_and_predict_to_stdout(iris_files, tmp_path):
     float(lines[1])
 
 
+def test_train_with_the_features_beyond_sklearn(iris_files, tmp_path):
+    model = tmp_path / "m.joblib"
+    out = fastmlp("train", iris_files / "iris.csv", "--target", "species", "--quiet",
+                  "--solver", "adamw", "--activation", "gelu", "--dropout", "0.1",
+                  "--max-grad-norm", "5", "--cosine", "--warmup-iters", "2",
+                  "--class-weight", "balanced", "--max-iter", "20", "--out", model).stdout
+    assert "test accuracy:" in out
+    mlp = joblib.load(model)["model"][-1]
+    assert (mlp.solver, mlp.activation, mlp.dropout, mlp.max_grad_norm) == (
+        "adamw", "gelu", 0.1, 5.0)
+    assert (mlp.learning_rate, mlp.warmup_iters, mlp.class_weight) == ("cosine", 2, "balanced")
+    out = ["--out", tmp_path / "unused.joblib"]
+    cases = [
+        (("train", iris_files / "iris.npz", "--target", "y", "--regression",
+          "--class-weight", "balanced", *out), "--class-weight applies to classification"),
+        (("train", iris_files / "iris.csv", "--target", "species", "--warmup-iters", "2",
+          *out), "--warmup-iters needs --cosine"),
+        (("train", iris_files / "iris.csv", "--target", "species", "--solver", "lbfgs",
+          "--dropout", "0.5", *out), "training failed: dropout"),
+    ]
+    for proc, (_, message) in zip(fastmlp_many([c for c, _ in cases]), cases):
+        assert_clean_error(proc, message)
+
+
 def test_parquet(iris_files, tmp_path):
     pd = pytest.importorskip("pandas", reason="Parquet needs pandas")
     pytest.importorskip("pyarrow", reason="Parquet needs pyarrow")

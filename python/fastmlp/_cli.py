@@ -231,11 +231,21 @@ def _train(args):
         y_train = y_train.astype(np.int64)  # class labels read as floats (.npy, Parquet)
         y_test = None if y_test is None else y_test.astype(np.int64)
     cls = MLPRegressor if args.regression else MLPClassifier
+    extras = {}
+    if args.class_weight:
+        if args.regression:
+            raise CLIError("--class-weight applies to classification only")
+        extras["class_weight"] = args.class_weight
+    if args.cosine:
+        extras.update(learning_rate="cosine", warmup_iters=args.warmup_iters)
+    elif args.warmup_iters:
+        raise CLIError("--warmup-iters needs --cosine")
     mlp = cls(
         hidden_layer_sizes=args.hidden, solver=args.solver, activation=args.activation,
         max_iter=args.max_iter, random_state=args.random_state, verbose=not args.quiet,
         batch_size="auto" if args.batch_size is None else args.batch_size,
-        early_stopping=args.early_stopping,
+        early_stopping=args.early_stopping, dropout=args.dropout,
+        max_grad_norm=args.max_grad_norm, **extras,
     )
     model = make_pipeline(StandardScaler(), mlp)
     task = "regression" if args.regression else "classification"
@@ -351,9 +361,20 @@ def _parser():
                        help="MLPRegressor (default: MLPClassifier)")
     train.add_argument("--hidden", type=_hidden, default=(100,), metavar="N[,N...]",
                        help="hidden layer sizes, e.g. 256,128 (default: 100)")
-    train.add_argument("--solver", choices=["adam", "sgd", "lbfgs"], default="adam")
-    train.add_argument("--activation", choices=["relu", "tanh", "logistic", "identity"],
-                       default="relu")
+    train.add_argument("--solver", choices=["adam", "adamw", "sgd", "lbfgs"], default="adam")
+    train.add_argument("--activation", default="relu",
+                       choices=["relu", "tanh", "logistic", "identity", "leaky_relu", "gelu",
+                                "silu", "elu", "softplus"])
+    train.add_argument("--dropout", type=float, default=0.0,
+                       help="dropout rate of the hidden layers (default: 0)")
+    train.add_argument("--max-grad-norm", type=float, default=None,
+                       help="clip each mini-batch gradient to this L2 norm")
+    train.add_argument("--cosine", action="store_true",
+                       help="cosine learning-rate schedule (learning_rate='cosine')")
+    train.add_argument("--warmup-iters", type=int, default=0,
+                       help="epochs of linear warmup, with --cosine")
+    train.add_argument("--class-weight", choices=["balanced"], default=None,
+                       help="weigh classes inversely to their frequency")
     train.add_argument("--max-iter", type=int, default=200)
     train.add_argument("--batch-size", type=int, default=None)
     train.add_argument("--early-stopping", action="store_true")
