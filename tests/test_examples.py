@@ -17,6 +17,7 @@ NEEDS = {
     "progress_and_plot.py": ["matplotlib"],
     "threads.py": [],
     "autoencoder_digits.py": [],
+    "activations_and_losses.py": [],
     "validation_early_stopping.py": [],
     "regularised_training.py": [],
 }
