@@ -7,6 +7,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "common/check.h"
 #include "common/parallel.h"
@@ -93,10 +94,18 @@ double sum_of_squares(const T* x, int64_t n, std::vector<double>& partial) {
 }  // namespace
 
 template <typename T>
-Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, bool allow_slices)
-    : spec_(std::move(spec)) {
+Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, Precision precision,
+                    bool allow_slices)
+    : spec_(std::move(spec)), precision_(precision) {
   spec_.validate();
   FASTMLP_CHECK(chunk_rows > 0, "chunk_rows must be > 0");
+  if (precision_ == Precision::bf16) {
+    FASTMLP_CHECK((std::is_same_v<T, float>), "bfloat16 products need a float32 network");
+    FASTMLP_CHECK(cpu_has_avx512_bf16(),
+                  "bfloat16 training needs a CPU with AVX-512 BF16 (avx512_bf16: Intel Cooper "
+                  "Lake or Sapphire Rapids and later, AMD Zen 4 and later); this CPU does not "
+                  "have it (or FASTMLP_BF16=0 is set)");
+  }
   chunk_rows_ = chunk_rows;
   const int64_t L = spec_.n_layers();
   int64_t widest = 0;
@@ -125,7 +134,7 @@ Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, bool allow_slices)
       macs_per_row * chunk_rows_ < kSmallBatchMacs) {
     const int64_t rows_per_slice = (chunk_rows_ + kSlices - 1) / kSlices;
     for (int s = 0; s < kSlices; ++s) {
-      slices_.emplace_back(new Network<T>(spec_, rows_per_slice, false));
+      slices_.emplace_back(new Network<T>(spec_, rows_per_slice, precision_, false));
       if (s > 0) slice_grads_.emplace_back(size_t(spec_.n_params()));
     }
   }
@@ -193,7 +202,7 @@ void Network<T>::forward(const T* params, const InputMatrix<T>& X, const int64_t
       dense_forward_csr(fd, dst, X, rows, first, w, b, m, out);
     } else {
       const T* x = (l == 0) ? input_rows(X, rows, first, m) : acts_[size_t(l) - 1].data();
-      dense_forward(fd, dst, x, w, b, m, in, out, gemm_ws_);
+      dense_forward(fd, dst, x, w, b, m, in, out, gemm_ws_, precision_);
     }
     if (keep_pre) {
       std::memcpy(y, dst, sizeof(T) * size_t(m * out));
@@ -219,10 +228,11 @@ void Network<T>::backward(const T* params, T* grad, const InputMatrix<T>& X, con
       // The first layer's rows were gathered by forward() and are still in place.
       const T* x = (l == 0) ? (rows ? x_gather_.data() : X.dense + first * X.d)
                             : acts_[size_t(l) - 1].data();
-      dense_backward_weights(dw, db, x, delta, m, in, out, accumulate, gemm_ws_);
+      dense_backward_weights(dw, db, x, delta, m, in, out, accumulate, gemm_ws_, precision_);
     }
     if (l > 0) {
-      dense_backward_input(next, delta, params + spec_.coef_offset(l), m, in, out, gemm_ws_);
+      dense_backward_input(next, delta, params + spec_.coef_offset(l), m, in, out, gemm_ws_,
+                           precision_);
       activation_backward(spec_.hidden, next, acts_[size_t(l) - 1].data(), m, in,
                           pre_.empty() ? static_cast<const T*>(nullptr) : pre_[size_t(l) - 1].data());
       std::swap(delta, next);
