@@ -42,7 +42,10 @@ def fit_device(estimator, X):
     if device == "cpu":
         return "cpu"
     supported = (
-        estimator.solver in ("sgd", "adam") and not sp.issparse(X) and _network_supported(estimator)
+        estimator.solver in ("sgd", "adam")
+        and not sp.issparse(X)
+        and _network_supported(estimator)
+        and getattr(estimator, "precision", None) != "float64"
     )
     if device == "auto":
         return "cuda" if supported and cuda_available() else "cpu"
@@ -58,9 +61,11 @@ def fit_device(estimator, X):
         )
     if not supported:
         raise ValueError(
-            "device='cuda' trains with solver='sgd' or 'adam' on dense X, with scikit-learn's "
-            f"activations and losses; got solver={estimator.solver!r}, activation="
-            f"{estimator.activation!r}{' and sparse X' if sp.issparse(X) else ''}. "
+            "device='cuda' trains in float32 or bfloat16 with solver='sgd' or 'adam' on dense X, "
+            "with scikit-learn's activations and losses; got solver="
+            f"{estimator.solver!r}, activation={estimator.activation!r}, precision="
+            f"{getattr(estimator, 'precision', None)!r}"
+            f"{' and sparse X' if sp.issparse(X) else ''}. "
             "Use device='cpu' or device='auto'."
         )
     return "cuda"

@@ -195,6 +195,17 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         it can and the CPU otherwise. Fitted attributes are numpy arrays either way;
         a model fitted on a GPU predicts on the CPU where no GPU is present.
 
+    precision : {'float32', 'float64', 'bfloat16'} or None, default=None
+        The precision fit computes in (fastmlp only; not a scikit-learn parameter).
+        None follows the input as scikit-learn does (float32 X trains a float32 model,
+        anything else float64). 'float32' and 'float64' convert X to that dtype.
+        'bfloat16' trains a float32 model whose matrix products take bfloat16 inputs
+        with float32 sums (AVX-512 BF16 on the CPU, the BF16 tensor cores with
+        ``device='cuda'``); parameters, activations, gradients and the optimizer stay
+        float32, and ``coefs_`` are float32. On a CPU without AVX-512 BF16 fit raises
+        ValueError. predict and predict_proba run in float32 for 'bfloat16' and
+        'float32' and in float64 for 'float64', on any CPU.
+
     Attributes
     ----------
     loss_ : float
@@ -306,6 +317,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         n_iter_no_change=10,
         max_fun=15000,
         device="cpu",
+        precision=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -334,6 +346,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             loss=loss,
         )
         self.device = device
+        self.precision = precision
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
