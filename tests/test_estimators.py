@@ -294,10 +294,12 @@ def test_sklearn_input_errors(digits):
 
 
 def test_get_params_matches_sklearn():
-    # Every scikit-learn parameter with its default; `device` is fastmlp's only addition.
+    # Every scikit-learn parameter with its default; `device` and `precision` are fastmlp's
+    # only additions.
     for ours, theirs in [(MLPClassifier(), sk.MLPClassifier()), (MLPRegressor(), sk.MLPRegressor())]:
         params = ours.get_params()
         assert params.pop("device") == "cpu"
+        assert params.pop("precision") is None
         assert params == theirs.get_params()
     assert repr(MLPRegressor(hidden_layer_sizes=(5,), loss="poisson")) == (
         "MLPRegressor(hidden_layer_sizes=(5,), loss='poisson')"

@@ -43,7 +43,8 @@ def _as_sklearn(est):
         )
     cls = MLPClassifier if is_classifier(est) else MLPRegressor
     params = est.get_params()
-    params.pop("device", None)  # fastmlp's own parameter; scikit-learn has none
+    for own in ("device", "precision"):  # fastmlp's own parameters; scikit-learn has none
+        params.pop(own, None)
     if params.get("loss") in ("absolute_error", "huber"):
         params["loss"] = "squared_error"  # the same identity output: the same predictions
     proxy = cls(**params)
