@@ -40,4 +40,11 @@ double penalized_update(const OptimizerConfig& opt, int64_t t, T* w, T* state_a,
                         const T* grad, int64_t n, int64_t n_coefs, double alpha, double scale,
                         std::vector<double>& partial);
 
+// penalized_update compiled for AVX-512 (optimizers_avx512.cpp): call only where
+// cpu_has_avx512(). penalized_update picks it by itself.
+template <typename T>
+double penalized_update_avx512(const OptimizerConfig& opt, int64_t t, T* w, T* state_a,
+                               T* state_b, const T* grad, int64_t n, int64_t n_coefs,
+                               double alpha, double scale, std::vector<double>& partial);
+
 }  // namespace fastmlp
