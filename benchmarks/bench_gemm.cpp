@@ -1,5 +1,6 @@
-// Google Benchmark: our GEMM (each micro-kernel this CPU runs) against the reference
-// triple loop, float and double, square and mini-batch shapes; counter GFLOPS.
+// Google Benchmark: our GEMM (each micro-kernel this CPU runs, and the bf16 GEMM where the
+// CPU has AVX-512 BF16) against the reference triple loop, float and double, square and
+// mini-batch shapes; counter GFLOPS.
 //   cmake -S . -B build/bench -DFASTMLP_BENCHMARKS=ON -DFASTMLP_PYTHON=OFF
 //   cmake --build build/bench -j2 && build/bench/bench_gemm
 #include <benchmark/benchmark.h>
@@ -7,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "common/cpu_features.h"
 #include "gemm/gemm.h"
 
 namespace {
@@ -26,8 +28,10 @@ const Shape kShapes[] = {
     {200, 784, 256, false, true},    {200, 128, 256, false, false},
 };
 
+enum class Mode { kernel, reference, bf16 };
+
 template <typename T>
-void run(benchmark::State& state, GemmKernel kernel, bool reference) {
+void run(benchmark::State& state, GemmKernel kernel, Mode mode) {
   const Shape s = kShapes[state.range(0)];
   std::mt19937 gen(0);
   std::uniform_real_distribution<double> dist(-1, 1);
@@ -37,9 +41,12 @@ void run(benchmark::State& state, GemmKernel kernel, bool reference) {
   const int64_t lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n;
   fastmlp::GemmWorkspace ws;
   for (auto _ : state) {
-    if (reference) {
+    if (mode == Mode::reference) {
       fastmlp::gemm_ref<T>(s.ta, s.tb, s.m, s.n, s.k, T(1), a.data(), lda, b.data(), ldb, T(0),
                            c.data(), s.n);
+    } else if (mode == Mode::bf16) {
+      fastmlp::gemm_as<T>(fastmlp::Precision::bf16, s.ta, s.tb, s.m, s.n, s.k, T(1), a.data(),
+                          lda, b.data(), ldb, T(0), c.data(), s.n, ws);
     } else {
       fastmlp::gemm<T>(s.ta, s.tb, s.m, s.n, s.k, T(1), a.data(), lda, b.data(), ldb, T(0),
                        c.data(), s.n, ws, kernel);
@@ -59,16 +66,21 @@ void register_all() {
   for (const std::string& name : fastmlp::available_gemm_kernels()) {
     const GemmKernel k = fastmlp::parse_gemm_kernel(name);
     benchmark::RegisterBenchmark(("sgemm/" + name).c_str(), [k](benchmark::State& st) {
-      run<float>(st, k, false);
+      run<float>(st, k, Mode::kernel);
     })->DenseRange(0, n_shapes - 1)->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("dgemm/" + name).c_str(), [k](benchmark::State& st) {
-      run<double>(st, k, false);
+      run<double>(st, k, Mode::kernel);
+    })->DenseRange(0, n_shapes - 1)->UseRealTime()->Unit(benchmark::kMillisecond);
+  }
+  if (fastmlp::cpu_has_avx512_bf16()) {
+    benchmark::RegisterBenchmark("sgemm/bf16", [](benchmark::State& st) {
+      run<float>(st, GemmKernel::automatic, Mode::bf16);
     })->DenseRange(0, n_shapes - 1)->UseRealTime()->Unit(benchmark::kMillisecond);
   }
   // The oracle only on the shapes it finishes in reasonable time.
   for (int i : {0, 4, 5, 6, 7}) {
     benchmark::RegisterBenchmark("sgemm/reference", [](benchmark::State& st) {
-      run<float>(st, GemmKernel::scalar, true);
+      run<float>(st, GemmKernel::scalar, Mode::reference);
     })->Arg(i)->UseRealTime()->Unit(benchmark::kMillisecond);
   }
 }

@@ -5,6 +5,7 @@ is the median of --repeats runs. Prints a table of times and ratios (other / fas
 
     python benchmarks/compare.py --repeats 3            # all workloads
     python benchmarks/compare.py --workloads digits,mnist784
+    python benchmarks/compare.py --workloads mnist784_bf16 --threads 1 --repeats 5
 
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the children's environment so that
 numpy (scikit-learn) runs its best kernel. PyTorch is optional (`pip install torch`).
@@ -27,6 +28,8 @@ WORKLOADS = {
     # name: (libraries, description)
     "mnist784": (("fastmlp", "sklearn", "torch"),
                  "60000x784 float32, 10 classes, hidden (256,128), adam, batch 200, 5 epochs"),
+    "mnist784_bf16": (("fastmlp", "fastmlp-bf16"),
+                      "mnist784 in float32 against precision='bfloat16' (needs AVX-512 BF16)"),
     "digits": (("fastmlp", "sklearn"), "load_digits, default MLPClassifier"),
     "digits_sgd": (("fastmlp", "sklearn"), "load_digits, MLPClassifier(solver='sgd')"),
     "digits_lbfgs": (("fastmlp", "sklearn"), "load_digits, MLPClassifier(solver='lbfgs')"),
@@ -50,7 +53,7 @@ def _mnist784(cache):
 
 
 def _estimator(lib, kind, **params):
-    if lib == "fastmlp":
+    if lib.startswith("fastmlp"):
         import fastmlp as mod
     else:
         import sklearn.neural_network as mod
@@ -89,19 +92,24 @@ def run_one(lib, workload, cache, threads):
     warnings.simplefilter("ignore")
     from sklearn.datasets import load_digits, make_regression
 
-    if workload == "mnist784":
+    if workload in ("mnist784", "mnist784_bf16"):
         X, y = _mnist784(cache)
         if lib == "torch":
             fit, score = _torch_mnist(X, y, threads)
         else:
+            extra = {"precision": "bfloat16"} if lib == "fastmlp-bf16" else {}
             est = _estimator(lib, "MLPClassifier", hidden_layer_sizes=(256, 128),
-                             batch_size=200, max_iter=5, random_state=0)
-            start = time.perf_counter()
+                             batch_size=200, max_iter=5, random_state=0, **extra)
+            start, cpu_start = time.perf_counter(), time.process_time()
             est.fit(X, y)
             fit = time.perf_counter() - start
+            cpu = time.process_time() - cpu_start
             score = est.score(X, y)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        return {"time": fit / 5, "score": score, "peak_mb": peak, "unit": "s/epoch"}
+        out = {"time": fit / 5, "score": score, "peak_mb": peak, "unit": "s/epoch"}
+        if lib != "torch":
+            out["cpu"] = cpu / 5  # all threads: steadier than wall time on a busy machine
+        return out
     if workload.startswith("digits"):
         X, y = load_digits(return_X_y=True)
         solver = {"digits": "adam", "digits_sgd": "sgd", "digits_lbfgs": "lbfgs"}[workload]
@@ -151,14 +159,19 @@ def main():
         have_torch = True
     except ImportError:
         have_torch = False
+    import fastmlp
+
+    have_bf16 = fastmlp._core.bf16_available()
     workloads = args.workloads.split(",")
-    if {"mnist784", "predict_proba"} & set(workloads):
+    if {"mnist784", "mnist784_bf16", "predict_proba"} & set(workloads):
         _mnist784(args.cache)  # generate once here, so no child's peak memory includes it
     results = {}
     for rep in range(args.repeats):
         for w in workloads:
             for lib in WORKLOADS[w][0]:
-                if lib == "torch" and not have_torch:
+                if (lib == "torch" and not have_torch) or (
+                    lib == "fastmlp-bf16" and not have_bf16
+                ):
                     continue
                 out = subprocess.run(
                     [sys.executable, __file__, "--run", lib, w, "--cache", args.cache,
@@ -169,8 +182,6 @@ def main():
                 results.setdefault((w, lib), []).append(r)
                 print(f"[{rep + 1}/{args.repeats}] {w:14s} {lib:8s} {r['time']:.4f} {r['unit']}",
                       file=sys.stderr, flush=True)
-
-    import fastmlp
 
     print(f"fastmlp {fastmlp.__version__}, threads={args.threads}, repeats={args.repeats}, "
           f"GEMM kernel {fastmlp._core.gemm_kernel()}")
@@ -189,6 +200,13 @@ def main():
                   f"{t / base:.2f}x |")
     for w in workloads:
         print(f"- {w}: {WORKLOADS[w][1]}")
+    if ("mnist784_bf16", "fastmlp-bf16") in results:
+        f32 = results[("mnist784_bf16", "fastmlp")]
+        bf16 = results[("mnist784_bf16", "fastmlp-bf16")]
+        med = lambda rs, key: np.median([r[key] for r in rs])  # noqa: E731
+        print(f"bfloat16 speed-up over float32: {med(f32, 'time') / med(bf16, 'time'):.2f}x "
+              f"(wall), {med(f32, 'cpu') / med(bf16, 'cpu'):.2f}x (CPU time); training "
+              f"accuracy {med(f32, 'score'):.4f} vs {med(bf16, 'score'):.4f}")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@
 
 #include <chrono>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/check.h"
+#include "common/cpu_features.h"
 #include "gemm/gemm.h"
 #include "nn/activations.h"
 #include "nn/dropout.h"
@@ -137,10 +139,17 @@ class SignalCheck {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
+// "native" (the arrays' own dtype) or "bfloat16" (float32 rounded to bf16, float32 sums).
+Precision parse_precision(const std::string& name) {
+  if (name == "native") return Precision::native;
+  if (name == "bfloat16") return Precision::bf16;
+  throw std::invalid_argument("unknown precision '" + name + "' (expected 'native' or 'bfloat16')");
+}
+
 template <typename T>
 py::array gemm_typed(const py::array& a_obj, const py::array& b_obj, bool ta, bool tb,
                      const std::string& kernel_name, double alpha, double beta,
-                     const py::object& out) {
+                     const py::object& out, Precision precision) {
   auto a = require<T>(a_obj, "a");
   auto b = require<T>(b_obj, "b");
   FASTMLP_CHECK(a.ndim() == 2 && b.ndim() == 2, "gemm takes 2-D arrays");
@@ -149,6 +158,13 @@ py::array gemm_typed(const py::array& a_obj, const py::array& b_obj, bool ta, bo
   FASTMLP_CHECK(K == Kb, "gemm: inner dimensions differ (" + std::to_string(K) + " vs " +
                              std::to_string(Kb) + ")");
   const GemmKernel kernel = resolve_gemm_kernel(parse_gemm_kernel(kernel_name));
+  if (precision == Precision::bf16) {
+    FASTMLP_CHECK((std::is_same_v<T, float>), "precision='bfloat16' takes float32 arrays");
+    FASTMLP_CHECK(kernel_name == "auto", "precision='bfloat16' has one kernel: use kernel='auto'");
+    FASTMLP_CHECK(cpu_has_avx512_bf16(),
+                  "precision='bfloat16' needs a CPU with AVX-512 BF16 (avx512_bf16); this CPU "
+                  "does not have it (or FASTMLP_BF16=0 is set)");
+  }
   Array<T> c;
   if (out.is_none()) {
     FASTMLP_CHECK(beta == 0.0, "gemm: beta != 0 needs `out`");
@@ -162,8 +178,12 @@ py::array gemm_typed(const py::array& a_obj, const py::array& b_obj, bool ta, bo
   {
     py::gil_scoped_release release;
     GemmWorkspace ws;
-    gemm<T>(ta, tb, M, N, K, T(alpha), a.data(), a.shape(1), b.data(), b.shape(1), T(beta), cp,
-            N, ws, kernel);
+    if (precision == Precision::bf16)
+      gemm_as<T>(precision, ta, tb, M, N, K, T(alpha), a.data(), a.shape(1), b.data(),
+                 b.shape(1), T(beta), cp, N, ws);
+    else
+      gemm<T>(ta, tb, M, N, K, T(alpha), a.data(), a.shape(1), b.data(), b.shape(1), T(beta), cp,
+              N, ws, kernel);
   }
   return std::move(c);
 }
@@ -288,17 +308,22 @@ void bind_network(py::module_& m, const char* name) {
   py::class_<Network<T>>(m, name, "A dense network's workspaces; parameters stay in numpy.")
       .def(py::init([](std::vector<int64_t> sizes, const std::string& hidden,
                        const std::string& output, const std::string& loss, int64_t chunk_rows,
-                       std::vector<double> dropout) {
+                       std::vector<double> dropout, const std::string& precision) {
              NetworkSpec spec;
              spec.sizes = std::move(sizes);
              spec.hidden = parse_activation(hidden);
              spec.output = parse_activation(output);
              spec.loss = parse_loss(loss);
-             return new Network<T>(std::move(spec), chunk_rows, std::move(dropout));
+             return new Network<T>(std::move(spec), chunk_rows, std::move(dropout),
+                                   parse_precision(precision));
            }),
            py::arg("sizes"), py::arg("hidden_activation"), py::arg("output_activation"),
-           py::arg("loss"), py::arg("chunk_rows"), py::arg("dropout") = std::vector<double>())
+           py::arg("loss"), py::arg("chunk_rows"), py::arg("dropout") = std::vector<double>(),
+           py::arg("precision") = "native")
       .def_property_readonly("n_params", [](const Network<T>& net) { return net.spec().n_params(); })
+      .def_property_readonly("precision", [](const Network<T>& net) {
+        return std::string(net.precision() == Precision::bf16 ? "bfloat16" : "native");
+      })
       .def("loss_grad",
            [](Network<T>& net, py::object params_obj, py::object grad_obj, py::object X_obj,
               py::object Y_obj, py::object sw_obj, double alpha, py::object dropout_seed) {
@@ -752,18 +777,23 @@ PYBIND11_MODULE(_core, m) {
           return std::string(gemm_kernel_name(resolve_gemm_kernel(parse_gemm_kernel(name))));
         }, py::arg("kernel") = "auto",
         "The micro-kernel a GEMM call would use (FASTMLP_GEMM_KERNEL forces one).");
+  m.def("bf16_available", [] { return cpu_has_avx512_bf16(); },
+        "True when this CPU runs the bfloat16 GEMM (AVX-512 BF16) and FASTMLP_BF16 is not 0.");
   m.def("gemm",
         [](py::array a, py::array b, bool trans_a, bool trans_b, const std::string& kernel,
-           double alpha, double beta, py::object out) {
+           double alpha, double beta, py::object out, const std::string& precision) {
+          const Precision p = parse_precision(precision);
           if (py::isinstance<Array<float>>(a))
-            return gemm_typed<float>(a, b, trans_a, trans_b, kernel, alpha, beta, out);
-          return gemm_typed<double>(a, b, trans_a, trans_b, kernel, alpha, beta, out);
+            return gemm_typed<float>(a, b, trans_a, trans_b, kernel, alpha, beta, out, p);
+          return gemm_typed<double>(a, b, trans_a, trans_b, kernel, alpha, beta, out, p);
         },
         py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
         py::arg("kernel") = "auto", py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
-        py::arg("out") = py::none(),
+        py::arg("out") = py::none(), py::arg("precision") = "native",
         "alpha * op(a) @ op(b) + beta * out: a new C-contiguous array, or `out` updated in\n"
-        "place (float32 or float64, never converted). kernel forces a micro-kernel.");
+        "place (float32 or float64, never converted). kernel forces a micro-kernel.\n"
+        "precision='bfloat16' (float32 only, AVX-512 BF16 CPUs) rounds a and b to bfloat16\n"
+        "and sums in float32.");
   py::module_ k32 = m.def_submodule("f32", "float32 kernels, for tests");
   py::module_ k64 = m.def_submodule("f64", "float64 kernels, for tests");
   bind_kernels<float>(k32);

@@ -297,7 +297,8 @@ def test_get_params_matches_sklearn():
     # Every scikit-learn parameter with its default, and fastmlp's additions with theirs
     # (which keep scikit-learn's behaviour).
     additions = {"device": "cpu", "dropout": 0.0, "max_grad_norm": None, "warmup_iters": 0,
-                 "early_stopping_metric": "score"}
+                 "early_stopping_metric": "score",
+                 "precision": None}
     for ours, theirs in [(MLPClassifier(), sk.MLPClassifier()), (MLPRegressor(), sk.MLPRegressor())]:
         params = ours.get_params()
         for name, default in additions.items():

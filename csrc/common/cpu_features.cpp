@@ -2,6 +2,9 @@
 // vector registers). Non-x86 builds only ever run the portable kernel.
 #include "common/cpu_features.h"
 
+#include <cstdlib>
+#include <cstring>
+
 namespace fastmlp {
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -15,9 +18,16 @@ bool cpu_has_avx512() {
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512dq");
 }
+bool cpu_has_avx512_bf16() {
+  const char* env = std::getenv("FASTMLP_BF16");
+  if (env && std::strcmp(env, "0") == 0) return false;
+  __builtin_cpu_init();
+  return cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
+}
 #else
 bool cpu_has_avx2_fma() { return false; }
 bool cpu_has_avx512() { return false; }
+bool cpu_has_avx512_bf16() { return false; }
 #endif
 
 }  // namespace fastmlp

@@ -2,12 +2,15 @@
 //   jc (nc columns of C) > pc (kc deep, packs B) > ic (mc rows, packs A)
 //     > jr (NR) x ir (MR) micro-tiles.
 // Each thread runs this loop nest on its own slab of C (see gemm() below). K is never
-// split, so results do not depend on the thread count.
+// split, so results do not depend on the thread count. The same driver runs gemm_bf16,
+// whose packers round to bfloat16 pairs along K and whose micro-kernel is vdpbf16ps.
 #include "gemm/gemm.h"
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
+#include <type_traits>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -60,26 +63,46 @@ constexpr int64_t kKC = 256;
 constexpr int64_t kL2HalfBytes = 512 * 1024;
 constexpr int64_t kNC = 4096;
 
-template <typename T>
+// How one GEMM flavour packs and multiplies: T is the type of A, B and C, P the packed
+// element (T, or a bf16 pair along K in a uint32 word: then k_unit = 2 values of K per
+// packed element). mc, nc, kc are the caps for the blocks of M, N and K.
+template <typename T, typename P>
 struct Plan {
-  UkernelFn<T> fn;
-  int64_t mr, nr, mc, nc;
+  using PackFn = void (*)(P*, const T*, int64_t, bool, int64_t, int64_t, int64_t, int64_t, int64_t);
+  PackFn pack_a, pack_b;
+  UkernelFn<T, P> fn;
+  int64_t mr, nr, mc, nc, kc, k_unit;
+  int64_t depth(int64_t k) const { return (k + k_unit - 1) / k_unit; }  // packed rows
 };
 
 template <typename T, typename Tile>
-Plan<T> make_plan(UkernelFn<T> fn) {
+Plan<T, T> make_plan(UkernelFn<T> fn) {
   const int64_t mc = kL2HalfBytes / (kKC * int64_t(sizeof(T))) / Tile::mr * Tile::mr;
-  return {fn, Tile::mr, Tile::nr, mc, kNC / Tile::nr * Tile::nr};
+  return {&pack_a<T>, &pack_b<T>, fn, Tile::mr, Tile::nr, mc, kNC / Tile::nr * Tile::nr, kKC, 1};
 }
 
 template <typename T>
-Plan<T> plan_for(GemmKernel kernel) {
+Plan<T, T> plan_for(GemmKernel kernel) {
   switch (kernel) {
     case GemmKernel::avx512: return make_plan<T, Avx512Tile<T>>(&ukernel_avx512);
     case GemmKernel::avx2: return make_plan<T, Avx2Tile<T>>(&ukernel_avx2);
     default: return make_plan<T, ScalarTile<T>>(&ukernel_scalar);
   }
 }
+
+// bf16 panels take half the bytes per value, so the k block doubles to keep the kc x NR
+// panel of B at the float kernel's 32 KB (and the A block at half the L2).
+Plan<float, uint32_t> bf16_plan() {
+  using Tile = Avx512Bf16Tile;
+  constexpr int64_t kc = 2 * kKC;
+  const int64_t mc = kL2HalfBytes / (kc * 2) / Tile::mr * Tile::mr;
+  return {&pack_a_bf16, &pack_b_bf16, &ukernel_avx512_bf16, Tile::mr, Tile::nr, mc,
+          kNC / Tile::nr * Tile::nr, kc, 2};
+}
+
+constexpr const char* kNoBf16Message =
+    "bfloat16 GEMM needs a CPU with AVX-512 BF16 (avx512_bf16: Intel Cooper Lake or Sapphire "
+    "Rapids and later, AMD Zen 4 and later); this CPU does not have it (or FASTMLP_BF16=0)";
 
 // Below this many multiply-adds waking the thread team costs more than it saves.
 constexpr int64_t kParallelMinFlops = int64_t(1) << 22;
@@ -130,28 +153,28 @@ namespace {
 
 // The loop nest for the C block (M,N) on the calling thread alone, with its own packing
 // buffers (a_buf MC*KC, b_buf KC*NC).
-template <typename T>
-void gemm_block(const Plan<T>& plan, bool trans_a, bool trans_b, int64_t M, int64_t N,
+template <typename T, typename P>
+void gemm_block(const Plan<T, P>& plan, bool trans_a, bool trans_b, int64_t M, int64_t N,
                 int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
-                T* C, int64_t ldc, int64_t MC, int64_t KC, int64_t NC, T* a_buf, T* b_buf) {
+                T* C, int64_t ldc, int64_t MC, int64_t KC, int64_t NC, P* a_buf, P* b_buf) {
   const int64_t MR = plan.mr, NR = plan.nr;
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     const int64_t n_panels = ceil_div(nc, NR);
     for (int64_t pc = 0; pc < K; pc += KC) {
-      const int64_t kc = std::min(KC, K - pc);
+      const int64_t kc = std::min(KC, K - pc), kd = plan.depth(kc);
       // Later k blocks add onto what the first one stored.
       const T beta_pc = pc == 0 ? beta : T(1);
-      pack_b(b_buf, B, ldb, trans_b, pc, kc, jc, nc, NR);
+      plan.pack_b(b_buf, B, ldb, trans_b, pc, kc, jc, nc, NR);
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
         const int64_t m_panels = ceil_div(mc, MR);
-        pack_a(a_buf, A, lda, trans_a, ic, mc, pc, kc, MR);
+        plan.pack_a(a_buf, A, lda, trans_a, ic, mc, pc, kc, MR);
         // jr-major: each B panel stays in L1 across the ir loop; the A block comes from L2.
         for (int64_t jp = 0; jp < n_panels; ++jp)
           for (int64_t ip = 0; ip < m_panels; ++ip) {
             const int64_t i = ip * MR, j = jp * NR;
-            plan.fn(kc, a_buf + i * kc, b_buf + j * kc, C + (ic + i) * ldc + jc + j, ldc, alpha,
+            plan.fn(kd, a_buf + i * kd, b_buf + j * kd, C + (ic + i) * ldc + jc + j, ldc, alpha,
                     beta_pc, std::min(MR, mc - i), std::min(NR, nc - j));
           }
       }
@@ -165,9 +188,33 @@ void gemm_block(const Plan<T>& plan, bool trans_a, bool trans_b, int64_t M, int6
 constexpr int64_t kNarrowN = 2;
 constexpr int64_t kNarrowRows = 256;  // rows of C per task; also the A^T accumulator size
 
-// Rows [0, m) of a narrow C. With A^T the dot products would read A with a stride, so they
-// run as axpys over A's contiguous rows instead, into a small accumulator.
+// x rounded to bfloat16 as vcvtne2ps2bf16 rounds (nearest even, denormals to zero, NaN
+// kept quiet), returned as the float of the same value.
+inline float round_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  if ((u & 0x7F800000u) == 0) {
+    u &= 0x80000000u;
+  } else if ((u & 0x7FFFFFFFu) > 0x7F800000u) {
+    u |= 0x00400000u;
+  } else {
+    u += 0x7FFFu + ((u >> 16) & 1u);
+  }
+  u &= 0xFFFF0000u;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+
 template <typename T>
+T round_input(T x, bool bf16) {
+  if constexpr (std::is_same_v<T, float>) return bf16 ? round_bf16(x) : x;
+  return x;
+}
+
+// Rows [0, m) of a narrow C. With A^T the dot products would read A with a stride, so they
+// run as axpys over A's contiguous rows instead, into a small accumulator. Bf16 rounds the
+// inputs as the bf16 packers do, so gemm_bf16 means the same product on every path.
+template <typename T, bool Bf16>
 FASTMLP_SIMD_CLONES void narrow_rows(bool trans_a, bool trans_b, int64_t m, int64_t N, int64_t K,
                                      T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
                                      T beta, T* C, int64_t ldc) {
@@ -179,9 +226,9 @@ FASTMLP_SIMD_CLONES void narrow_rows(bool trans_a, bool trans_b, int64_t m, int6
       std::fill(acc, acc + m, T(0));
       for (int64_t k = 0; k < K; ++k) {
         const T* a = A + k * lda;
-        const T bk = b[k * sb];
+        const T bk = round_input(b[k * sb], Bf16);
 #pragma omp simd
-        for (int64_t i = 0; i < m; ++i) acc[i] += a[i] * bk;
+        for (int64_t i = 0; i < m; ++i) acc[i] += round_input(a[i], Bf16) * bk;
       }
     } else {
       for (int64_t i = 0; i < m; ++i) {
@@ -189,9 +236,10 @@ FASTMLP_SIMD_CLONES void narrow_rows(bool trans_a, bool trans_b, int64_t m, int6
         T s = 0;
         if (sb == 1) {  // the usual case, spelled out so that it vectorizes without gathers
 #pragma omp simd reduction(+ : s)
-          for (int64_t k = 0; k < K; ++k) s += a[k] * b[k];
+          for (int64_t k = 0; k < K; ++k) s += round_input(a[k], Bf16) * round_input(b[k], Bf16);
         } else {
-          for (int64_t k = 0; k < K; ++k) s += a[k] * b[k * sb];
+          for (int64_t k = 0; k < K; ++k)
+            s += round_input(a[k], Bf16) * round_input(b[k * sb], Bf16);
         }
         acc[i] = s;
       }
@@ -205,12 +253,18 @@ FASTMLP_SIMD_CLONES void narrow_rows(bool trans_a, bool trans_b, int64_t m, int6
 
 template <typename T>
 void gemm_narrow(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
-                 const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+                 const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc,
+                 bool bf16) {
   const int64_t tasks = ceil_div(M, kNarrowRows);
   const auto run = [&](int64_t t) {
     const int64_t i0 = t * kNarrowRows, m = std::min(kNarrowRows, M - i0);
-    narrow_rows(trans_a, trans_b, m, N, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda, B, ldb,
-                beta, C + i0 * ldc, ldc);
+    const T* a = trans_a ? A + i0 : A + i0 * lda;
+    if (bf16)
+      narrow_rows<T, true>(trans_a, trans_b, m, N, K, alpha, a, lda, B, ldb, beta,
+                           C + i0 * ldc, ldc);
+    else
+      narrow_rows<T, false>(trans_a, trans_b, m, N, K, alpha, a, lda, B, ldb, beta,
+                            C + i0 * ldc, ldc);
   };
   if (tasks == 1 || M * N * K < kParallelMinFlops) {
     for (int64_t t = 0; t < tasks; ++t) run(t);
@@ -227,18 +281,11 @@ void split_range(int64_t extent, int64_t tile, int t, int nt, int64_t* lo, int64
   *hi = std::min(extent, tiles * (t + 1) / nt * tile);
 }
 
-}  // namespace
-
-template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, GemmWorkspace& ws,
-          GemmKernel kernel) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
-  const GemmKernel chosen = resolve_gemm_kernel(kernel);  // validates a forced kernel too
-  if (N <= kNarrowN)
-    return gemm_narrow(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  const Plan<T> plan = plan_for<T>(chosen);
+// The threaded driver for one plan.
+template <typename T, typename P>
+void gemm_threaded(const Plan<T, P>& plan, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                   int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
+                   T* C, int64_t ldc, GemmWorkspace& ws) {
   const int64_t MR = plan.mr, NR = plan.nr;
   int threads = 1;
 #ifdef _OPENMP
@@ -252,11 +299,12 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   const bool split_rows = ceil_div(M, MR) >= ceil_div(N, NR);
   const int64_t slab_m = split_rows ? ceil_div(ceil_div(M, MR), threads) * MR : M;
   const int64_t slab_n = split_rows ? N : ceil_div(ceil_div(N, NR), threads) * NR;
-  const int64_t KC = even_block(K, kKC, 1);
+  // k blocks start at multiples of k_unit, so bf16 pairs never straddle two blocks.
+  const int64_t KC = even_block(K, plan.kc, plan.k_unit);
   const int64_t MC = even_block(slab_m, plan.mc, MR);
   const int64_t NC = even_block(slab_n, plan.nc, NR);
-  const int64_t per_thread = (MC + NC) * KC;
-  T* bufs = ws.get<T>(size_t(per_thread * threads));
+  const int64_t per_thread = (MC + NC) * plan.depth(KC);
+  P* bufs = ws.get<P>(size_t(per_thread * threads));
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
@@ -265,8 +313,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     t = omp_get_thread_num();
     nt = omp_get_num_threads();
 #endif
-    T* a_buf = bufs + per_thread * t;
-    T* b_buf = a_buf + MC * KC;
+    P* a_buf = bufs + per_thread * t;
+    P* b_buf = a_buf + MC * plan.depth(KC);
     int64_t lo, hi;
     if (split_rows) {
       split_range(M, MR, t, nt, &lo, &hi);
@@ -281,6 +329,33 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
                    b_buf);
     }
   }
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, GemmWorkspace& ws,
+          GemmKernel kernel) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
+  const GemmKernel chosen = resolve_gemm_kernel(kernel);  // validates a forced kernel too
+  if (N <= kNarrowN)
+    return gemm_narrow(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
+  gemm_threaded(plan_for<T>(chosen), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                ldc, ws);
+}
+
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+               int64_t ldc, GemmWorkspace& ws) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
+  if (!cpu_has_avx512_bf16())
+    throw std::invalid_argument(kNoBf16Message);
+  if (N <= kNarrowN)
+    return gemm_narrow(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, true);
+  gemm_threaded(bf16_plan(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/aligned_buffer.h"
@@ -46,6 +47,32 @@ template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, GemmWorkspace& ws,
           GemmKernel kernel = GemmKernel::automatic);
+
+// C (M,N) = alpha * bf16(op(A)) @ bf16(op(B)) + beta * C: A and B are float32, rounded to
+// bfloat16 (nearest even, denormals to zero) as they are packed; the products of the bf16
+// values are summed in float32 (vdpbf16ps) and C is float32. Arguments, edge cases and
+// thread-count independence as gemm<float>. Needs AVX-512 BF16: throws
+// std::invalid_argument naming the missing feature where !cpu_has_avx512_bf16().
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+               int64_t ldc, GemmWorkspace& ws);
+
+// The inputs of a network's products: the values' own type (float or double), or float
+// values rounded to bfloat16 with float32 sums (gemm_bf16). See gemm_as below.
+enum class Precision { native, bf16 };
+
+// gemm<T>, or gemm_bf16 for float with Precision::bf16 (double ignores the precision:
+// Network<double> refuses bf16 when it is built).
+template <typename T>
+void gemm_as(Precision precision, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+             T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+             int64_t ldc, GemmWorkspace& ws) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (precision == Precision::bf16)
+      return gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
+  }
+  gemm<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
+}
 
 // The naive triple loop: the oracle the tests and benchmarks compare against.
 template <typename T>

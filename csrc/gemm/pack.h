@@ -17,4 +17,14 @@ template <typename T>
 void pack_b(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t p0, int64_t kc, int64_t j0,
             int64_t nc, int64_t nr);
 
+// The same panels for the bf16 GEMM (gemm_bf16), rounded to bfloat16 as they are packed
+// (round to nearest even, denormals to zero: vcvtne2ps2bf16). Along K the values go in
+// pairs, one 32-bit word each (the even k in the low half, as vdpbf16ps reads them), so a
+// panel is (ceil(kc/2), w) words; an odd kc gets a zero partner. Defined in pack_bf16.cpp,
+// which needs AVX-512 BF16: call only when cpu_has_avx512_bf16().
+void pack_a_bf16(uint32_t* dst, const float* A, int64_t lda, bool trans_a, int64_t i0,
+                 int64_t mc, int64_t p0, int64_t kc, int64_t mr);
+void pack_b_bf16(uint32_t* dst, const float* B, int64_t ldb, bool trans_b, int64_t p0,
+                 int64_t kc, int64_t j0, int64_t nc, int64_t nr);
+
 }  // namespace fastmlp

@@ -9,8 +9,10 @@
 
 namespace fastmlp {
 
-template <typename T>
-using UkernelFn = void (*)(int64_t K, const T* a, const T* b, T* c, int64_t ldc, T alpha,
+// P is the packed element: T itself, or for the bf16 kernel a pair of bfloat16 along K in
+// one 32-bit word (then K counts pairs).
+template <typename T, typename P = T>
+using UkernelFn = void (*)(int64_t K, const P* a, const P* b, T* c, int64_t ldc, T alpha,
                            T beta, int64_t m, int64_t n);
 
 // Register tiles (MR rows x NR columns). A SIMD tile is MR rows of NR / lanes vectors of
@@ -35,6 +37,12 @@ struct Avx512Tile<double> {
   static constexpr int64_t mr = 12, nr = 16;
 };
 
+// bf16 inputs, float32 accumulators and C: 12 x 32, like the float AVX-512 tile, since a
+// vdpbf16ps does what an FMA does for twice the depth (a pair along K per 32-bit lane).
+struct Avx512Bf16Tile {
+  static constexpr int64_t mr = 12, nr = 32;
+};
+
 void ukernel_scalar(int64_t K, const float* a, const float* b, float* c, int64_t ldc,
                     float alpha, float beta, int64_t m, int64_t n);
 void ukernel_scalar(int64_t K, const double* a, const double* b, double* c, int64_t ldc,
@@ -47,5 +55,9 @@ void ukernel_avx512(int64_t K, const float* a, const float* b, float* c, int64_t
                     float alpha, float beta, int64_t m, int64_t n);
 void ukernel_avx512(int64_t K, const double* a, const double* b, double* c, int64_t ldc,
                     double alpha, double beta, int64_t m, int64_t n);
+
+// KP pairs along K (see pack_a_bf16 / pack_b_bf16); needs AVX-512 BF16.
+void ukernel_avx512_bf16(int64_t KP, const uint32_t* a, const uint32_t* b, float* c,
+                         int64_t ldc, float alpha, float beta, int64_t m, int64_t n);
 
 }  // namespace fastmlp

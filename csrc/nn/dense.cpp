@@ -31,9 +31,9 @@ void fill_rows_with_bias(T* y, const T* b, int64_t m, int64_t out) {
 
 template <typename T>
 void dense_forward(Activation f, T* y, const T* x, const T* w, const T* b, int64_t m, int64_t in,
-                   int64_t out, GemmWorkspace& ws) {
+                   int64_t out, GemmWorkspace& ws, Precision precision) {
   // beta = 0 writes y without reading it; bias and activation follow in one pass.
-  gemm<T>(false, false, m, out, in, T(1), x, in, w, out, T(0), y, out, ws);
+  gemm_as<T>(precision, false, false, m, out, in, T(1), x, in, w, out, T(0), y, out, ws);
   activation_forward(f, y, m, out, b);
 }
 
@@ -57,9 +57,10 @@ void dense_forward_csr(Activation f, T* y, const InputMatrix<T>& X, const int64_
 
 template <typename T>
 void dense_backward_weights(T* dw, T* db, const T* x, const T* delta, int64_t m, int64_t in,
-                            int64_t out, bool accumulate, GemmWorkspace& ws) {
-  gemm<T>(true, false, in, out, m, T(1), x, in, delta, out, accumulate ? T(1) : T(0), dw, out,
-          ws);
+                            int64_t out, bool accumulate, GemmWorkspace& ws,
+                            Precision precision) {
+  gemm_as<T>(precision, true, false, in, out, m, T(1), x, in, delta, out,
+             accumulate ? T(1) : T(0), dw, out, ws);
   column_sums(db, delta, m, out, accumulate);
 }
 
@@ -91,21 +92,21 @@ void dense_backward_weights_csr(T* dw, T* db, const InputMatrix<T>& X, const int
 
 template <typename T>
 void dense_backward_input(T* dx, const T* delta, const T* w, int64_t m, int64_t in, int64_t out,
-                          GemmWorkspace& ws) {
-  gemm<T>(false, true, m, in, out, T(1), delta, out, w, out, T(0), dx, in, ws);
+                          GemmWorkspace& ws, Precision precision) {
+  gemm_as<T>(precision, false, true, m, in, out, T(1), delta, out, w, out, T(0), dx, in, ws);
 }
 
 #define FASTMLP_INSTANTIATE(T)                                                                  \
   template void dense_forward<T>(Activation, T*, const T*, const T*, const T*, int64_t, int64_t, \
-                                 int64_t, GemmWorkspace&);                                      \
+                                 int64_t, GemmWorkspace&, Precision);                           \
   template void dense_forward_csr<T>(Activation, T*, const InputMatrix<T>&, const int64_t*,     \
                                      int64_t, const T*, const T*, int64_t, int64_t);            \
   template void dense_backward_weights<T>(T*, T*, const T*, const T*, int64_t, int64_t,         \
-                                          int64_t, bool, GemmWorkspace&);                       \
+                                          int64_t, bool, GemmWorkspace&, Precision);            \
   template void dense_backward_weights_csr<T>(T*, T*, const InputMatrix<T>&, const int64_t*,    \
                                               int64_t, const T*, int64_t, int64_t, bool);       \
   template void dense_backward_input<T>(T*, const T*, const T*, int64_t, int64_t, int64_t,      \
-                                        GemmWorkspace&);
+                                        GemmWorkspace&, Precision);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)
 #undef FASTMLP_INSTANTIATE

@@ -10,10 +10,13 @@
 
 namespace fastmlp {
 
+// The dense products run in `precision` (gemm_as): Precision::bf16 rounds x, w and delta to
+// bfloat16 inside the GEMM; everything else stays in T.
+
 // y (m,out) = f(x (m,in) @ w (in,out) + b (out))
 template <typename T>
 void dense_forward(Activation f, T* y, const T* x, const T* w, const T* b, int64_t m, int64_t in,
-                   int64_t out, GemmWorkspace& ws);
+                   int64_t out, GemmWorkspace& ws, Precision precision = Precision::native);
 
 // y (m,out) = f(X[rows] (m,in) @ w (in,out) + b (out)); rows null means rows [first, first+m)
 template <typename T>
@@ -24,7 +27,8 @@ void dense_forward_csr(Activation f, T* y, const InputMatrix<T>& X, const int64_
 // accumulate=false overwrites dw and db.
 template <typename T>
 void dense_backward_weights(T* dw, T* db, const T* x, const T* delta, int64_t m, int64_t in,
-                            int64_t out, bool accumulate, GemmWorkspace& ws);
+                            int64_t out, bool accumulate, GemmWorkspace& ws,
+                            Precision precision = Precision::native);
 
 // The same with x = X[rows] in CSR.
 template <typename T>
@@ -35,6 +39,6 @@ void dense_backward_weights_csr(T* dw, T* db, const InputMatrix<T>& X, const int
 // dx (m,in) = delta (m,out) @ w^T (out,in)
 template <typename T>
 void dense_backward_input(T* dx, const T* delta, const T* w, int64_t m, int64_t in, int64_t out,
-                          GemmWorkspace& ws);
+                          GemmWorkspace& ws, Precision precision = Precision::native);
 
 }  // namespace fastmlp

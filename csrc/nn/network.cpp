@@ -7,6 +7,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "common/check.h"
 #include "common/parallel.h"
@@ -111,10 +112,17 @@ double sum_of_squares(const T* x, int64_t n, std::vector<double>& partial) {
 
 template <typename T>
 Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, std::vector<double> dropout,
-                    bool allow_slices)
-    : spec_(std::move(spec)), dropout_(std::move(dropout)) {
+                    Precision precision, bool allow_slices)
+    : spec_(std::move(spec)), precision_(precision), dropout_(std::move(dropout)) {
   spec_.validate();
   FASTMLP_CHECK(chunk_rows > 0, "chunk_rows must be > 0");
+  if (precision_ == Precision::bf16) {
+    FASTMLP_CHECK((std::is_same_v<T, float>), "bfloat16 products need a float32 network");
+    FASTMLP_CHECK(cpu_has_avx512_bf16(),
+                  "bfloat16 training needs a CPU with AVX-512 BF16 (avx512_bf16: Intel Cooper "
+                  "Lake or Sapphire Rapids and later, AMD Zen 4 and later); this CPU does not "
+                  "have it (or FASTMLP_BF16=0 is set)");
+  }
   chunk_rows_ = chunk_rows;
   const int64_t L = spec_.n_layers();
   FASTMLP_CHECK(dropout_.empty() || int64_t(dropout_.size()) == L - 1,
@@ -158,7 +166,7 @@ Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, std::vector<double> dr
       macs_per_row * chunk_rows_ < kSmallBatchMacs) {
     const int64_t rows_per_slice = (chunk_rows_ + kSlices - 1) / kSlices;
     for (int s = 0; s < kSlices; ++s) {
-      slices_.emplace_back(new Network<T>(spec_, rows_per_slice, dropout_, false));
+      slices_.emplace_back(new Network<T>(spec_, rows_per_slice, dropout_, precision_, false));
       if (s > 0) slice_grads_.emplace_back(size_t(spec_.n_params()));
     }
   }
@@ -227,7 +235,7 @@ void Network<T>::forward(const T* params, const InputMatrix<T>& X, const int64_t
       dense_forward_csr(fd, dst, X, rows, first, w, b, m, out);
     } else {
       const T* x = (l == 0) ? input_rows(X, rows, first, m) : hidden_output(l - 1, drop);
-      dense_forward(fd, dst, x, w, b, m, in, out, gemm_ws_);
+      dense_forward(fd, dst, x, w, b, m, in, out, gemm_ws_, precision_);
     }
     if (keep_pre) {
       std::memcpy(y, dst, sizeof(T) * size_t(m * out));
@@ -256,10 +264,11 @@ void Network<T>::backward(const T* params, T* grad, const InputMatrix<T>& X, con
       // The first layer's rows were gathered by forward() and are still in place.
       const T* x = (l == 0) ? (rows ? x_gather_.data() : X.dense + first * X.d)
                             : hidden_output(l - 1, drop);
-      dense_backward_weights(dw, db, x, delta, m, in, out, accumulate, gemm_ws_);
+      dense_backward_weights(dw, db, x, delta, m, in, out, accumulate, gemm_ws_, precision_);
     }
     if (l > 0) {
-      dense_backward_input(next, delta, params + spec_.coef_offset(l), m, in, out, gemm_ws_);
+      dense_backward_input(next, delta, params + spec_.coef_offset(l), m, in, out, gemm_ws_,
+                           precision_);
       if (drops(l - 1, drop)) dropout_backward(next, mask_[size_t(l) - 1].data(), m, in);
       activation_backward(spec_.hidden, next, acts_[size_t(l) - 1].data(), m, in,
                           pre_.empty() ? static_cast<const T*>(nullptr) : pre_[size_t(l) - 1].data());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/aligned_buffer.h"
+#include "common/cpu_features.h"
 #include "gemm/gemm.h"
 #include "nn/activations.h"
 #include "nn/input_matrix.h"
@@ -50,12 +51,17 @@ class Network {
   // predict and the full-batch gradient walk the data in chunks of that many rows).
   // dropout: one rate in [0, 1) per hidden layer, or empty (none); it applies to the
   // passes given a DropoutDraw that is on.
+  // precision: the inputs of every dense product (forward, both halves of backward);
+  // Precision::bf16 (float only, AVX-512 BF16 CPUs only: else std::invalid_argument) rounds
+  // them to bfloat16 with float32 sums, while parameters, activations, losses, gradients
+  // and optimizer state stay in T.
   // allow_slices: small networks split each mini-batch into kSlices row slices trained in
   // parallel (see batch_data_loss_grad); the slices themselves never split again.
   Network(NetworkSpec spec, int64_t chunk_rows, std::vector<double> dropout = {},
-          bool allow_slices = true);
+          Precision precision = Precision::native, bool allow_slices = true);
 
   const NetworkSpec& spec() const { return spec_; }
+  Precision precision() const { return precision_; }
 
   // Loss of rows (all of X when rows is null) with its L2 term, and its gradient in grad:
   //   L = sum_i sw_i loss_i / S + 0.5 alpha ||W||^2 / S,  S = sum of sw (or the row count).
@@ -120,6 +126,7 @@ class Network {
 
   NetworkSpec spec_;
   int64_t chunk_rows_;
+  Precision precision_;
   std::vector<AlignedBuffer<T>> acts_;  // acts_[l]: output of layer l, (chunk, sizes[l+1])
   // pre_[l]: pre-activation of hidden layer l, kept only for gelu/silu, whose derivative
   // cannot be computed from the output (see activation_needs_preactivation); else empty.

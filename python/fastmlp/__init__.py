@@ -4,7 +4,7 @@
 ``from sklearn.neural_network import MLPClassifier`` (and likewise MLPRegressor).
 """
 
-from ._core import __version__, has_cuda, has_openmp
+from ._core import __version__, bf16_available, has_cuda, has_openmp
 from ._cuda import cuda_available
 from ._classifier import MLPClassifier
 from ._regressor import MLPRegressor
@@ -14,5 +14,5 @@ from . import plot  # matplotlib is imported only when something is drawn
 
 __all__ = [
     "MLPClassifier", "MLPRegressor", "MLPAutoencoder", "to_onnx", "plot",
-    "__version__", "has_openmp", "has_cuda", "cuda_available",
+    "__version__", "has_openmp", "has_cuda", "cuda_available", "bf16_available",
 ]

@@ -103,11 +103,29 @@ def _check_fits_in_memory(sizes, rows, itemsize):
         )
 
 
-def _network(dtype, sizes, hidden, output, loss, chunk_rows, dropout=()):
-    """The core's network; `dropout` (one rate per hidden layer) applies to training only."""
+def _network(dtype, sizes, hidden, output, loss, chunk_rows, dropout=(), precision=None):
+    """The core's network; `dropout` (one rate per hidden layer) applies to training only;
+    precision='bfloat16' (float32 only) runs its products in bf16."""
     _check_fits_in_memory(sizes, int(chunk_rows), np.dtype(dtype).itemsize)
     cls = _core.Network32 if dtype == np.float32 else _core.Network64
-    return cls(list(sizes), hidden, output, loss, int(chunk_rows), dropout=list(dropout))
+    core_precision = "bfloat16" if precision == "bfloat16" else "native"
+    return cls(list(sizes), hidden, output, loss, int(chunk_rows), dropout=list(dropout),
+               precision=core_precision)
+
+
+# The dtype of the model (and of X in fit) for each value of `precision`; None follows X.
+_PRECISION_DTYPE = {"float32": np.float32, "float64": np.float64, "bfloat16": np.float32}
+
+
+def _check_bf16_cpu():
+    """ValueError naming the missing CPU feature where bf16 products cannot run."""
+    if not _core.bf16_available():
+        raise ValueError(
+            "precision='bfloat16' needs a CPU with AVX-512 BF16 (the avx512_bf16 feature: "
+            "Intel Cooper Lake or Sapphire Rapids and later, AMD Zen 4 and later); this CPU "
+            "does not have it (or FASTMLP_BF16=0 is set). Use precision=None or 'float32' "
+            "(the same model in float32), or device='cuda'."
+        )
 
 
 class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
@@ -157,6 +175,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
         "warmup_iters": [Interval(Integral, 0, None, closed="left")],
         "early_stopping_metric": [StrOptions({"score", "loss"})],
+        "precision": [StrOptions({"float32", "float64", "bfloat16"}), None],
     }
 
     @abstractmethod
@@ -330,8 +349,15 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         flat = self._packed_params()
-        # As scikit-learn: float32 only when both the data and the model are float32.
-        dtype = np.float32 if (X.dtype == np.float32 and flat.dtype == np.float32) else np.float64
+        # As scikit-learn: float32 only when both the data and the model are float32;
+        # a precision computes in its dtype (bfloat16: float32, from the master weights).
+        precision = getattr(self, "precision", None)
+        if precision is not None:
+            dtype = _PRECISION_DTYPE[precision]
+        elif X.dtype == np.float32 and flat.dtype == np.float32:
+            dtype = np.float32
+        else:
+            dtype = np.float64
         params = flat if flat.dtype == dtype else flat.astype(dtype)
         units = self._layer_units()
         if _cuda.predict_on_device(self, X, flat):
@@ -504,7 +530,20 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             not self.warm_start and not incremental
         )
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        if _cuda.fit_device(self, X) == "cuda":
+        precision = getattr(self, "precision", None)
+        if precision is not None:
+            want = _PRECISION_DTYPE[precision]
+            if X.dtype != want:
+                X = X.astype(want)
+            if not first_pass and self._packed_params().dtype != want:
+                raise ValueError(
+                    f"precision={precision!r} trains {np.dtype(want).name} models; this one "
+                    f"is {self._packed_params().dtype}. Fit again without warm_start."
+                )
+        device = _cuda.fit_device(self, X)
+        if precision == "bfloat16" and device == "cpu":
+            _check_bf16_cpu()
+        if device == "cuda":
             X = _cuda.as_float32(X)
             if not first_pass and self._packed_params().dtype != np.float32:
                 raise ValueError(
@@ -636,6 +675,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         net = _network(
             dtype, self._layer_units(), self.activation, self.out_activation_,
             self._core_loss(), min(n_samples, _CHUNK_ROWS),
+            precision=getattr(self, "precision", None),
         )
         Xc = _core_input(X, dtype)
         Y = np.ascontiguousarray(y, dtype=dtype)
@@ -755,11 +795,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         if _cuda.fit_device(self, X_train) == "cuda":
             net = _cuda.DeviceTrainer(
                 units, self.activation, self.out_activation_, self._core_loss(), batch_size,
+                "bf16" if getattr(self, "precision", None) == "bfloat16" else "float32",
             )
         else:
             net = _network(
                 dtype, units, self.activation, self.out_activation_, self._core_loss(),
-                batch_size, dropout if dropping else (),
+                batch_size, dropout if dropping else (), getattr(self, "precision", None),
             )
         # Steps per epoch, and what the cosine schedule spans: max_iter epochs of them.
         n_batches = -(-n_samples // batch_size)

@@ -254,6 +254,17 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         which the validation loss did not fall below ``best_validation_loss_ - tol``,
         and the weights of the epoch with the lowest validation loss are restored.
 
+    precision : {'float32', 'float64', 'bfloat16'} or None, default=None
+        The precision fit computes in (fastmlp only; not a scikit-learn parameter).
+        None follows the input as scikit-learn does (float32 X trains a float32 model,
+        anything else float64). 'float32' and 'float64' convert X to that dtype.
+        'bfloat16' trains a float32 model whose matrix products take bfloat16 inputs
+        with float32 sums (AVX-512 BF16 on the CPU, the BF16 tensor cores with
+        ``device='cuda'``); parameters, activations, gradients and the optimizer stay
+        float32, and ``coefs_`` are float32. On a CPU without AVX-512 BF16 fit raises
+        ValueError. predict and predict_proba run in float32 for 'bfloat16' and
+        'float32' and in float64 for 'float64', on any CPU.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -376,6 +387,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         warmup_iters=0,
         class_weight=None,
         early_stopping_metric="score",
+        precision=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -409,6 +421,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self.device = device
         self.class_weight = class_weight
         self.early_stopping_metric = early_stopping_metric
+        self.precision = precision
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,

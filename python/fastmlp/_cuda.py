@@ -57,7 +57,12 @@ def fit_device(estimator, X):
             "the CPU only). Use device='cpu' or device='auto', which falls back to the CPU."
         )
     # Every activation and loss has its device kernel; lbfgs and sparse X have none.
-    supported = not cpu_only and estimator.solver in ("sgd", "adam") and not sp.issparse(X)
+    supported = (
+        not cpu_only
+        and estimator.solver in ("sgd", "adam")
+        and not sp.issparse(X)
+        and getattr(estimator, "precision", None) != "float64"
+    )
     if device == "auto":
         return "cuda" if supported and cuda_available() else "cpu"
     if not _core.has_cuda:
@@ -72,8 +77,10 @@ def fit_device(estimator, X):
         )
     if not supported:
         raise ValueError(
-            "device='cuda' trains with solver='sgd' or 'adam' on dense X; got "
-            f"solver={estimator.solver!r}{' and sparse X' if sp.issparse(X) else ''}. "
+            "device='cuda' trains in float32 or bfloat16 with solver='sgd' or 'adam' on dense "
+            f"X; got solver={estimator.solver!r}, precision="
+            f"{getattr(estimator, 'precision', None)!r}"
+            f"{' and sparse X' if sp.issparse(X) else ''}. "
             "Use device='cpu' or device='auto'."
         )
     return "cuda"

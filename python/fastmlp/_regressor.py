@@ -243,6 +243,17 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         which the validation loss did not fall below ``best_validation_loss_ - tol``,
         and the weights of the epoch with the lowest validation loss are restored.
 
+    precision : {'float32', 'float64', 'bfloat16'} or None, default=None
+        The precision fit computes in (fastmlp only; not a scikit-learn parameter).
+        None follows the input as scikit-learn does (float32 X trains a float32 model,
+        anything else float64). 'float32' and 'float64' convert X to that dtype.
+        'bfloat16' trains a float32 model whose matrix products take bfloat16 inputs
+        with float32 sums (AVX-512 BF16 on the CPU, the BF16 tensor cores with
+        ``device='cuda'``); parameters, activations, gradients and the optimizer stay
+        float32, and ``coefs_`` are float32. On a CPU without AVX-512 BF16 fit raises
+        ValueError. predict and predict_proba run in float32 for 'bfloat16' and
+        'float32' and in float64 for 'float64', on any CPU.
+
     Attributes
     ----------
     loss_ : float
@@ -373,6 +384,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         max_grad_norm=None,
         warmup_iters=0,
         early_stopping_metric="score",
+        precision=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -405,6 +417,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         )
         self.device = device
         self.early_stopping_metric = early_stopping_metric
+        self.precision = precision
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, validation_data=None):
