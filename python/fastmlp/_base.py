@@ -755,6 +755,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         if _cuda.fit_device(self, X_train) == "cuda":
             net = _cuda.DeviceTrainer(
                 units, self.activation, self.out_activation_, self._core_loss(), batch_size,
+                dropout if dropping else (),
             )
         else:
             net = _network(
