@@ -303,6 +303,32 @@ void bind_kernels(py::module_& m) {
   });
 }
 
+// The optimizer of one train_epoch call (CPU and GPU networks alike), validated.
+OptimizerConfig make_optimizer(const std::string& solver, double lr, double momentum,
+                               bool nesterov, double beta_1, double beta_2, double epsilon,
+                               const std::string& schedule = "constant",
+                               int64_t warmup_steps = 0, int64_t total_steps = 0,
+                               double max_grad_norm = 0.0) {
+  OptimizerConfig opt;
+  FASTMLP_CHECK(solver == "sgd" || solver == "adam" || solver == "adamw",
+                "solver must be 'sgd', 'adam' or 'adamw'");
+  opt.solver = solver == "sgd" ? Solver::sgd : solver == "adam" ? Solver::adam : Solver::adamw;
+  FASTMLP_CHECK(schedule == "constant" || schedule == "cosine",
+                "schedule must be 'constant' or 'cosine'");
+  opt.schedule = schedule == "cosine" ? Schedule::cosine : Schedule::constant;
+  opt.warmup_steps = warmup_steps;
+  opt.total_steps = total_steps;
+  FASTMLP_CHECK(max_grad_norm >= 0.0, "max_grad_norm must be >= 0 (0: no clipping)");
+  opt.max_grad_norm = max_grad_norm;
+  opt.learning_rate = lr;
+  opt.momentum = momentum;
+  opt.nesterov = nesterov;
+  opt.beta_1 = beta_1;
+  opt.beta_2 = beta_2;
+  opt.epsilon = epsilon;
+  return opt;
+}
+
 template <typename T>
 void bind_network(py::module_& m, const char* name) {
   py::class_<Network<T>>(m, name, "A dense network's workspaces; parameters stay in numpy.")
@@ -369,26 +395,11 @@ void bind_network(py::module_& m, const char* name) {
              auto state_b = require<T>(state_b_obj, "optimizer state");
              check_size(params.size(), np_, "params");
              check_size(state_a.size(), np_, "optimizer state");
-             OptimizerConfig opt;
-             FASTMLP_CHECK(solver == "sgd" || solver == "adam" || solver == "adamw",
-                           "solver must be 'sgd', 'adam' or 'adamw'");
-             opt.solver = solver == "sgd" ? Solver::sgd
-                          : solver == "adam" ? Solver::adam : Solver::adamw;
+             const OptimizerConfig opt =
+                 make_optimizer(solver, lr, momentum, nesterov, beta_1, beta_2, epsilon,
+                                schedule, warmup_steps, total_steps, max_grad_norm);
              if (opt.solver != Solver::sgd) check_size(state_b.size(), np_, "optimizer state");
-             FASTMLP_CHECK(schedule == "constant" || schedule == "cosine",
-                           "schedule must be 'constant' or 'cosine'");
-             opt.schedule = schedule == "cosine" ? Schedule::cosine : Schedule::constant;
-             opt.warmup_steps = warmup_steps;
-             opt.total_steps = total_steps;
              FASTMLP_CHECK(step >= 0, "step must be >= 0");
-             FASTMLP_CHECK(max_grad_norm >= 0.0, "max_grad_norm must be >= 0 (0: no clipping)");
-             opt.max_grad_norm = max_grad_norm;
-             opt.learning_rate = lr;
-             opt.momentum = momentum;
-             opt.nesterov = nesterov;
-             opt.beta_1 = beta_1;
-             opt.beta_2 = beta_2;
-             opt.epsilon = epsilon;
              auto X = as_input<T>(X_obj, spec.sizes.front());
              FASTMLP_CHECK(X.m.n > 0, "X has no rows");
              auto Y = require<T>(Y_obj, "Y");
@@ -482,42 +493,37 @@ struct CudaNetworkHolder {
   py::object keep[6];
 };
 
-OptimizerConfig make_optimizer(const std::string& solver, double lr, double momentum,
-                               bool nesterov, double beta_1, double beta_2, double epsilon) {
-  FASTMLP_CHECK(solver == "sgd" || solver == "adam", "solver must be 'sgd' or 'adam'");
-  OptimizerConfig opt;
-  opt.solver = solver == "sgd" ? Solver::sgd : Solver::adam;
-  opt.learning_rate = lr;
-  opt.momentum = momentum;
-  opt.nesterov = nesterov;
-  opt.beta_1 = beta_1;
-  opt.beta_2 = beta_2;
-  opt.epsilon = epsilon;
-  return opt;
-}
-
 void bind_cuda(py::module_& m) {
   py::class_<CudaNetworkHolder>(m, "CudaNetwork32",
                                 "A float32 network trained on the GPU; data copied once, "
                                 "parameters kept on the device.")
       .def(py::init([](std::vector<int64_t> sizes, const std::string& hidden,
                        const std::string& output, const std::string& loss, int64_t batch_rows,
-                       const std::string& precision) {
+                       const std::string& precision, std::vector<double> dropout) {
              NetworkSpec spec;
              spec.sizes = sizes;
              spec.hidden = parse_activation(hidden);
              spec.output = parse_activation(output);
              spec.loss = parse_loss(loss);
              spec.validate();
+             FASTMLP_CHECK(dropout.empty() || int64_t(dropout.size()) == spec.n_layers() - 1,
+                           "dropout needs one rate per hidden layer (" +
+                               std::to_string(spec.n_layers() - 1) + "), got " +
+                               std::to_string(dropout.size()));
+             for (double p : dropout)
+               FASTMLP_CHECK(p >= 0.0 && p < 1.0,
+                             "dropout rates must be in [0, 1), got " + std::to_string(p));
              FASTMLP_CHECK(cuda::available(), "no usable CUDA device: " + cuda::device_description());
              auto h = new CudaNetworkHolder;
              h->net.reset(new cuda::DeviceNetwork(std::move(sizes), spec.hidden, spec.output,
                                                   spec.loss, batch_rows,
-                                                  cuda::parse_gemm_precision(precision)));
+                                                  cuda::parse_gemm_precision(precision),
+                                                  std::move(dropout)));
              return h;
            }),
            py::arg("sizes"), py::arg("hidden_activation"), py::arg("output_activation"),
-           py::arg("loss"), py::arg("batch_rows"), py::arg("precision") = "float32")
+           py::arg("loss"), py::arg("batch_rows"), py::arg("precision") = "float32",
+           py::arg("dropout") = std::vector<double>())
       .def_property_readonly("n_params", [](const CudaNetworkHolder& h) { return h.net->n_params(); })
       .def_property_readonly("data_resident",
                              [](const CudaNetworkHolder& h) { return h.net->data_resident(); })
@@ -563,9 +569,13 @@ void bind_cuda(py::module_& m) {
       .def("train_epoch",
            [](CudaNetworkHolder& h, int64_t adam_t, const std::string& solver, double lr,
               double momentum, bool nesterov, double beta_1, double beta_2, double epsilon,
-              py::object order_obj, int64_t batch_size, double alpha) {
+              py::object order_obj, int64_t batch_size, double alpha, int64_t step,
+              const std::string& schedule, int64_t warmup_steps, int64_t total_steps,
+              double max_grad_norm, uint64_t dropout_seed) {
              const OptimizerConfig opt =
-                 make_optimizer(solver, lr, momentum, nesterov, beta_1, beta_2, epsilon);
+                 make_optimizer(solver, lr, momentum, nesterov, beta_1, beta_2, epsilon,
+                                schedule, warmup_steps, total_steps, max_grad_norm);
+             FASTMLP_CHECK(step >= 0, "step must be >= 0");
              FASTMLP_CHECK(h.keep[0] && h.keep[3], "set_data and set_params come first");
              const int64_t n = py::reinterpret_borrow<Array<float>>(h.keep[0]).shape(0);
              const int64_t* order = nullptr;
@@ -582,13 +592,17 @@ void bind_cuda(py::module_& m) {
              double loss;
              {
                py::gil_scoped_release release;
-               loss = h.net->train_epoch(adam_t, opt, order, batch_size, alpha);
+               loss = h.net->train_epoch(adam_t, opt, order, batch_size, alpha, step,
+                                         dropout_seed);
              }
              return py::make_tuple(loss, adam_t);
            },
            py::arg("adam_t"), py::arg("solver"), py::arg("learning_rate"), py::arg("momentum"),
            py::arg("nesterov"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"),
-           py::arg("order"), py::arg("batch_size"), py::arg("alpha"))
+           py::arg("order"), py::arg("batch_size"), py::arg("alpha"), py::arg("step") = 0,
+           py::arg("schedule") = "constant", py::arg("warmup_steps") = 0,
+           py::arg("total_steps") = 0, py::arg("max_grad_norm") = 0.0,
+           py::arg("dropout_seed") = 0)
       .def("predict",
            [](CudaNetworkHolder& h, py::object p_obj, py::object X_obj, py::object out_obj,
               int64_t n_features, int64_t n_outputs) {
@@ -706,12 +720,37 @@ void bind_cuda(py::module_& m) {
     }
     return out;
   });
+  k.def("dropout_forward", [](py::object y_obj, py::object mask_obj, py::object a_obj,
+                              py::object rows_obj, double p, uint64_t seed, int64_t layer) {
+    auto y = require<float>(y_obj, "y");
+    auto mask = require<float>(mask_obj, "mask");
+    auto a = require<float>(a_obj, "a");
+    FASTMLP_CHECK(a.ndim() == 2 && y.ndim() == 2 && mask.ndim() == 2 &&
+                      y.shape(0) == a.shape(0) && y.shape(1) == a.shape(1) &&
+                      mask.shape(0) == a.shape(0) && mask.shape(1) == a.shape(1),
+                  "y, mask and a must be 2-D arrays of the same shape");
+    FASTMLP_CHECK(p > 0.0 && p < 1.0, "p must be in (0, 1)");
+    Array<int64_t> rows;
+    const int64_t* r = nullptr;
+    if (!rows_obj.is_none()) {
+      FASTMLP_CHECK(py::isinstance<Array<int64_t>>(rows_obj), "rows must be a C-contiguous int64 array");
+      rows = py::reinterpret_borrow<Array<int64_t>>(rows_obj);
+      check_size(rows.size(), a.shape(0), "rows");
+      r = rows.data();
+    }
+    float* yp = writable(y, "y");
+    float* mp = writable(mask, "mask");
+    py::gil_scoped_release release;
+    cuda::dropout_forward_host(yp, mp, a.data(), r, a.shape(0), a.shape(1), p, seed, layer);
+  }, py::arg("y"), py::arg("mask"), py::arg("a"), py::arg("rows"), py::arg("p"), py::arg("seed"),
+     py::arg("layer"));
   k.def("penalized_update", [](const std::string& solver, int64_t t, py::object w_obj,
                                py::object a_obj, py::object b_obj, py::object g_obj,
                                int64_t n_coefs, double lr, double momentum, bool nesterov,
                                double beta_1, double beta_2, double epsilon, double alpha,
-                               double scale) {
-    const OptimizerConfig opt = make_optimizer(solver, lr, momentum, nesterov, beta_1, beta_2, epsilon);
+                               double scale, double max_grad_norm) {
+    const OptimizerConfig opt = make_optimizer(solver, lr, momentum, nesterov, beta_1, beta_2,
+                                               epsilon, "constant", 0, 0, max_grad_norm);
     auto w = require<float>(w_obj, "w");
     auto a = require<float>(a_obj, "state_a");
     auto b = require<float>(b_obj, "state_b");
@@ -725,7 +764,10 @@ void bind_cuda(py::module_& m) {
     float* bp = writable(b, "state_b");
     py::gil_scoped_release release;
     return cuda::penalized_update_host(opt, t, wp, ap, bp, g.data(), w.size(), n_coefs, alpha, scale);
-  });
+  }, py::arg("solver"), py::arg("t"), py::arg("w"), py::arg("state_a"), py::arg("state_b"),
+     py::arg("grad"), py::arg("n_coefs"), py::arg("lr"), py::arg("momentum"), py::arg("nesterov"),
+     py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"), py::arg("alpha"), py::arg("scale"),
+     py::arg("max_grad_norm") = 0.0);
 }
 #endif
 

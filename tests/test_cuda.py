@@ -24,6 +24,19 @@ SKLEARN_HIDDEN = ["identity", "logistic", "tanh", "relu"]
 # by the CPU loops and the device kernels.
 NEW_HIDDEN = ["leaky_relu", "gelu", "silu", "elu", "softplus"]
 NEW_LOSSES = ["absolute_error", "huber"]
+# Training features beyond scikit-learn (README "Regularised training"), on the device too.
+TRAINING_EXTRAS = [
+    dict(dropout=0.3),
+    dict(dropout=[0.5, 0.0]),
+    dict(dropout=0.3, activation="gelu"),
+    dict(solver="adamw", alpha=0.01),
+    dict(max_grad_norm=0.1),
+    dict(max_grad_norm=0.1, solver="sgd"),
+    dict(learning_rate="cosine", warmup_iters=1),
+    dict(learning_rate="cosine", solver="sgd"),
+    dict(solver="adamw", alpha=0.01, dropout=0.2, max_grad_norm=0.5, learning_rate="cosine",
+         warmup_iters=2),
+]
 
 
 # --------------------------------------------------------------- always run
@@ -59,14 +72,37 @@ def test_device_cuda_without_gpu_raises_clearly(Est):
 
 
 @pytest.mark.parametrize("kw", [dict(activation=a) for a in NEW_HIDDEN]
-                         + [dict(loss=loss) for loss in NEW_LOSSES])
-def test_device_auto_takes_the_gpu_for_every_activation_and_loss(kw):
+                         + [dict(loss=loss) for loss in NEW_LOSSES] + TRAINING_EXTRAS)
+def test_device_auto_takes_the_gpu_for_every_activation_loss_and_extra(kw):
     from fastmlp import _cuda
 
     X = np.zeros((4, 2))
-    est = MLPRegressor(device="auto", solver="adam", **kw)
+    est = MLPRegressor(device="auto", **{"solver": "adam", **kw})
     assert _cuda.fit_device(est, X) == ("cuda" if GPU else "cpu")
     assert _cuda.predict_on_device(est, X, np.zeros(3, np.float32)) == GPU
+
+
+@pytest.mark.skipif(GPU, reason="checks the error raised where no GPU is usable")
+@pytest.mark.parametrize("kw", TRAINING_EXTRAS)
+def test_training_extras_with_device_cuda_need_only_a_gpu(kw):
+    # No ValueError about the features: only the missing GPU (or CUDA build) stops the fit.
+    X, y = make_classification(n_samples=30, n_features=4, random_state=0)
+    with pytest.raises(RuntimeError, match="device='cuda'"):
+        MLPClassifier(hidden_layer_sizes=(4, 3), device="cuda", max_iter=3, **kw).fit(X, y)
+    est = MLPClassifier(hidden_layer_sizes=(4, 3), device="auto", max_iter=3, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    assert est.coefs_[0].dtype == np.float64  # 'auto' fell back to the CPU
+
+
+@pytest.mark.skipif(not _core.has_cuda, reason="CudaNetwork32 exists in CUDA builds only")
+@pytest.mark.parametrize("dropout,match", [([0.2], "one rate per hidden layer"),
+                                           ([0.2, 1.0], r"\[0, 1\)")])
+def test_cuda_network_checks_dropout_before_the_device(dropout, match):
+    with pytest.raises(ValueError, match=match):
+        _core.CudaNetwork32([3, 4, 5, 2], "relu", "identity", "squared_error", 8,
+                            dropout=dropout)
 
 
 def test_device_auto_falls_back_to_cpu():
@@ -178,32 +214,64 @@ def test_bias_grad_and_gather(shape):
 
 
 @needs_gpu
-@pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_penalized_update_matches_numpy(solver):
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_dropout_masks_are_the_cpus(p, shuffled):
+    # The same function of (seed, layer, data row, unit) on both sides
+    # (nn/dropout_math.h): the device drops exactly the units the CPU drops.
+    rng = np.random.default_rng(5)
+    a = rand(rng, 37, 19)
+    rows = rng.permutation(100_003)[:37].astype(np.int64) if shuffled else None
+    y_cpu, mask_cpu = np.empty_like(a), np.empty_like(a)
+    y_gpu, mask_gpu = np.full_like(a, np.nan), np.full_like(a, np.nan)
+    for layer in (0, 3):
+        _core.f32.dropout_forward(y_cpu, mask_cpu, a, rows, p, 12345, layer)
+        _core.cuda_kernels.dropout_forward(y_gpu, mask_gpu, a, rows, p, 12345, layer)
+        np.testing.assert_array_equal(mask_gpu, mask_cpu)
+        np.testing.assert_array_equal(y_gpu, y_cpu)
+    assert 0 < (mask_gpu == 0).sum() < mask_gpu.size
+
+
+@needs_gpu
+@pytest.mark.parametrize("solver", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("clip", [False, True])
+def test_penalized_update_matches_numpy(solver, clip):
     rng = np.random.default_rng(4)
-    n, n_coefs, alpha, scale, t = 5003, 4000, 1e-3, 1 / 7.0, 3
+    n, n_coefs, scale, t = 5003, 4000, 1 / 7.0, 3
+    alpha = 0.5 if solver == "adamw" else 1e-3  # a decay large enough to show in w
     w, g = rand(rng, n), rand(rng, n)
     a = rng.uniform(0, 1, n).astype(np.float32)
     b = rng.uniform(0, 1, n).astype(np.float32)
     geff = g.astype(np.float64).copy()
-    geff[:n_coefs] += alpha * w[:n_coefs]
+    if solver != "adamw":  # adamw: alpha decays the weights, the gradient has no L2 term
+        geff[:n_coefs] += alpha * w[:n_coefs]
     geff *= scale
+    # Clipping (to half the norm, so it always clips) scales the whole gradient.
+    norm = np.sqrt((geff**2).sum())
+    max_grad_norm = 0.5 * norm if clip else 0.0
+    if clip:
+        geff *= max_grad_norm / norm
     sq_ref = float((w[:n_coefs].astype(np.float64) ** 2).sum())
     w64, a64, b64 = (x.astype(np.float64) for x in (w, a, b))
+    lr = 0.1 if solver == "sgd" else 1e-3
     if solver == "sgd":
         a64 = 0.9 * a64 - 0.1 * geff
         w64 = w64 + 0.9 * a64 - 0.1 * geff
     else:
         a64 = 0.9 * a64 + 0.1 * geff
         b64 = 0.999 * b64 + 0.001 * geff**2
-        lr_t = 1e-3 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        lr_t = lr * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        if solver == "adamw":
+            w64[:n_coefs] *= 1 - lr * alpha
         w64 = w64 - lr_t * a64 / (np.sqrt(b64) + 1e-8)
-    lr = 0.1 if solver == "sgd" else 1e-3
     sq = _core.cuda_kernels.penalized_update(solver, t, w, a, b, g, n_coefs, lr, 0.9, True,
-                                             0.9, 0.999, 1e-8, alpha, scale)
+                                             0.9, 0.999, 1e-8, alpha, scale,
+                                             max_grad_norm=max_grad_norm)
     np.testing.assert_allclose(sq, sq_ref, rtol=1e-6)
     np.testing.assert_allclose(w, w64, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(a, a64, rtol=1e-5, atol=1e-6)
+    if solver != "sgd":
+        np.testing.assert_allclose(b, b64, rtol=1e-5, atol=1e-9)
 
 
 # --------------------------------------------------------------- fit / predict (GPU)
@@ -264,6 +332,65 @@ def test_regressor_fit_on_device_matches_cpu(loss):
         cpu = MLPRegressor(device="cpu", **kw).fit(X, y, sample_weight=sw)
     np.testing.assert_allclose(gpu.loss_curve_, cpu.loss_curve_, rtol=1e-4)
     np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=1e-3, atol=1e-4)
+
+
+@needs_gpu
+@pytest.mark.parametrize("kw", TRAINING_EXTRAS)
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_fit_with_training_extras_on_device_matches_cpu(kw, shuffle):
+    # Dropout: the device masks are the CPU's for the same seed (data rows are the shuffled
+    # order's entries), so the two fits follow the same path up to float32 rounding.
+    X, y = make_classification(n_samples=301, n_features=13, n_classes=3, n_informative=5,
+                               random_state=0)
+    X = X.astype(np.float32)
+    params = dict(hidden_layer_sizes=(17, 9), solver="adam", max_iter=5, shuffle=shuffle,
+                  random_state=0, batch_size=64)
+    params.update(kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gpu = MLPClassifier(device="cuda", **params).fit(X, y)
+        cpu = MLPClassifier(device="cpu", **params).fit(X, y)
+    assert gpu.n_iter_ == cpu.n_iter_
+    np.testing.assert_allclose(gpu.loss_curve_, cpu.loss_curve_, rtol=1e-4)
+    for cg, cc in zip(gpu.coefs_, cpu.coefs_):
+        np.testing.assert_allclose(cg, cc, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X), atol=1e-4)
+    # The optimizer state mirrored to the host matches too (cosine's step counter included).
+    assert gpu._optimizer["step"] == cpu._optimizer["step"]
+    assert gpu._optimizer.get("t") == cpu._optimizer.get("t")
+
+
+@needs_gpu
+def test_regressor_with_sample_weight_and_all_extras_on_device_matches_cpu():
+    X, y = make_regression(n_samples=257, n_features=7, random_state=0)
+    X, y = X.astype(np.float32) / 10, y / 100
+    sw = np.random.default_rng(0).uniform(0.5, 2, len(y))
+    kw = dict(hidden_layer_sizes=(11, 5), max_iter=4, random_state=0, batch_size=50,
+              solver="adamw", alpha=0.05, dropout=[0.3, 0.1], max_grad_norm=0.2,
+              learning_rate="cosine", warmup_iters=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gpu = MLPRegressor(device="cuda", **kw).fit(X, y, sample_weight=sw)
+        cpu = MLPRegressor(device="cpu", **kw).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(gpu.loss_curve_, cpu.loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=1e-3, atol=1e-4)
+
+
+@needs_gpu
+def test_partial_fit_continues_the_cosine_schedule_on_device():
+    X, y = make_classification(n_samples=120, n_features=6, random_state=0)
+    X = X.astype(np.float32)
+    kw = dict(hidden_layer_sizes=(8,), learning_rate="cosine", warmup_iters=1, max_iter=4,
+              random_state=0, batch_size=32, dropout=0.2)
+    gpu = MLPClassifier(device="cuda", **kw)
+    cpu = MLPClassifier(device="cpu", **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(3):
+            gpu.partial_fit(X, y, classes=[0, 1])
+            cpu.partial_fit(X, y, classes=[0, 1])
+    np.testing.assert_allclose(gpu.loss_curve_, cpu.loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X), atol=1e-4)
 
 
 @needs_gpu

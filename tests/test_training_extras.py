@@ -433,19 +433,3 @@ def test_bad_values_raise_clear_errors(Est, kw, match):
     with pytest.raises(ValueError, match=match):
         est.fit(X, y)
     assert not hasattr(est, "coefs_")
-
-
-@pytest.mark.parametrize("kw,feature", [
-    (dict(solver="adamw"), "solver='adamw'"),
-    (dict(dropout=0.2), "dropout"),
-    (dict(dropout=[0.2]), "dropout"),
-    (dict(max_grad_norm=1.0), "max_grad_norm"),
-    (dict(learning_rate="cosine"), "learning_rate='cosine'"),
-])
-def test_cuda_refuses_the_cpu_only_features(kw, feature):
-    X, y = np.random.RandomState(0).standard_normal((20, 3)), np.arange(20) % 2
-    with pytest.raises(ValueError, match=f"device='cuda' does not implement {feature}"):
-        MLPClassifier(hidden_layer_sizes=(4,), device="cuda", **kw).fit(X, y)
-    # 'auto' trains them on the CPU.
-    est = MLPClassifier(hidden_layer_sizes=(4,), device="auto", max_iter=2, **kw).fit(X, y)
-    assert est.coefs_[0].dtype == np.float64

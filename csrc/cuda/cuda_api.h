@@ -51,8 +51,11 @@ void bias_grad_host(float* db, const float* delta, int64_t n, int64_t width);
 // out (m,width) = src rows rows[i]
 void gather_rows_host(float* out, const float* src, const int64_t* rows, int64_t m,
                       int64_t n, int64_t width);
-// One penalized optimizer step as nn/optimizers.h's penalized_update; returns sum(w^2)
-// over the first n_coefs entries before the step.
+// y (m,width) = a * mask as nn/dropout.h's dropout_forward (rows (m) or null: row i)
+void dropout_forward_host(float* y, float* mask, const float* a, const int64_t* rows,
+                          int64_t m, int64_t width, double p, uint64_t seed, int64_t layer);
+// One penalized optimizer step as nn/optimizers.h's penalized_update (sgd, adam, adamw,
+// opt.max_grad_norm); returns sum(w^2) over the first n_coefs entries before the step.
 double penalized_update_host(const OptimizerConfig& opt, int64_t t, float* w, float* state_a,
                              float* state_b, const float* grad, int64_t n, int64_t n_coefs,
                              double alpha, double scale);
@@ -65,8 +68,10 @@ double penalized_update_host(const OptimizerConfig& opt, int64_t t, float* w, fl
 class DeviceNetwork {
  public:
   // sizes: n_features, hidden..., n_outputs; batch_rows bounds the rows of one batch.
+  // dropout: one rate in [0, 1) per hidden layer, or empty (none), as Network<T>'s;
+  // training drops units, prediction never does.
   DeviceNetwork(std::vector<int64_t> sizes, Activation hidden, Activation output, Loss loss,
-                int64_t batch_rows, GemmPrecision precision);
+                int64_t batch_rows, GemmPrecision precision, std::vector<double> dropout = {});
   ~DeviceNetwork();
   DeviceNetwork(const DeviceNetwork&) = delete;
   DeviceNetwork& operator=(const DeviceNetwork&) = delete;
@@ -80,9 +85,12 @@ class DeviceNetwork {
   // the host arrays, which each epoch then refreshes.
   void set_params(float* params, float* state_a, float* state_b);
   // One epoch of mini-batches in `order` (host, n rows; null: in order); as
-  // Network<T>::train_epoch. adam_t is incremented per batch.
+  // Network<T>::train_epoch: adam_t is incremented per batch (adam, adamw), first_step is
+  // the cosine schedule's position, dropout_seed the epoch's masks (data rows are the
+  // entries of order).
   double train_epoch(int64_t& adam_t, const OptimizerConfig& opt, const int64_t* order,
-                     int64_t batch_size, double alpha);
+                     int64_t batch_size, double alpha, int64_t first_step,
+                     uint64_t dropout_seed);
   // out (n, n_outputs) for X (n, n_features) with the host params (n_params).
   void predict(const float* params, const float* X, int64_t n, float* out);
 

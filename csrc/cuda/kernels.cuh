@@ -111,13 +111,25 @@ void launch_bias_grad(float* db, const float* delta, int64_t n, int64_t width,
 void launch_gather_rows(float* out, const float* src, const int64_t* order, int64_t first,
                         int64_t m, int64_t width, cudaStream_t stream);
 
+// ---- dropout.cu
+// y (m,width) = a * mask, mask (m,width) = 1/(1-p) or 0 from nn/dropout_math.h for data
+// rows order[first + i] (order null: first + i); 0 < p < 1
+void launch_dropout_forward(float* y, float* mask, const float* a, const int64_t* order,
+                            int64_t first, int64_t m, int64_t width, double p, uint64_t seed,
+                            int64_t layer, cudaStream_t stream);
+// delta (m,width) *= mask (m,width)
+void launch_dropout_backward(float* delta, const float* mask, int64_t m, int64_t width,
+                             cudaStream_t stream);
+
 // ---- optimizers.cu
-// The penalized step of nn/optimizers.h with scale = 1 / stats[1] read on the device;
-// partial (blocks) receives per-block sums of w^2 over the weights before the step.
-// Returns the number of blocks written.
+// The penalized step of nn/optimizers.h (sgd, adam, adamw; opt.learning_rate is the
+// step's rate) with scale = 1 / stats[1] read on the device. With opt.max_grad_norm > 0
+// a first pass sums the squared gradient in fixed blocks and stats[2] receives the
+// clipped scale (stats: 3 entries). partial (blocks) receives per-block sums of w^2 over
+// the weights before the step. Returns the number of blocks written.
 int64_t launch_penalized_update(const OptimizerConfig& opt, int64_t t, float* w, float* state_a,
                                 float* state_b, const float* grad, int64_t n, int64_t n_coefs,
-                                float alpha, const double* stats, double* partial,
+                                double alpha, double* stats, double* partial,
                                 cudaStream_t stream);
 // epoch_loss += (stats[0] + 0.5 alpha sum(partial)) / stats[1] * mb; sq_out (opt) = sum(partial)
 void launch_accumulate_loss(double* epoch_loss, double* sq_out, const double* stats,

@@ -1,8 +1,10 @@
 // DeviceNetwork: nn/network.cpp's mini-batch training epoch and prediction on the device.
-// Per batch: gather the shuffled rows (device), forward (GEMM + bias/activation), loss and
-// its gradient, batch sums, backward (GEMMs, bias sums, activation derivative), and the
-// penalized optimizer step, which reads the batch's weight sum from device memory. The
-// host waits once per epoch, for the loss. Tested in tests/test_cuda.py against Network<T>.
+// Per batch: gather the shuffled rows (device), forward (GEMM + bias/activation, then
+// dropout), loss and its gradient, batch sums, backward (GEMMs, bias sums, dropout mask,
+// activation derivative), and the penalized optimizer step (clipping included), which
+// reads the batch's weight sum from device memory; the cosine schedule's rate is set per
+// step by the host loop that launches the kernels. The host waits once per epoch, for the
+// loss. Tested in tests/test_cuda.py against Network<T>.
 #include <algorithm>
 #include <cstring>
 
@@ -26,6 +28,11 @@ struct DeviceNetwork::Impl {
   // pre[l] (batch_rows, sizes[l+1]): hidden layer l's pre-activation, kept only for gelu
   // and silu, whose derivative needs it (as Network<T>::pre_); else empty.
   std::vector<DeviceBuffer<float>> pre;
+  // Dropout rate per hidden layer (empty: none); for layers with a rate > 0, dropped[l]
+  // (batch_rows, sizes[l+1]) holds the activations after dropout and mask[l] the
+  // multipliers, acts[l] keeping the undropped ones (as Network<T>'s buffers).
+  std::vector<double> dropout;
+  std::vector<DeviceBuffer<float>> dropped, mask;
   DeviceBuffer<float> delta_a, delta_b, xb, yb, swb;
   DeviceBuffer<double> row_loss, stats, partial, epoch_loss;
   DeviceBuffer<int64_t> order;
@@ -47,8 +54,20 @@ struct DeviceNetwork::Impl {
     return size_t(l) < pre.size() ? pre[size_t(l)].data() : nullptr;
   }
 
-  // Forward for mb rows of x (mb, sizes[0]); the output layer ends in acts[L-1].
-  void forward(const float* p, const float* x, int64_t mb) {
+  // Whether hidden layer l drops units in a pass with dropout on.
+  bool drops(int64_t l, bool on) const {
+    return on && !dropout.empty() && dropout[size_t(l)] > 0.0;
+  }
+  // What hidden layer l hands to layer l+1: its activations, or their dropped copy.
+  const float* hidden_output(int64_t l, bool on) const {
+    return drops(l, on) ? dropped[size_t(l)].data() : acts[size_t(l)].data();
+  }
+
+  // Forward for mb rows of x (mb, sizes[0]); the output layer ends in acts[L-1]. drop on:
+  // hidden units are dropped with the masks of `seed` for data rows rows[first + i]
+  // (device; null: first + i).
+  void forward(const float* p, const float* x, int64_t mb, bool drop = false,
+               uint64_t seed = 0, const int64_t* rows = nullptr, int64_t first = 0) {
     for (int64_t l = 0; l < L(); ++l) {
       const int64_t in = sizes[size_t(l)], out = sizes[size_t(l) + 1];
       float* y = acts[size_t(l)].data();
@@ -57,25 +76,31 @@ struct DeviceNetwork::Impl {
                   out, precision, stream);
       launch_bias_activation_forward(l == L() - 1 ? output : hidden, y, p + bias_off[size_t(l)],
                                      mb, out, stream, pre_activation(l));
-      x = y;
+      if (l < L() - 1 && drops(l, drop))
+        launch_dropout_forward(dropped[size_t(l)].data(), mask[size_t(l)].data(), y, rows, first,
+                               mb, out, dropout[size_t(l)], seed, l, stream);
+      x = l < L() - 1 ? hidden_output(l, drop) : y;
     }
   }
 
   // delta_a holds the output delta (mb, n_outputs); writes the data gradient into grad.
-  void backward(const float* x0, int64_t mb) {
+  // drop: as the forward pass that left the activations.
+  void backward(const float* x0, int64_t mb, bool drop) {
     float* delta = delta_a.data();
     float* next = delta_b.data();
     for (int64_t l = L() - 1; l >= 0; --l) {
       const int64_t in = sizes[size_t(l)], out = sizes[size_t(l) + 1];
-      const float* x = l == 0 ? x0 : acts[size_t(l) - 1].data();
+      const float* x = l == 0 ? x0 : hidden_output(l - 1, drop);
       // dW (in,out) = x^T (in,mb) @ delta (mb,out);  db (out) = column sums of delta
       launch_gemm(true, false, in, out, mb, 1.0f, x, in, delta, out, 0.0f,
                   grad.data() + coef_off[size_t(l)], out, precision, stream);
       launch_bias_grad(grad.data() + bias_off[size_t(l)], delta, mb, out, stream);
       if (l > 0) {
-        // next (mb,in) = delta (mb,out) @ W^T (out,in), times f'(a)
+        // next (mb,in) = delta (mb,out) @ W^T (out,in), times the dropout mask, times f'(a)
         launch_gemm(false, true, mb, in, out, 1.0f, delta, out, params.data() + coef_off[size_t(l)],
                     out, 0.0f, next, in, precision, stream);
+        if (drops(l - 1, drop))
+          launch_dropout_backward(next, mask[size_t(l) - 1].data(), mb, in, stream);
         launch_activation_backward(hidden, next, acts[size_t(l) - 1].data(),
                                    pre_activation(l - 1), mb, in, stream);
         std::swap(delta, next);
@@ -122,19 +147,25 @@ struct DeviceNetwork::Impl {
 };
 
 DeviceNetwork::DeviceNetwork(std::vector<int64_t> sizes, Activation hidden, Activation output,
-                             Loss loss, int64_t batch_rows, GemmPrecision precision)
+                             Loss loss, int64_t batch_rows, GemmPrecision precision,
+                             std::vector<double> dropout)
     : impl_(new Impl) {
   Impl& s = *impl_;
   if (sizes.size() < 2) throw std::invalid_argument("a network needs at least two layer sizes");
   for (int64_t v : sizes)
     if (v <= 0) throw std::invalid_argument("layer sizes must be > 0");
   if (batch_rows <= 0) throw std::invalid_argument("batch_rows must be > 0");
+  if (!dropout.empty() && dropout.size() + 2 != sizes.size())
+    throw std::invalid_argument("dropout needs one rate per hidden layer");
+  for (double p : dropout)
+    if (!(p >= 0.0 && p < 1.0)) throw std::invalid_argument("dropout rates must be in [0, 1)");
   s.sizes = std::move(sizes);
   s.hidden = hidden;
   s.output = output;
   s.loss = loss;
   s.batch_rows = batch_rows;
   s.precision = precision;
+  s.dropout = std::move(dropout);
   const int64_t L = s.L();
   int64_t off = 0, widest = 0;
   for (int64_t l = 0; l < L; ++l) {
@@ -160,13 +191,22 @@ DeviceNetwork::DeviceNetwork(std::vector<int64_t> sizes, Activation hidden, Acti
     for (int64_t l = 0; l + 1 < L; ++l)
       s.pre[size_t(l)].resize(batch_rows * s.sizes[size_t(l) + 1]);
   }
+  if (!s.dropout.empty()) {
+    s.dropped.resize(size_t(L - 1));
+    s.mask.resize(size_t(L - 1));
+    for (int64_t l = 0; l + 1 < L; ++l) {
+      if (s.dropout[size_t(l)] == 0.0) continue;
+      s.dropped[size_t(l)].resize(batch_rows * s.sizes[size_t(l) + 1]);
+      s.mask[size_t(l)].resize(batch_rows * s.sizes[size_t(l) + 1]);
+    }
+  }
   s.delta_a.resize(batch_rows * widest);
   s.delta_b.resize(batch_rows * widest);
   s.xb.resize(batch_rows * s.sizes.front());
   s.yb.resize(batch_rows * s.sizes.back());
   s.swb.resize(batch_rows);
   s.row_loss.resize(batch_rows);
-  s.stats.resize(2);
+  s.stats.resize(3);  // loss sum, weight sum, clipped scale
   s.partial.resize(std::max<int64_t>(1, update_blocks(s.n_params)));
   s.epoch_loss.resize(1);
 }
@@ -238,35 +278,49 @@ void DeviceNetwork::set_params(float* params, float* state_a, float* state_b) {
 }
 
 double DeviceNetwork::train_epoch(int64_t& adam_t, const OptimizerConfig& opt,
-                                  const int64_t* order, int64_t batch_size, double alpha) {
+                                  const int64_t* order, int64_t batch_size, double alpha,
+                                  int64_t first_step, uint64_t dropout_seed) {
   Impl& s = *impl_;
   if (!s.host_params) throw std::logic_error("DeviceNetwork: set_params before train_epoch");
   if (s.n <= 0) throw std::logic_error("DeviceNetwork: set_data before train_epoch");
   if (batch_size <= 0 || batch_size > s.batch_rows)
     throw std::invalid_argument("batch_size must be in [1, batch_rows]");
-  if (opt.solver == Solver::adam && !s.state_b.data())
-    throw std::invalid_argument("adam needs two state vectors");
-  if (order && s.resident)
+  const bool adam = opt.solver != Solver::sgd;  // adam or adamw
+  if (adam && !s.state_b.data()) throw std::invalid_argument("adam needs two state vectors");
+  if (opt.schedule == Schedule::cosine &&
+      !(opt.warmup_steps >= 0 && opt.warmup_steps < opt.total_steps))
+    throw std::invalid_argument("the cosine schedule needs 0 <= warmup_steps < total_steps");
+  // On the device in both data modes: the gather reads it when resident, the dropout
+  // masks (data rows) in either.
+  if (order)
     check(cudaMemcpyAsync(s.order.data(), order, sizeof(int64_t) * size_t(s.n),
                           cudaMemcpyHostToDevice, s.stream), "copy order");
   check(cudaMemsetAsync(s.epoch_loss.data(), 0, sizeof(double), s.stream), "cudaMemset");
-  float* b = opt.solver == Solver::adam ? s.state_b.data() : s.state_a.data();
-  for (int64_t start = 0; start < s.n; start += batch_size) {
+  float* b = adam ? s.state_b.data() : s.state_a.data();
+  const bool drop = !s.dropout.empty();
+  const int64_t* rows = order ? s.order.data() : nullptr;
+  // adamw's alpha decays the weights inside the step; it adds no penalty to the loss.
+  const double penalty = opt.solver == Solver::adamw ? 0.0 : alpha;
+  OptimizerConfig step_opt = opt;
+  for (int64_t start = 0, step = first_step; start < s.n; start += batch_size, ++step) {
     const int64_t mb = std::min(batch_size, s.n - start);
     const float *x, *y, *w;
     s.batch(order, order != nullptr, start, mb, &x, &y, &w);
-    s.forward(s.params.data(), x, mb);
+    s.forward(s.params.data(), x, mb, drop, dropout_seed, rows, start);
     launch_loss_forward_backward(s.loss, s.row_loss.data(), s.delta_a.data(),
                                  s.acts.back().data(), y, w, mb, s.sizes.back(), s.stream);
     launch_batch_stats(s.stats.data(), s.row_loss.data(), w, mb, s.stream);
-    s.backward(x, mb);
-    if (opt.solver == Solver::adam) ++adam_t;
+    s.backward(x, mb, drop);
+    if (adam) ++adam_t;
+    if (opt.schedule == Schedule::cosine)
+      step_opt.learning_rate =
+          cosine_learning_rate(opt.learning_rate, step, opt.warmup_steps, opt.total_steps);
     const int64_t blocks =
-        launch_penalized_update(opt, adam_t, s.params.data(), s.state_a.data(), b, s.grad.data(),
-                                s.n_params, s.n_coefs, float(alpha), s.stats.data(),
+        launch_penalized_update(step_opt, adam_t, s.params.data(), s.state_a.data(), b,
+                                s.grad.data(), s.n_params, s.n_coefs, alpha, s.stats.data(),
                                 s.partial.data(), s.stream);
     launch_accumulate_loss(s.epoch_loss.data(), nullptr, s.stats.data(), s.partial.data(), blocks,
-                           alpha, mb, s.stream);
+                           penalty, mb, s.stream);
   }
   // The epoch's one synchronisation: its loss, and the host mirrors of the parameters.
   double total = 0.0;
@@ -277,7 +331,7 @@ double DeviceNetwork::train_epoch(int64_t& adam_t, const OptimizerConfig& opt,
         "copy params");
   check(cudaMemcpyAsync(s.host_a, s.state_a.data(), bytes, cudaMemcpyDeviceToHost, s.stream),
         "copy state");
-  if (s.host_b && opt.solver == Solver::adam)
+  if (s.host_b && adam)
     check(cudaMemcpyAsync(s.host_b, s.state_b.data(), bytes, cudaMemcpyDeviceToHost, s.stream),
           "copy state");
   check(cudaStreamSynchronize(s.stream), "train_epoch");

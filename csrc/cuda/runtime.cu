@@ -33,7 +33,7 @@ std::string device_description() {
     cudaGetLastError();
     return "CUDA device 0 (properties unavailable)";
   }
-  char buf[256];
+  char buf[sizeof prop.name + 64];  // room for the whole name: no truncation (-Wall)
   std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %.1f GiB)", prop.name, prop.major, prop.minor,
                 double(prop.totalGlobalMem) / double(1ull << 30));
   return buf;
@@ -142,6 +142,18 @@ void gather_rows_host(float* out, const float* src, const int64_t* rows, int64_t
   to_host(out, dout, m * width);
 }
 
+void dropout_forward_host(float* y, float* mask, const float* a, const int64_t* rows,
+                          int64_t m, int64_t width, double p, uint64_t seed, int64_t layer) {
+  DeviceBuffer<float> dy(m * width), dm(m * width), da;
+  DeviceBuffer<int64_t> dr;
+  to_device(da, a, m * width);
+  if (rows) to_device(dr, rows, m);
+  launch_dropout_forward(dy.data(), dm.data(), da.data(), rows ? dr.data() : nullptr, 0, m,
+                         width, p, seed, layer, nullptr);
+  to_host(y, dy, m * width);
+  to_host(mask, dm, m * width);
+}
+
 double penalized_update_host(const OptimizerConfig& opt, int64_t t, float* w, float* state_a,
                              float* state_b, const float* grad, int64_t n, int64_t n_coefs,
                              double alpha, double scale) {
@@ -149,14 +161,14 @@ double penalized_update_host(const OptimizerConfig& opt, int64_t t, float* w, fl
   DeviceBuffer<double> stats, partial(std::max<int64_t>(1, update_blocks(n))), sq(1);
   to_device(dw, w, n);
   to_device(da, state_a, n);
-  const bool adam = opt.solver == Solver::adam;
+  const bool adam = opt.solver != Solver::sgd;  // adam or adamw
   if (adam) to_device(db, state_b, n);
   to_device(dg, grad, n);
-  const double s[2] = {0.0, 1.0 / scale};
-  to_device(stats, s, 2);
+  const double s[3] = {0.0, 1.0 / scale, 0.0};  // stats[2]: the clipped scale, if any
+  to_device(stats, s, 3);
   const int64_t blocks =
       launch_penalized_update(opt, t, dw.data(), da.data(), adam ? db.data() : da.data(),
-                              dg.data(), n, n_coefs, float(alpha), stats.data(), partial.data(),
+                              dg.data(), n, n_coefs, alpha, stats.data(), partial.data(),
                               nullptr);
   launch_accumulate_loss(nullptr, sq.data(), stats.data(), partial.data(), blocks, alpha, 0,
                          nullptr);

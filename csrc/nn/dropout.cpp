@@ -12,9 +12,9 @@ void dropout_forward(T* y, T* mask, const T* a, const int64_t* rows, int64_t fir
   const T scale = T(1.0 / (1.0 - p));
 #pragma omp parallel for schedule(static) if (worth_parallel(m * width))
   for (int64_t i = 0; i < m; ++i) {
-    const uint64_t base = uint64_t(rows ? rows[i] : first + i) * uint64_t(width);
+    const uint64_t row = uint64_t(rows ? rows[i] : first + i);
     for (int64_t j = 0; j < width; ++j) {
-      const T keep = dropout_uniform(stream, base + uint64_t(j)) >= p ? scale : T(0);
+      const T keep = dropout_keep(stream, row, uint64_t(width), uint64_t(j), p, scale);
       mask[i * width + j] = keep;
       y[i * width + j] = a[i * width + j] * keep;
     }

@@ -1,7 +1,7 @@
 // SGD (momentum, Nesterov), Adam and AdamW updates, one pass over the flat parameters; and
 // the same steps fused with the L2 penalty and the 1/S scaling of the gradient, so a
 // training step reads and writes the parameters and optimizer state once (twice with
-// gradient clipping, which needs the norm first). The cosine learning-rate schedule.
+// gradient clipping, which needs the norm first).
 #include "nn/optimizers.h"
 
 #include <algorithm>
@@ -128,15 +128,6 @@ double penalized_grad_sq(const T* w, const T* grad, int64_t n, int64_t n_coefs, 
 }
 
 }  // namespace
-
-double cosine_learning_rate(double base, int64_t step, int64_t warmup_steps,
-                            int64_t total_steps) {
-  if (step < warmup_steps) return base * double(step + 1) / double(warmup_steps);
-  const double span = double(total_steps - warmup_steps);
-  const double done = std::min(double(step - warmup_steps), span);
-  constexpr double kPi = 3.14159265358979323846;  // M_PI is not standard C++
-  return base * 0.5 * (1.0 + std::cos(kPi * done / span));
-}
 
 template <typename T>
 void sgd_update(T* w, T* velocity, const T* grad, int64_t n, double lr, double momentum,

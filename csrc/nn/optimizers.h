@@ -5,6 +5,8 @@
 // Tested against numpy transcriptions in tests/test_ops.py and
 // tests/test_training_extras.py.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -34,9 +36,16 @@ struct OptimizerConfig {
 // The cosine schedule's rate for step s (0-based) of total_steps S, after warmup_steps W:
 //   s < W:  base * (s + 1) / W
 //   else:   base * 0.5 * (1 + cos(pi * min(s - W, S - W) / (S - W)))
-// Requires 0 <= W < S.
-double cosine_learning_rate(double base, int64_t step, int64_t warmup_steps,
-                            int64_t total_steps);
+// Requires 0 <= W < S. Inline: the CPU and the CUDA training loops (on the host, once
+// per step) compute the rate with this one definition.
+inline double cosine_learning_rate(double base, int64_t step, int64_t warmup_steps,
+                                   int64_t total_steps) {
+  if (step < warmup_steps) return base * double(step + 1) / double(warmup_steps);
+  const double span = double(total_steps - warmup_steps);
+  const double done = std::min(double(step - warmup_steps), span);
+  constexpr double kPi = 3.14159265358979323846;  // M_PI is not standard C++
+  return base * 0.5 * (1.0 + std::cos(kPi * done / span));
+}
 
 // v = momentum*v - lr*g;  w += nesterov ? momentum*v - lr*g : v
 // w, velocity, grad (n)

@@ -795,6 +795,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         if _cuda.fit_device(self, X_train) == "cuda":
             net = _cuda.DeviceTrainer(
                 units, self.activation, self.out_activation_, self._core_loss(), batch_size,
+                dropout if dropping else (),
                 "bf16" if getattr(self, "precision", None) == "bfloat16" else "float32",
             )
         else:

@@ -203,13 +203,12 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
     device : {'cpu', 'cuda', 'auto'}, default='cpu'
         Where fit and predict run (fastmlp only; not a scikit-learn parameter).
-        'cuda' trains on the GPU (solver 'sgd' or 'adam', dense X, float32: float64
-        input is converted with a DataConversionWarning) and raises at fit when
-        fastmlp was built without CUDA or no GPU is usable; 'auto' uses the GPU when
-        it can and the CPU otherwise. Fitted attributes are numpy arrays either way;
-        a model fitted on a GPU predicts on the CPU where no GPU is present.
-        solver='adamw', dropout, max_grad_norm and learning_rate='cosine' train on
-        the CPU only: with them 'cuda' raises a ValueError and 'auto' uses the CPU.
+        'cuda' trains on the GPU (solver 'sgd', 'adam' or 'adamw', with dropout,
+        max_grad_norm and learning_rate='cosine' as on the CPU; dense X, float32:
+        float64 input is converted with a DataConversionWarning) and raises at fit
+        when fastmlp was built without CUDA or no GPU is usable; 'auto' uses the GPU
+        when it can and the CPU otherwise. Fitted attributes are numpy arrays either
+        way; a model fitted on a GPU predicts on the CPU where no GPU is present.
 
     dropout : float or array-like of shape (n_layers - 2,), default=0.0
         Inverted dropout of hidden units (fastmlp only): during training each unit

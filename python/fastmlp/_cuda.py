@@ -29,37 +29,15 @@ def cuda_available():
         return False
 
 
-def _cpu_only_features(estimator):
-    """The training features set on `estimator` that the device kernels do not have."""
-    dropout = estimator.dropout
-    return [
-        name
-        for name, on in (
-            ("solver='adamw'", estimator.solver == "adamw"),
-            ("dropout", np.any(np.asarray(dropout, dtype=float) > 0)),
-            ("max_grad_norm", estimator.max_grad_norm is not None),
-            ("learning_rate='cosine'", estimator.learning_rate == "cosine"),
-        )
-        if on
-    ]
-
-
 def fit_device(estimator, X):
     """'cpu' or 'cuda' for fitting `estimator` on X; raises when 'cuda' cannot be honoured."""
     device = estimator.device
     if device == "cpu":
         return "cpu"
-    cpu_only = _cpu_only_features(estimator)
-    if device == "cuda" and cpu_only:
-        # Before any check of the build or the GPU: the parameters alone decide this.
-        raise ValueError(
-            f"device='cuda' does not implement {', '.join(cpu_only)} (fastmlp trains them on "
-            "the CPU only). Use device='cpu' or device='auto', which falls back to the CPU."
-        )
-    # Every activation and loss has its device kernel; lbfgs and sparse X have none.
+    # Every activation, loss and training feature (dropout, max_grad_norm,
+    # learning_rate='cosine') has its device kernel; lbfgs, sparse X and float64 have none.
     supported = (
-        not cpu_only
-        and estimator.solver in ("sgd", "adam")
+        estimator.solver in ("sgd", "adam", "adamw")
         and not sp.issparse(X)
         and getattr(estimator, "precision", None) != "float64"
     )
@@ -77,8 +55,8 @@ def fit_device(estimator, X):
         )
     if not supported:
         raise ValueError(
-            "device='cuda' trains in float32 or bfloat16 with solver='sgd' or 'adam' on dense "
-            f"X; got solver={estimator.solver!r}, precision="
+            "device='cuda' trains in float32 or bfloat16 with solver='sgd', 'adam' or 'adamw' "
+            f"on dense X; got solver={estimator.solver!r}, precision="
             f"{getattr(estimator, 'precision', None)!r}"
             f"{' and sparse X' if sp.issparse(X) else ''}. "
             "Use device='cpu' or device='auto'."
@@ -124,12 +102,17 @@ def predict(units, activation, out_activation, loss, params, X):
 
 
 class DeviceTrainer:
-    """CudaNetwork32 with the CPU network's train_epoch / predict signatures."""
+    """CudaNetwork32 with the CPU network's train_epoch / predict signatures.
 
-    def __init__(self, units, activation, out_activation, loss, batch_size, precision="float32"):
+    `dropout`: one rate per hidden layer, or empty (none), as the CPU network takes it.
+    """
+
+    def __init__(self, units, activation, out_activation, loss, batch_size, dropout=(),
+                 precision="float32"):
         self._units = [int(u) for u in units]
         self._net = _core.CudaNetwork32(
-            self._units, activation, out_activation, loss, int(batch_size), precision
+            self._units, activation, out_activation, loss, int(batch_size), precision,
+            dropout=list(dropout),
         )
         self._data = None
         self._params = None
@@ -138,10 +121,6 @@ class DeviceTrainer:
                     nesterov, beta_1, beta_2, epsilon, X, Y, sample_weight, order,
                     batch_size, alpha, step=0, schedule="constant", warmup_steps=0,
                     total_steps=0, max_grad_norm=0.0, dropout_seed=0):
-        # fit_device refuses these features for the GPU before a trainer is made.
-        if schedule != "constant" or max_grad_norm:
-            raise ValueError("the CUDA path implements neither learning_rate='cosine' nor "
-                             "max_grad_norm")
         if self._data is None or self._data[0] is not X:
             self._net.set_data(X, Y, sample_weight, self._units[0], self._units[-1])
             self._data = (X, Y, sample_weight)
@@ -150,7 +129,8 @@ class DeviceTrainer:
             self._params = (params, state_a, state_b)
         return self._net.train_epoch(
             t, solver, learning_rate, momentum, nesterov, beta_1, beta_2, epsilon, order,
-            batch_size, alpha,
+            batch_size, alpha, step=step, schedule=schedule, warmup_steps=warmup_steps,
+            total_steps=total_steps, max_grad_norm=max_grad_norm, dropout_seed=dropout_seed,
         )
 
     def predict(self, params, X, out):
