@@ -48,10 +48,13 @@ def main():
             # Blocks of calls, alternating between the libraries with a pause between
             # blocks: both keep worker threads spinning for a while after a call, and
             # interleaving single calls would time each against the other's spinners.
+            # OpenBLAS's spin lasts 2^28 cycles (THREAD_TIMEOUT, ~0.1 s here): 50 ms
+            # pauses were too short, and timed our 2-thread products against a spinning
+            # OpenBLAS thread (512^3 float64: 51 GFLOPS measured, 205 alone).
             for _ in range(3):
                 for fn, times in ((lambda: np.matmul(A, B, out=out_np), t_np),
                                   (lambda: _core.gemm(a, b, ta, tb, out=out_ours), t_ours)):
-                    time.sleep(0.05)
+                    time.sleep(0.3)
                     fn()
                     for _ in range(reps):
                         s = time.perf_counter()
