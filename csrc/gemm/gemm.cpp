@@ -291,12 +291,16 @@ void gemm_threaded(const Plan<T, P>& plan, bool trans_a, bool trans_b, int64_t M
 #ifdef _OPENMP
   if (M * N * K >= kParallelMinFlops) threads = omp_get_max_threads();
 #endif
-  // Threads own slabs of whole micro-tiles of C -- rows, or columns when C has more column
-  // panels -- and run the loop nest on their slab with private packing buffers. No barrier
-  // inside the product: a thread that the OS preempts (a busy machine) delays only its own
-  // slab instead of stalling every barrier. Each element of C is still summed over K in one
-  // fixed order, so the results do not depend on the thread count.
-  const bool split_rows = ceil_div(M, MR) >= ceil_div(N, NR);
+  // Threads own slabs of whole micro-tiles of C -- rows or columns, whichever gives the
+  // busiest thread fewer tiles (200 x 256 on 2 threads: 9 of 17 row panels x 8 would be
+  // 72 tiles, 17 x 4 of 8 column panels is 68) -- and run the loop nest on their slab with
+  // private packing buffers. No barrier inside the product: a thread that the OS preempts
+  // (a busy machine) delays only its own slab instead of stalling every barrier. Each
+  // element of C is still summed over K in one fixed order, so the results do not depend
+  // on the thread count.
+  const int64_t m_panels = ceil_div(M, MR), n_panels = ceil_div(N, NR);
+  const bool split_rows =
+      ceil_div(m_panels, threads) * n_panels <= m_panels * ceil_div(n_panels, threads);
   const int64_t slab_m = split_rows ? ceil_div(ceil_div(M, MR), threads) * MR : M;
   const int64_t slab_n = split_rows ? N : ceil_div(ceil_div(N, NR), threads) * NR;
   // k blocks start at multiples of k_unit, so bf16 pairs never straddle two blocks.

@@ -49,7 +49,7 @@ struct AdamStep {
 };
 
 // Blocks of a fixed size, so the sum of squares merges in one order for any thread count.
-constexpr int64_t kBlock = 1 << 14;
+constexpr int64_t kBlock = 1 << 12;
 
 // One block of the fused step: coef_step updates the weights (the first n_coefs entries),
 // bias_step the rest (they differ only for AdamW, whose decay spares the biases); returns
