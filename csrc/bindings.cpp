@@ -188,6 +188,36 @@ py::array gemm_typed(const py::array& a_obj, const py::array& b_obj, bool ta, bo
   return std::move(c);
 }
 
+// The test hook dropout_forward(y, mask, a, rows, p, seed, layer) of the CPU and the CUDA
+// kernels: one set of argument checks, then run(y, mask, a, rows, n, width, p, seed, layer).
+template <typename T, typename Run>
+void def_dropout_forward(py::module_& m, Run run) {
+  m.def("dropout_forward", [run](py::object y_obj, py::object mask_obj, py::object a_obj,
+                                 py::object rows_obj, double p, uint64_t seed, int64_t layer) {
+    auto y = require<T>(y_obj, "y");
+    auto mask = require<T>(mask_obj, "mask");
+    auto a = require<T>(a_obj, "a");
+    FASTMLP_CHECK(a.ndim() == 2 && y.ndim() == 2 && mask.ndim() == 2 &&
+                      y.shape(0) == a.shape(0) && y.shape(1) == a.shape(1) &&
+                      mask.shape(0) == a.shape(0) && mask.shape(1) == a.shape(1),
+                  "y, mask and a must be 2-D arrays of the same shape");
+    FASTMLP_CHECK(p > 0.0 && p < 1.0, "p must be in (0, 1)");
+    Array<int64_t> rows;
+    const int64_t* r = nullptr;
+    if (!rows_obj.is_none()) {
+      FASTMLP_CHECK(py::isinstance<Array<int64_t>>(rows_obj), "rows must be a C-contiguous int64 array");
+      rows = py::reinterpret_borrow<Array<int64_t>>(rows_obj);
+      check_size(rows.size(), a.shape(0), "rows");
+      r = rows.data();
+    }
+    T* yp = writable(y, "y");
+    T* mp = writable(mask, "mask");
+    py::gil_scoped_release release;
+    run(yp, mp, a.data(), r, a.shape(0), a.shape(1), p, seed, layer);
+  }, py::arg("y"), py::arg("mask"), py::arg("a"), py::arg("rows"), py::arg("p"), py::arg("seed"),
+     py::arg("layer"));
+}
+
 template <typename T>
 void bind_kernels(py::module_& m) {
   m.def("activation_forward", [](const std::string& name, py::object a_obj) {
@@ -249,30 +279,10 @@ void bind_kernels(py::module_& m) {
     loss_backward(loss, d, p.data(), y.data(), sw, p.shape(0), p.shape(1));
   }, py::arg("delta"), py::arg("p"), py::arg("y"), py::arg("sw"),
      py::arg("loss") = "squared_error");
-  m.def("dropout_forward", [](py::object y_obj, py::object mask_obj, py::object a_obj,
-                              py::object rows_obj, double p, uint64_t seed, int64_t layer) {
-    auto y = require<T>(y_obj, "y");
-    auto mask = require<T>(mask_obj, "mask");
-    auto a = require<T>(a_obj, "a");
-    FASTMLP_CHECK(a.ndim() == 2 && y.ndim() == 2 && mask.ndim() == 2 &&
-                      y.shape(0) == a.shape(0) && y.shape(1) == a.shape(1) &&
-                      mask.shape(0) == a.shape(0) && mask.shape(1) == a.shape(1),
-                  "y, mask and a must be 2-D arrays of the same shape");
-    FASTMLP_CHECK(p > 0.0 && p < 1.0, "p must be in (0, 1)");
-    Array<int64_t> rows;
-    const int64_t* r = nullptr;
-    if (!rows_obj.is_none()) {
-      FASTMLP_CHECK(py::isinstance<Array<int64_t>>(rows_obj), "rows must be a C-contiguous int64 array");
-      rows = py::reinterpret_borrow<Array<int64_t>>(rows_obj);
-      check_size(rows.size(), a.shape(0), "rows");
-      r = rows.data();
-    }
-    T* yp = writable(y, "y");
-    T* mp = writable(mask, "mask");
-    py::gil_scoped_release release;
-    dropout_forward(yp, mp, a.data(), r, 0, a.shape(0), a.shape(1), p, seed, layer);
-  }, py::arg("y"), py::arg("mask"), py::arg("a"), py::arg("rows"), py::arg("p"), py::arg("seed"),
-     py::arg("layer"));
+  def_dropout_forward<T>(m, [](T* y, T* mask, const T* a, const int64_t* rows, int64_t n,
+                               int64_t width, double p, uint64_t seed, int64_t layer) {
+    dropout_forward(y, mask, a, rows, 0, n, width, p, seed, layer);
+  });
   m.def("sgd_update", [](py::object w_obj, py::object v_obj, py::object g_obj, double lr,
                          double momentum, bool nesterov) {
     auto w = require<T>(w_obj, "w");
@@ -720,30 +730,11 @@ void bind_cuda(py::module_& m) {
     }
     return out;
   });
-  k.def("dropout_forward", [](py::object y_obj, py::object mask_obj, py::object a_obj,
-                              py::object rows_obj, double p, uint64_t seed, int64_t layer) {
-    auto y = require<float>(y_obj, "y");
-    auto mask = require<float>(mask_obj, "mask");
-    auto a = require<float>(a_obj, "a");
-    FASTMLP_CHECK(a.ndim() == 2 && y.ndim() == 2 && mask.ndim() == 2 &&
-                      y.shape(0) == a.shape(0) && y.shape(1) == a.shape(1) &&
-                      mask.shape(0) == a.shape(0) && mask.shape(1) == a.shape(1),
-                  "y, mask and a must be 2-D arrays of the same shape");
-    FASTMLP_CHECK(p > 0.0 && p < 1.0, "p must be in (0, 1)");
-    Array<int64_t> rows;
-    const int64_t* r = nullptr;
-    if (!rows_obj.is_none()) {
-      FASTMLP_CHECK(py::isinstance<Array<int64_t>>(rows_obj), "rows must be a C-contiguous int64 array");
-      rows = py::reinterpret_borrow<Array<int64_t>>(rows_obj);
-      check_size(rows.size(), a.shape(0), "rows");
-      r = rows.data();
-    }
-    float* yp = writable(y, "y");
-    float* mp = writable(mask, "mask");
-    py::gil_scoped_release release;
-    cuda::dropout_forward_host(yp, mp, a.data(), r, a.shape(0), a.shape(1), p, seed, layer);
-  }, py::arg("y"), py::arg("mask"), py::arg("a"), py::arg("rows"), py::arg("p"), py::arg("seed"),
-     py::arg("layer"));
+  def_dropout_forward<float>(k, [](float* y, float* mask, const float* a, const int64_t* rows,
+                                   int64_t n, int64_t width, double p, uint64_t seed,
+                                   int64_t layer) {
+    cuda::dropout_forward_host(y, mask, a, rows, n, width, p, seed, layer);
+  });
   k.def("penalized_update", [](const std::string& solver, int64_t t, py::object w_obj,
                                py::object a_obj, py::object b_obj, py::object g_obj,
                                int64_t n_coefs, double lr, double momentum, bool nesterov,
