@@ -56,6 +56,25 @@ def test_alpha_beta_and_nan_output(kernel, dtype):
         _check(nan_out, a @ b.T, k, dtype)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, True)])
+def test_several_k_blocks(kernel, dtype, ta, tb):
+    # K = 1100 runs as three k blocks (kc <= 512): the later ones add onto C, through the
+    # kernels' C += acc store when alpha = beta = 1.
+    rng = np.random.default_rng(3)
+    m, n, k = 37, 70, 1100
+    a, b, a_in, b_in = _operands(m, n, k, dtype, ta, tb, rng)
+    want = (a.T if ta else a) @ (b.T if tb else b)
+    _check(_core.gemm(a_in, b_in, trans_a=ta, trans_b=tb, kernel=kernel), want, k, dtype)
+    for alpha, beta in [(1.0, 1.0), (-0.5, 2.0)]:
+        c = rng.standard_normal((m, n))
+        out = c.astype(dtype)
+        _core.gemm(a_in, b_in, trans_a=ta, trans_b=tb, kernel=kernel, alpha=alpha, beta=beta,
+                   out=out)
+        _check(out, alpha * want + beta * c, k, dtype)
+
+
 def test_empty_inner_dimension_gives_zeros():
     out = _core.gemm(np.ones((3, 0)), np.ones((0, 4)))
     np.testing.assert_array_equal(out, np.zeros((3, 4)))

@@ -31,6 +31,7 @@ struct Zmm<float> {
   static void store(float* p, Mask k, V v) { _mm512_mask_storeu_ps(p, k, v); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
 };
 
 template <>
@@ -46,6 +47,7 @@ struct Zmm<double> {
   static void store(double* p, Mask k, V v) { _mm512_mask_storeu_pd(p, k, v); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
 };
 
 template <typename T, int MR, int NV>
@@ -84,6 +86,16 @@ void ukernel(int64_t K, const T* __restrict a, const T* __restrict b, T* __restr
 
   const V va = Z::set1(alpha), vb = Z::set1(beta);
   if (m == MR && n == NR) {
+    if (alpha == T(1) && beta == T(1)) {  // later k blocks of a product: C += acc
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          T* p = c + r * ldc + v * W;
+          Z::store(p, Z::add(Z::load(p), acc[r][v]));
+        }
+      return;
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
