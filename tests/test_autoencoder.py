@@ -78,6 +78,26 @@ def test_float32_in_float32_out(digits):
     assert ae.inverse_transform(codes).dtype == np.float32
 
 
+def test_precision_sets_the_dtype(digits):
+    X, _ = digits  # float64
+    ae = small(max_iter=5, precision="float32").fit(X)
+    assert ae.regressor_.coefs_[0].dtype == np.float32
+    codes = ae.transform(X)
+    assert codes.dtype == np.float32 and ae.inverse_transform(codes).dtype == np.float32
+    ref = small(max_iter=5).fit(X.astype(np.float32))
+    np.testing.assert_allclose(codes, ref.transform(X.astype(np.float32)), rtol=1e-5, atol=1e-6)
+
+
+def test_bfloat16_trains_close_to_float32(digits):
+    from fastmlp import bf16_available
+
+    if not bf16_available():
+        pytest.skip("this CPU has no AVX-512 BF16")
+    X, _ = digits
+    err = {p: -small(max_iter=60, precision=p).fit(X).score(X) for p in ("float32", "bfloat16")}
+    assert err["bfloat16"] < 1.1 * err["float32"]
+
+
 def test_in_pipeline(digits):
     X, y = digits
     Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=0)

@@ -17,7 +17,13 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._base import _CHUNK_ROWS, BaseMultilayerPerceptron, _core_input, _network
+from ._base import (
+    _CHUNK_ROWS,
+    _PRECISION_DTYPE,
+    BaseMultilayerPerceptron,
+    _core_input,
+    _network,
+)
 from ._regressor import MLPRegressor
 
 # Parameters handed unchanged to the inner MLPRegressor.
@@ -26,7 +32,7 @@ _FORWARDED = (
     "power_t", "max_iter", "shuffle", "random_state", "tol", "verbose", "momentum",
     "nesterovs_momentum", "early_stopping", "validation_fraction", "beta_1", "beta_2",
     "epsilon", "n_iter_no_change", "max_fun", "dropout", "max_grad_norm", "warmup_iters",
-    "early_stopping_metric",
+    "early_stopping_metric", "precision",
 )
 
 
@@ -137,6 +143,11 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         What early stopping watches: the validation R2 of the reconstruction, or the
         validation loss (see :class:`MLPRegressor`).
 
+    precision : {None, 'float32', 'float64', 'bfloat16'}, default=None
+        The dtype the network trains and transforms in (see :class:`MLPRegressor`):
+        None follows X; 'bfloat16' trains float32 weights with bf16 products (CPUs
+        with AVX-512 BF16) and transforms in float32.
+
     Attributes
     ----------
     regressor_ : MLPRegressor
@@ -218,6 +229,7 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         max_grad_norm=None,
         warmup_iters=0,
         early_stopping_metric="score",
+        precision=None,
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -246,6 +258,7 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.max_grad_norm = max_grad_norm
         self.warmup_iters = warmup_iters
         self.early_stopping_metric = early_stopping_metric
+        self.precision = precision
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, validation_data=None):
@@ -302,8 +315,14 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         reg = self.regressor_
         coefs = [reg.coefs_[i] for i in layers]
-        # As MLPRegressor.predict: float32 only when both the data and the model are.
-        dtype = np.float32 if (X.dtype == np.float32 and coefs[0].dtype == np.float32) else np.float64
+        # As MLPRegressor.predict: the precision's dtype, else float32 only when both the
+        # data and the model are.
+        if self.precision is not None:
+            dtype = _PRECISION_DTYPE[self.precision]
+        elif X.dtype == np.float32 and coefs[0].dtype == np.float32:
+            dtype = np.float32
+        else:
+            dtype = np.float64
         flat = np.concatenate(
             [W.ravel() for W in coefs] + [reg.intercepts_[i] for i in layers]
         ).astype(dtype, copy=False)
