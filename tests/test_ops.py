@@ -224,3 +224,40 @@ def test_kernels_refuse_bad_arrays():
         _core.f64.activation_forward("relu", a)
     with pytest.raises(ValueError, match="same shape"):
         _core.f64.loss_backward(np.zeros((2, 2)), np.zeros((2, 3)), np.zeros((2, 3)), None)
+
+
+# The exp-based activations run on nn/exp_math.h's exp/expm1/tanh (vectorized, not libm):
+# element by element, relative to each value, over the whole range and at the edges.
+ELEMENT_RTOL = {np.float32: 2e-6, np.float64: 1e-14}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["logistic", "tanh", "exp", "elu", "silu", "gelu", "softplus"])
+def test_exp_based_activations_elementwise(name, dtype):
+    rng = np.random.default_rng(11)
+    limit = 80 if dtype == np.float32 else 700
+    z = np.concatenate([
+        rng.uniform(-limit, limit, 4000), rng.standard_normal(4000), 1e-3 * rng.standard_normal(500),
+        [0.0, -0.0, 1e-30, -1e-30, 0.3465, -0.3465, 0.35, 20.0, -20.0, 40.0, -40.0],
+    ]).astype(dtype)
+    if name == "exp":
+        z = z[z < (80 if dtype == np.float32 else 700)]
+    a = z.reshape(1, -1).copy()
+    KERNELS[dtype].activation_forward(name, a)
+    want = _ref_forward(name, z.astype(np.float64))
+    # gelu's 0.5 z (1 + tanh(u)) cancels for negative z in any implementation: its error
+    # is relative to |z| there, not to the (tiny) value.
+    scale = np.abs(want) + (np.abs(z) if name == "gelu" else 0.0)
+    err = np.abs(a[0] - want) / np.maximum(scale, np.finfo(dtype).tiny)
+    assert np.max(err) <= ELEMENT_RTOL[dtype] * (8 if name in ("gelu", "softplus") else 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_based_activations_at_special_values(dtype):
+    z = np.array([[-np.inf, np.inf, np.nan, -1e6, 1e6]], dtype=dtype)
+    for name, want in [("tanh", [-1, 1, np.nan, -1, 1]), ("logistic", [0, 1, np.nan, 0, 1]),
+                       ("exp", [0, np.inf, np.nan, 0, np.inf]),
+                       ("elu", [-1, np.inf, np.nan, -1, 1e6])]:
+        a = z.copy()
+        KERNELS[dtype].activation_forward(name, a)
+        np.testing.assert_array_equal(a[0], np.array(want, dtype=dtype), err_msg=name)

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "common/parallel.h"
+#include "common/simd_clones.h"
 #include "nn/activation_math.h"
 
 namespace fastmlp {
@@ -28,21 +29,39 @@ Activation parse_activation(const std::string& name) {
 
 namespace {
 
+// One row of softmax, with bias: exp in a loop of its own (it vectorizes), the sum after
+// it in index order.
+template <typename T>
+FASTMLP_SIMD_CLONES void softmax_row(T* row, const T* bias, int64_t width) {
+  if (bias) {
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) row[j] += bias[j];
+  }
+  const T mx = *std::max_element(row, row + width);
+#pragma omp simd
+  for (int64_t j = 0; j < width; ++j) row[j] = act_exp(row[j] - mx);
+  T sum = 0;
+  for (int64_t j = 0; j < width; ++j) sum += row[j];
+  const T inv = T(1) / sum;
+#pragma omp simd
+  for (int64_t j = 0; j < width; ++j) row[j] *= inv;
+}
+
 template <typename T>
 void softmax_rows(T* a, const T* bias, int64_t n, int64_t width) {
 #pragma omp parallel for schedule(static) if (worth_parallel(n * width))
-  for (int64_t i = 0; i < n; ++i) {
-    T* row = a + i * width;
-    if (bias)
-      for (int64_t j = 0; j < width; ++j) row[j] += bias[j];
-    T mx = *std::max_element(row, row + width);
-    T sum = 0;
-    for (int64_t j = 0; j < width; ++j) {
-      row[j] = std::exp(row[j] - mx);
-      sum += row[j];
-    }
-    T inv = T(1) / sum;
-    for (int64_t j = 0; j < width; ++j) row[j] *= inv;
+  for (int64_t i = 0; i < n; ++i) softmax_row(a + i * width, bias, width);
+}
+
+// One row of a = f(a + bias).
+template <Activation F, typename T>
+FASTMLP_SIMD_CLONES void map_row(T* row, const T* bias, int64_t width) {
+  if (bias) {
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) row[j] = activation_value<F>(row[j] + bias[j]);
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) row[j] = activation_value<F>(row[j]);
   }
 }
 
@@ -50,28 +69,31 @@ void softmax_rows(T* a, const T* bias, int64_t n, int64_t width) {
 template <Activation F, typename T>
 void map_rows(T* a, const T* bias, int64_t n, int64_t width) {
 #pragma omp parallel for schedule(static) if (worth_parallel(n * width))
-  for (int64_t i = 0; i < n; ++i) {
-    T* row = a + i * width;
-    if (bias) {
-#pragma omp simd
-      for (int64_t j = 0; j < width; ++j) row[j] = activation_value<F>(row[j] + bias[j]);
-    } else {
-#pragma omp simd
-      for (int64_t j = 0; j < width; ++j) row[j] = activation_value<F>(row[j]);
-    }
-  }
+  for (int64_t i = 0; i < n; ++i) map_row<F>(a + i * width, bias, width);
 }
 
-// delta *= f'(z) over count elements; z is read only by gelu and silu.
+// delta[i] *= f'(z[i]) for i < count; z is read only by gelu and silu.
 template <Activation F, typename T>
-void scale_by_derivative(T* delta, const T* a, const T* z, int64_t count) {
+FASTMLP_SIMD_CLONES void scale_range(T* delta, const T* a, const T* z, int64_t count) {
   if constexpr (activation_needs_preactivation(F)) {
-#pragma omp parallel for schedule(static) if (worth_parallel(count))
+#pragma omp simd
     for (int64_t i = 0; i < count; ++i) delta[i] = activation_delta<F>(delta[i], a[i], z[i]);
   } else {
     (void)z;
-#pragma omp parallel for schedule(static) if (worth_parallel(count))
+#pragma omp simd
     for (int64_t i = 0; i < count; ++i) delta[i] = activation_delta<F>(delta[i], a[i], T(0));
+  }
+}
+
+// delta *= f'(z) over count elements, in fixed chunks shared among the threads.
+template <Activation F, typename T>
+void scale_by_derivative(T* delta, const T* a, const T* z, int64_t count) {
+  constexpr int64_t kChunk = 4096;
+  const int64_t chunks = (count + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (worth_parallel(count))
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = c * kChunk, len = std::min(kChunk, count - begin);
+    scale_range<F>(delta + begin, a + begin, z ? z + begin : z, len);
   }
 }
 
