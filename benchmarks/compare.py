@@ -33,6 +33,9 @@ WORKLOADS = {
     "digits": (("fastmlp", "sklearn"), "load_digits, default MLPClassifier"),
     "digits_sgd": (("fastmlp", "sklearn"), "load_digits, MLPClassifier(solver='sgd')"),
     "digits_lbfgs": (("fastmlp", "sklearn"), "load_digits, MLPClassifier(solver='lbfgs')"),
+    "digits_tanh": (("fastmlp", "sklearn"), "load_digits, MLPClassifier(activation='tanh')"),
+    "digits_logistic": (("fastmlp", "sklearn"),
+                        "load_digits, MLPClassifier(activation='logistic')"),
     "regression": (("fastmlp", "sklearn"),
                    "make_regression(20000, 100, noise=1) float32, hidden (64,64), adam, 20 epochs"),
     "predict_proba": (("fastmlp", "sklearn"),
@@ -134,8 +137,11 @@ def run_one(lib, workload, cache, threads):
         return out
     if workload.startswith("digits"):
         X, y = load_digits(return_X_y=True)
-        solver = {"digits": "adam", "digits_sgd": "sgd", "digits_lbfgs": "lbfgs"}[workload]
-        est = _estimator(lib, "MLPClassifier", solver=solver, random_state=0)
+        params = {
+            "digits": {}, "digits_sgd": {"solver": "sgd"}, "digits_lbfgs": {"solver": "lbfgs"},
+            "digits_tanh": {"activation": "tanh"}, "digits_logistic": {"activation": "logistic"},
+        }[workload]
+        est = _estimator(lib, "MLPClassifier", random_state=0, **params)
         start = time.perf_counter()
         est.fit(X, y)
         return {"time": time.perf_counter() - start, "score": est.score(X, y), "unit": "s"}
