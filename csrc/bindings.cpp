@@ -188,6 +188,33 @@ py::array gemm_typed(const py::array& a_obj, const py::array& b_obj, bool ta, bo
   return std::move(c);
 }
 
+// The test hook activation_backward(name, delta, a, z=None) of the CPU and the CUDA
+// kernels: one set of argument checks, then run(f, delta, a, z or null, rows, width).
+template <typename T, typename Run>
+void def_activation_backward(py::module_& m, Run run) {
+  m.def("activation_backward", [run](const std::string& name, py::object delta_obj,
+                                     py::object a_obj, py::object z_obj) {
+    auto delta = require<T>(delta_obj, "delta");
+    auto a = require<T>(a_obj, "a");
+    FASTMLP_CHECK(delta.ndim() == 2 && a.ndim() == 2 && delta.shape(0) == a.shape(0) &&
+                      delta.shape(1) == a.shape(1),
+                  "delta and a must be 2-D arrays of the same shape");
+    const Activation f = parse_activation(name);
+    Array<T> z;
+    if (!z_obj.is_none()) {
+      z = require<T>(z_obj, "z");
+      FASTMLP_CHECK(z.ndim() == 2 && z.shape(0) == a.shape(0) && z.shape(1) == a.shape(1),
+                    "z and a must be 2-D arrays of the same shape");
+    }
+    FASTMLP_CHECK(!activation_needs_preactivation(f) || !z_obj.is_none(),
+                  "activation '" + name + "' needs the pre-activation z");
+    const T* zp = z_obj.is_none() ? nullptr : z.data();
+    T* d = writable(delta, "delta");
+    py::gil_scoped_release release;
+    run(f, d, a.data(), zp, a.shape(0), a.shape(1));
+  }, py::arg("name"), py::arg("delta"), py::arg("a"), py::arg("z") = py::none());
+}
+
 // The test hook dropout_forward(y, mask, a, rows, p, seed, layer) of the CPU and the CUDA
 // kernels: one set of argument checks, then run(y, mask, a, rows, n, width, p, seed, layer).
 template <typename T, typename Run>
@@ -228,27 +255,8 @@ void bind_kernels(py::module_& m) {
     py::gil_scoped_release release;
     activation_forward(f, p, a.shape(0), a.shape(1));
   });
-  m.def("activation_backward", [](const std::string& name, py::object delta_obj, py::object a_obj,
-                                  py::object z_obj) {
-    auto delta = require<T>(delta_obj, "delta");
-    auto a = require<T>(a_obj, "a");
-    FASTMLP_CHECK(delta.ndim() == 2 && a.ndim() == 2 && delta.shape(0) == a.shape(0) &&
-                      delta.shape(1) == a.shape(1),
-                  "delta and a must be 2-D arrays of the same shape");
-    const Activation f = parse_activation(name);
-    Array<T> z;
-    if (!z_obj.is_none()) {
-      z = require<T>(z_obj, "z");
-      FASTMLP_CHECK(z.ndim() == 2 && z.shape(0) == a.shape(0) && z.shape(1) == a.shape(1),
-                    "z and a must be 2-D arrays of the same shape");
-    }
-    FASTMLP_CHECK(!activation_needs_preactivation(f) || !z_obj.is_none(),
-                  "activation '" + name + "' needs the pre-activation z");
-    const T* zp = z_obj.is_none() ? nullptr : z.data();
-    T* d = writable(delta, "delta");
-    py::gil_scoped_release release;
-    activation_backward(f, d, a.data(), a.shape(0), a.shape(1), zp);
-  }, py::arg("name"), py::arg("delta"), py::arg("a"), py::arg("z") = py::none());
+  def_activation_backward<T>(m, [](Activation f, T* d, const T* a, const T* z, int64_t n,
+                                   int64_t width) { activation_backward(f, d, a, n, width, z); });
   m.def("loss_forward", [](const std::string& name, py::object p_obj, py::object y_obj,
                            py::object sw_obj) {
     auto p = require<T>(p_obj, "p");
@@ -669,26 +677,10 @@ void bind_cuda(py::module_& m) {
     py::gil_scoped_release release;
     cuda::bias_activation_forward_host(f, p, b, a.shape(0), a.shape(1));
   });
-  k.def("activation_backward", [](const std::string& name, py::object d_obj, py::object a_obj,
-                                  py::object z_obj) {
-    auto d = require<float>(d_obj, "delta");
-    auto a = require<float>(a_obj, "a");
-    FASTMLP_CHECK(d.ndim() == 2 && a.ndim() == 2 && d.shape(0) == a.shape(0) &&
-                      d.shape(1) == a.shape(1), "delta and a must be 2-D of the same shape");
-    const Activation f = parse_activation(name);
-    Array<float> z;
-    if (!z_obj.is_none()) {
-      z = require<float>(z_obj, "z");
-      FASTMLP_CHECK(z.ndim() == 2 && z.shape(0) == a.shape(0) && z.shape(1) == a.shape(1),
-                    "z and a must be 2-D arrays of the same shape");
-    }
-    FASTMLP_CHECK(!activation_needs_preactivation(f) || !z_obj.is_none(),
-                  "activation '" + name + "' needs the pre-activation z");
-    const float* zp = z_obj.is_none() ? nullptr : z.data();
-    float* dp = writable(d, "delta");
-    py::gil_scoped_release release;
-    cuda::activation_backward_host(f, dp, a.data(), zp, a.shape(0), a.shape(1));
-  }, py::arg("name"), py::arg("delta"), py::arg("a"), py::arg("z") = py::none());
+  def_activation_backward<float>(k, [](Activation f, float* d, const float* a, const float* z,
+                                       int64_t n, int64_t width) {
+    cuda::activation_backward_host(f, d, a, z, n, width);
+  });
   k.def("loss_forward_backward", [](const std::string& name, py::object d_obj, py::object p_obj,
                                     py::object y_obj, py::object sw_obj) {
     auto d = require<float>(d_obj, "delta");

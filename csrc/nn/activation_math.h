@@ -12,34 +12,6 @@
 
 namespace fastmlp {
 
-// exp, expm1 and tanh: CUDA's on the device, nn/exp_math.h's (which vectorize) on the CPU.
-template <typename T>
-FASTMLP_HOST_DEVICE T act_exp(T x) {
-#if defined(__CUDA_ARCH__)
-  return std::exp(x);
-#else
-  return fast_exp(x);
-#endif
-}
-
-template <typename T>
-FASTMLP_HOST_DEVICE T act_expm1(T x) {
-#if defined(__CUDA_ARCH__)
-  return std::expm1(x);
-#else
-  return fast_expm1(x);
-#endif
-}
-
-template <typename T>
-FASTMLP_HOST_DEVICE T act_tanh(T x) {
-#if defined(__CUDA_ARCH__)
-  return std::tanh(x);
-#else
-  return fast_tanh(x);
-#endif
-}
-
 constexpr double kLeakyReluSlope = 0.01;
 // gelu, tanh approximation: 0.5 x (1 + tanh(c (x + k x^3))), c = sqrt(2/pi), k = 0.044715.
 constexpr double kGeluC = 0.7978845608028654;
@@ -48,18 +20,18 @@ constexpr double kGeluK = 0.044715;
 // exp(-|x|) never overflows, so both branches stay finite for any input.
 template <typename T>
 FASTMLP_HOST_DEVICE T expit(T x) {
-  const T e = act_exp(-std::fabs(x));
+  const T e = fast_exp(-std::fabs(x));
   return (x >= T(0) ? T(1) : e) / (T(1) + e);
 }
 
 template <typename T>
 FASTMLP_HOST_DEVICE T gelu(T x) {
-  return T(0.5) * x * (T(1) + act_tanh(T(kGeluC) * (x + T(kGeluK) * x * x * x)));
+  return T(0.5) * x * (T(1) + fast_tanh(T(kGeluC) * (x + T(kGeluK) * x * x * x)));
 }
 
 template <typename T>
 FASTMLP_HOST_DEVICE T gelu_derivative(T x) {
-  const T t = act_tanh(T(kGeluC) * (x + T(kGeluK) * x * x * x));
+  const T t = fast_tanh(T(kGeluC) * (x + T(kGeluK) * x * x * x));
   return T(0.5) * (T(1) + t) +
          T(0.5) * x * (T(1) - t * t) * T(kGeluC) * (T(1) + T(3 * kGeluK) * x * x);
 }
@@ -67,7 +39,7 @@ FASTMLP_HOST_DEVICE T gelu_derivative(T x) {
 // log(1 + exp(x)) without overflow for large x nor loss of precision for very negative x.
 template <typename T>
 FASTMLP_HOST_DEVICE T softplus(T x) {
-  return x > T(0) ? x + std::log1p(act_exp(-x)) : std::log1p(act_exp(x));
+  return x > T(0) ? x + std::log1p(fast_exp(-x)) : std::log1p(fast_exp(x));
 }
 
 // a = f(x), element by element. Softmax normalises whole rows: its callers do that, and
@@ -75,14 +47,14 @@ FASTMLP_HOST_DEVICE T softplus(T x) {
 template <Activation F, typename T>
 FASTMLP_HOST_DEVICE T activation_value(T x) {
   if constexpr (F == Activation::logistic) return expit(x);
-  else if constexpr (F == Activation::tanh) return act_tanh(x);
+  else if constexpr (F == Activation::tanh) return fast_tanh(x);
   // relu: NaN stays NaN, as numpy's maximum(x, 0) in scikit-learn
   else if constexpr (F == Activation::relu) return x < T(0) ? T(0) : x;
-  else if constexpr (F == Activation::exp) return act_exp(x);
+  else if constexpr (F == Activation::exp) return fast_exp(x);
   else if constexpr (F == Activation::leaky_relu) return x < T(0) ? T(kLeakyReluSlope) * x : x;
   else if constexpr (F == Activation::gelu) return gelu(x);
   else if constexpr (F == Activation::silu) return x * expit(x);
-  else if constexpr (F == Activation::elu) return x > T(0) ? x : act_expm1(x);
+  else if constexpr (F == Activation::elu) return x > T(0) ? x : fast_expm1(x);
   else if constexpr (F == Activation::softplus) return softplus(x);
   else return x;  // identity, softmax
 }
@@ -101,7 +73,7 @@ FASTMLP_HOST_DEVICE T activation_delta(T delta, T a, T z) {
   else if constexpr (F == Activation::elu)  // f'(z) = exp(z) = a + 1 for z <= 0
     return delta * (a > T(0) ? T(1) : a + T(1));
   else if constexpr (F == Activation::softplus)  // f'(z) = expit(z) = 1 - exp(-a)
-    return delta * -act_expm1(-a);
+    return delta * -fast_expm1(-a);
   else if constexpr (F == Activation::gelu) return delta * gelu_derivative(z);
   else if constexpr (F == Activation::silu) {  // s (1 + z (1 - s)), s = expit(z)
     const T s = expit(z);

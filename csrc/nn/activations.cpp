@@ -39,7 +39,7 @@ FASTMLP_SIMD_CLONES void softmax_row(T* row, const T* bias, int64_t width) {
   }
   const T mx = *std::max_element(row, row + width);
 #pragma omp simd
-  for (int64_t j = 0; j < width; ++j) row[j] = act_exp(row[j] - mx);
+  for (int64_t j = 0; j < width; ++j) row[j] = fast_exp(row[j] - mx);
   T sum = 0;
   for (int64_t j = 0; j < width; ++j) sum += row[j];
   const T inv = T(1) / sum;
