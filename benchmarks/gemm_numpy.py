@@ -23,13 +23,20 @@ SHAPES = [  # m, n, k, trans_a, trans_b
     (200, 256, 784, False, False),   # mnist784 forward, first layer
     (784, 256, 200, True, False),    # its weight gradient
     (200, 784, 256, False, True),    # an input gradient of that shape
+    (200, 128, 256, False, False),   # forward, second layer
+    (256, 128, 200, True, False),    # its weight gradient
+    (200, 256, 128, False, True),    # its input gradient
 ]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--shapes", default="all",
+                        help="comma-separated indices into SHAPES (default: all)")
     args = parser.parse_args()
+    shapes = SHAPES if args.shapes == "all" else [SHAPES[int(i)] for i in args.shapes.split(",")]
     blas = [f"{i['internal_api']} {i.get('version')} {i.get('architecture')} threads={i['num_threads']}"
             for i in threadpool_info() if i["user_api"] == "blas"]
     print(f"numpy BLAS: {'; '.join(blas)}; fastmlp kernel {_core.gemm_kernel()}, "
@@ -37,8 +44,8 @@ def main():
     print("| dtype | shape | numpy GFLOPS | fastmlp GFLOPS | fastmlp / numpy |")
     print("| --- | --- | --- | --- | --- |")
     rng = np.random.default_rng(0)
-    for dtype in (np.float32, np.float64):
-        for m, n, k, ta, tb in SHAPES:
+    for dtype in [np.dtype(d).type for d in args.dtypes.split(",")]:
+        for m, n, k, ta, tb in shapes:
             a = rng.random((k, m) if ta else (m, k)).astype(dtype)
             b = rng.random((n, k) if tb else (k, n)).astype(dtype)
             A, B = (a.T if ta else a), (b.T if tb else b)

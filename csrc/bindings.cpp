@@ -13,6 +13,7 @@
 
 #include "common/check.h"
 #include "common/cpu_features.h"
+#include "common/parallel.h"
 #include "gemm/gemm.h"
 #include "nn/activations.h"
 #include "nn/dropout.h"
@@ -24,10 +25,6 @@
 #include <memory>
 
 #include "cuda/cuda_api.h"
-#endif
-
-#ifdef _OPENMP
-#include <omp.h>
 #endif
 
 namespace py = pybind11;
@@ -782,13 +779,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("cuda_device", [] { return std::string("fastmlp was built without CUDA"); },
         "The GPU that device='cuda' uses, or why none is usable.");
 #endif
-  m.def("max_threads", [] {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-  }, "Threads an OpenMP region would use now (follows threadpoolctl and OMP_NUM_THREADS).");
+  m.def("max_threads", [] { return max_threads(); },
+        "Threads a parallel call of the core uses now: OpenMP's thread count (follows "
+        "threadpoolctl and OMP_NUM_THREADS), 1 in builds without OpenMP.");
   m.def("cosine_learning_rate", [](double base, int64_t step, int64_t warmup_steps,
                                    int64_t total_steps) {
           FASTMLP_CHECK(warmup_steps >= 0 && warmup_steps < total_steps && step >= 0,

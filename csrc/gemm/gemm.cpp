@@ -12,11 +12,8 @@
 #include <stdexcept>
 #include <type_traits>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "common/cpu_features.h"
+#include "common/parallel.h"
 #include "common/simd_clones.h"
 #include "gemm/pack.h"
 #include "gemm/ukernel.h"
@@ -78,14 +75,16 @@ struct Plan {
 };
 
 template <typename T, typename Tile>
-Plan<T, T> make_plan(UkernelFn<T> fn) {
-  return {&pack_a<T>, &pack_b<T>, fn, Tile::mr, Tile::nr, kNC / Tile::nr * Tile::nr, kKC, 1};
+Plan<T, T> make_plan(UkernelFn<T> fn, typename Plan<T, T>::PackFn pa = &pack_a<T>,
+                     typename Plan<T, T>::PackFn pb = &pack_b<T>) {
+  return {pa, pb, fn, Tile::mr, Tile::nr, kNC / Tile::nr * Tile::nr, kKC, 1};
 }
 
 template <typename T>
 Plan<T, T> plan_for(GemmKernel kernel) {
   switch (kernel) {
-    case GemmKernel::avx512: return make_plan<T, Avx512Tile<T>>(&ukernel_avx512);
+    case GemmKernel::avx512:
+      return make_plan<T, Avx512Tile<T>>(&ukernel_avx512, &pack_a_avx512<T>, &pack_b_avx512<T>);
     case GemmKernel::avx2: return make_plan<T, Avx2Tile<T>>(&ukernel_avx2);
     default: return make_plan<T, ScalarTile<T>>(&ukernel_scalar);
   }
@@ -266,12 +265,7 @@ void gemm_narrow(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T 
       narrow_rows<T, false>(trans_a, trans_b, m, N, K, alpha, a, lda, B, ldb, beta,
                             C + i0 * ldc, ldc);
   };
-  if (tasks == 1 || M * N * K < kParallelMinFlops) {
-    for (int64_t t = 0; t < tasks; ++t) run(t);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tasks; ++t) run(t);
+  parallel_for(tasks, M * N * K < kParallelMinFlops ? 1 : max_threads(), run);
 }
 
 // [lo, hi) of part t out of nt, cut at multiples of `tile`.
@@ -287,10 +281,7 @@ void gemm_threaded(const Plan<T, P>& plan, bool trans_a, bool trans_b, int64_t M
                    int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
                    T* C, int64_t ldc, GemmWorkspace& ws) {
   const int64_t MR = plan.mr, NR = plan.nr;
-  int threads = 1;
-#ifdef _OPENMP
-  if (M * N * K >= kParallelMinFlops) threads = omp_get_max_threads();
-#endif
+  const int threads = M * N * K >= kParallelMinFlops ? max_threads() : 1;
   // Threads own slabs of whole micro-tiles of C -- rows or columns, whichever gives the
   // busiest thread fewer tiles (200 x 256 on 2 threads: 9 of 17 row panels x 8 would be
   // 72 tiles, 17 x 4 of 8 column panels is 68) -- and run the loop nest on their slab with
@@ -313,13 +304,8 @@ void gemm_threaded(const Plan<T, P>& plan, bool trans_a, bool trans_b, int64_t M
   const int64_t per_thread = (MC + NC) * plan.depth(KC);
   P* bufs = ws.get<P>(size_t(per_thread * threads));
 
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    int t = 0, nt = 1;
-#ifdef _OPENMP
-    t = omp_get_thread_num();
-    nt = omp_get_num_threads();
-#endif
+  const int nt = threads;
+  parallel_for(nt, threads, [&](int64_t t) {
     P* a_buf = bufs + per_thread * t;
     P* b_buf = a_buf + MC * plan.depth(KC);
     int64_t lo, hi;
@@ -335,7 +321,7 @@ void gemm_threaded(const Plan<T, P>& plan, bool trans_a, bool trans_b, int64_t M
                    B + (trans_b ? lo * ldb : lo), ldb, beta, C + lo, ldc, MC, KC, NC, a_buf,
                    b_buf);
     }
-  }
+  });
 }
 
 }  // namespace

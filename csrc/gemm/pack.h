@@ -17,6 +17,15 @@ template <typename T>
 void pack_b(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t p0, int64_t kc, int64_t j0,
             int64_t nc, int64_t nr);
 
+// The same panels for the AVX-512 float/double kernels, the transposing cases (A, B^T) done
+// in registers (pack_avx512.cpp, built with AVX-512 flags): call only when cpu_has_avx512().
+template <typename T>
+void pack_a_avx512(T* dst, const T* A, int64_t lda, bool trans_a, int64_t i0, int64_t mc,
+                   int64_t p0, int64_t kc, int64_t mr);
+template <typename T>
+void pack_b_avx512(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t p0, int64_t kc,
+                   int64_t j0, int64_t nc, int64_t nr);
+
 // The same panels for the bf16 GEMM (gemm_bf16), rounded to bfloat16 as they are packed
 // (round to nearest even, denormals to zero: vcvtne2ps2bf16). Along K the values go in
 // pairs, one 32-bit word each (the even k in the low half, as vdpbf16ps reads them), so a

@@ -49,8 +49,9 @@ FASTMLP_SIMD_CLONES void softmax_row(T* row, const T* bias, int64_t width) {
 
 template <typename T>
 void softmax_rows(T* a, const T* bias, int64_t n, int64_t width) {
-#pragma omp parallel for schedule(static) if (worth_parallel(n * width))
-  for (int64_t i = 0; i < n; ++i) softmax_row(a + i * width, bias, width);
+  parallel_rows(n, width, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) softmax_row(a + i * width, bias, width);
+  });
 }
 
 // One row of a = f(a + bias).
@@ -68,8 +69,9 @@ FASTMLP_SIMD_CLONES void map_row(T* row, const T* bias, int64_t width) {
 // a = f(a + bias) row by row; one pass over a.
 template <Activation F, typename T>
 void map_rows(T* a, const T* bias, int64_t n, int64_t width) {
-#pragma omp parallel for schedule(static) if (worth_parallel(n * width))
-  for (int64_t i = 0; i < n; ++i) map_row<F>(a + i * width, bias, width);
+  parallel_rows(n, width, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) map_row<F>(a + i * width, bias, width);
+  });
 }
 
 // delta[i] *= f'(z[i]) for i < count; z is read only by gelu and silu.
@@ -85,16 +87,12 @@ FASTMLP_SIMD_CLONES void scale_range(T* delta, const T* a, const T* z, int64_t c
   }
 }
 
-// delta *= f'(z) over count elements, in fixed chunks shared among the threads.
+// delta *= f'(z) over count elements, in chunks shared among the threads.
 template <Activation F, typename T>
 void scale_by_derivative(T* delta, const T* a, const T* z, int64_t count) {
-  constexpr int64_t kChunk = 4096;
-  const int64_t chunks = (count + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (worth_parallel(count))
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t begin = c * kChunk, len = std::min(kChunk, count - begin);
-    scale_range<F>(delta + begin, a + begin, z ? z + begin : z, len);
-  }
+  parallel_rows(count, 1, [&](int64_t begin, int64_t end) {
+    scale_range<F>(delta + begin, a + begin, z ? z + begin : z, end - begin);
+  });
 }
 
 }  // namespace

@@ -23,8 +23,9 @@ void column_sums(T* db, const T* delta, int64_t m, int64_t out, bool accumulate)
 
 template <typename T>
 void fill_rows_with_bias(T* y, const T* b, int64_t m, int64_t out) {
-#pragma omp parallel for schedule(static) if (worth_parallel(m * out))
-  for (int64_t i = 0; i < m; ++i) std::memcpy(y + i * out, b, sizeof(T) * out);
+  parallel_rows(m, out, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) std::memcpy(y + i * out, b, sizeof(T) * out);
+  });
 }
 
 }  // namespace
@@ -41,17 +42,18 @@ template <typename T>
 void dense_forward_csr(Activation f, T* y, const InputMatrix<T>& X, const int64_t* rows,
                        int64_t first, const T* w, const T* b, int64_t m, int64_t out) {
   fill_rows_with_bias(y, b, m, out);
-#pragma omp parallel for schedule(static) if (worth_parallel(m * out))
-  for (int64_t i = 0; i < m; ++i) {
-    const int64_t r = rows ? rows[i] : first + i;
-    T* yi = y + i * out;
-    for (int64_t p = X.indptr[r]; p < X.indptr[r + 1]; ++p) {
-      const T v = X.data[p];
-      const T* wr = w + X.indices[p] * out;
+  parallel_rows(m, out, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t r = rows ? rows[i] : first + i;
+      T* yi = y + i * out;
+      for (int64_t p = X.indptr[r]; p < X.indptr[r + 1]; ++p) {
+        const T v = X.data[p];
+        const T* wr = w + X.indices[p] * out;
 #pragma omp simd
-      for (int64_t j = 0; j < out; ++j) yi[j] += v * wr[j];
+        for (int64_t j = 0; j < out; ++j) yi[j] += v * wr[j];
+      }
     }
-  }
+  });
   activation_forward(f, y, m, out);
 }
 
@@ -73,8 +75,7 @@ void dense_backward_weights_csr(T* dw, T* db, const InputMatrix<T>& X, const int
   // the scatter needs no atomics and sums in the same order for any thread count.
   constexpr int64_t kBlock = 64;
   const int64_t n_blocks = (out + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (worth_parallel(m * out))
-  for (int64_t blk = 0; blk < n_blocks; ++blk) {
+  parallel_for(n_blocks, worth_parallel(m * out) ? max_threads() : 1, [&](int64_t blk) {
     const int64_t j0 = blk * kBlock, j1 = std::min(out, j0 + kBlock);
     for (int64_t i = 0; i < m; ++i) {
       const int64_t r = rows ? rows[i] : first + i;
@@ -86,7 +87,7 @@ void dense_backward_weights_csr(T* dw, T* db, const InputMatrix<T>& X, const int
         for (int64_t j = j0; j < j1; ++j) dwr[j] += v * di[j];
       }
     }
-  }
+  });
   column_sums(db, delta, m, out, accumulate);
 }
 

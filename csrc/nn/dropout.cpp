@@ -10,22 +10,24 @@ void dropout_forward(T* y, T* mask, const T* a, const int64_t* rows, int64_t fir
                      int64_t width, double p, uint64_t seed, int64_t layer) {
   const uint64_t stream = dropout_stream(seed, layer);
   const T scale = T(1.0 / (1.0 - p));
-#pragma omp parallel for schedule(static) if (worth_parallel(m * width))
-  for (int64_t i = 0; i < m; ++i) {
-    const uint64_t row = uint64_t(rows ? rows[i] : first + i);
-    for (int64_t j = 0; j < width; ++j) {
-      const T keep = dropout_keep(stream, row, uint64_t(width), uint64_t(j), p, scale);
-      mask[i * width + j] = keep;
-      y[i * width + j] = a[i * width + j] * keep;
+  parallel_rows(m, width, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const uint64_t row = uint64_t(rows ? rows[i] : first + i);
+      for (int64_t j = 0; j < width; ++j) {
+        const T keep = dropout_keep(stream, row, uint64_t(width), uint64_t(j), p, scale);
+        mask[i * width + j] = keep;
+        y[i * width + j] = a[i * width + j] * keep;
+      }
     }
-  }
+  });
 }
 
 template <typename T>
 void dropout_backward(T* delta, const T* mask, int64_t m, int64_t width) {
-  const int64_t n = m * width;
-#pragma omp parallel for simd schedule(static) if (worth_parallel(n))
-  for (int64_t i = 0; i < n; ++i) delta[i] *= mask[i];
+  parallel_rows(m * width, 1, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) delta[i] *= mask[i];
+  });
 }
 
 template void dropout_forward<float>(float*, float*, const float*, const int64_t*, int64_t,

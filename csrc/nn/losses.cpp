@@ -39,12 +39,13 @@ void loss_backward(Loss loss, T* delta, const T* p, const T* y, const T* sw, int
                    int64_t out) {
   visit_loss(loss, [&](auto tag) {
     constexpr Loss L = decltype(tag)::value;
-#pragma omp parallel for schedule(static) if (worth_parallel(n * out))
-    for (int64_t i = 0; i < n; ++i) {
-      const T w = sw ? sw[i] : T(1);
-      for (int64_t j = 0; j < out; ++j)
-        delta[i * out + j] = loss_gradient<L>(p[i * out + j], y[i * out + j]) * w;
-    }
+    parallel_rows(n, out, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const T w = sw ? sw[i] : T(1);
+        for (int64_t j = 0; j < out; ++j)
+          delta[i * out + j] = loss_gradient<L>(p[i * out + j], y[i * out + j]) * w;
+      }
+    });
   });
 }
 

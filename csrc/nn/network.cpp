@@ -14,10 +14,6 @@
 #include "nn/dense.h"
 #include "nn/dropout.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 namespace fastmlp {
 
 int64_t NetworkSpec::coef_offset(int64_t l) const {
@@ -76,16 +72,17 @@ const T* gather_rows(AlignedBuffer<T>& dst, const T* src, int64_t width, const i
   // a few iterations ahead so their cache misses overlap.
   constexpr int64_t kAhead = 8;
   const int64_t row_bytes = int64_t(sizeof(T)) * width;
-#pragma omp parallel for schedule(static) if (worth_parallel(m * width))
-  for (int64_t i = 0; i < m; ++i) {
-    if (i + kAhead < m) {
-      const char* next = reinterpret_cast<const char*>(src + rows[i + kAhead] * width);
+  parallel_rows(m, width, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      if (i + kAhead < m) {
+        const char* next = reinterpret_cast<const char*>(src + rows[i + kAhead] * width);
 #if defined(__GNUC__)
-      for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b);
+        for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b);
 #endif
+      }
+      std::memcpy(out + i * width, src + rows[i] * width, size_t(row_bytes));
     }
-    std::memcpy(out + i * width, src + rows[i] * width, size_t(row_bytes));
-  }
+  });
   return out;
 }
 
@@ -96,13 +93,12 @@ double sum_of_squares(const T* x, int64_t n, std::vector<double>& partial) {
   constexpr int64_t kBlock = 1 << 14;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   partial.assign(size_t(blocks), 0.0);
-#pragma omp parallel for schedule(static) if (worth_parallel(n))
-  for (int64_t b = 0; b < blocks; ++b) {
+  parallel_for(blocks, worth_parallel(n) ? max_threads() : 1, [&](int64_t b) {
     double s = 0.0;
     const int64_t end = std::min(n, (b + 1) * kBlock);
     for (int64_t i = b * kBlock; i < end; ++i) s += double(x[i]) * double(x[i]);
     partial[size_t(b)] = s;
-  }
+  });
   double total = 0.0;
   for (double s : partial) total += s;
   return total;
@@ -182,27 +178,24 @@ double Network<T>::batch_data_loss_grad(const T* params, T* grad, const InputMat
                           InterruptCheck(), nullptr);
   const int64_t per = (m + kSlices - 1) / kSlices;
   double losses[kSlices] = {}, sums[kSlices] = {};
-  int threads = 1;
-#ifdef _OPENMP
-  threads = std::min(kSlices, omp_get_max_threads());
-#endif
-#pragma omp parallel for num_threads(threads) schedule(static, 1) if (threads > 1)
-  for (int s = 0; s < kSlices; ++s) {
+  parallel_for(kSlices, [&](int64_t s) {
     const int64_t lo = s * per, mc = std::min(per, m - lo);
-    if (mc <= 0) continue;
+    if (mc <= 0) return;
     T* g = s == 0 ? grad : slice_grads_[size_t(s) - 1].data();
     losses[s] = slices_[size_t(s)]->data_loss_grad(params, g, X, Y, sw, rows ? rows + lo : nullptr,
                                                    first + lo, mc, &sums[s], drop,
                                                    InterruptCheck(), nullptr);
-  }
+  });
   const int64_t n_params = spec_.n_params();
   double loss = losses[0];
   *weight_sum = sums[0];
   for (int s = 1; s < kSlices; ++s) {
     if (s * per >= m) break;
     const T* g = slice_grads_[size_t(s) - 1].data();
-#pragma omp parallel for simd schedule(static) if (worth_parallel(n_params))
-    for (int64_t i = 0; i < n_params; ++i) grad[i] += g[i];
+    parallel_rows(n_params, 1, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) grad[i] += g[i];
+    });
     loss += losses[s];
     *weight_sum += sums[s];
   }
@@ -323,9 +316,11 @@ double Network<T>::loss_grad(const T* params, T* grad, const InputMatrix<T>& X, 
   const int64_t n_coefs = spec_.n_coefs(), n_params = spec_.n_params();
   const double sq = sum_of_squares(params, n_coefs, partial_sums_);
   const T a = T(alpha), inv = T(1.0 / weight_sum);
-#pragma omp parallel for simd schedule(static) if (worth_parallel(n_params))
-  for (int64_t i = 0; i < n_params; ++i)
-    grad[i] = i < n_coefs ? (grad[i] + a * params[i]) * inv : grad[i] * inv;
+  parallel_rows(n_params, 1, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i)
+      grad[i] = i < n_coefs ? (grad[i] + a * params[i]) * inv : grad[i] * inv;
+  });
   return data_loss / weight_sum + 0.5 * alpha * sq / weight_sum;
 }
 

@@ -78,14 +78,13 @@ double apply_penalized(const CoefStep& coef_step, const BiasStep& bias_step, T* 
                        std::vector<double>& partial) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   partial.assign(size_t(blocks), 0.0);
-#pragma omp parallel for schedule(static) if (worth_parallel(n))
-  for (int64_t blk = 0; blk < blocks; ++blk) {
+  parallel_for(blocks, worth_parallel(n) ? max_threads() : 1, [&](int64_t blk) {
     const int64_t begin = blk * kBlock, end = std::min(n, begin + kBlock);
     const int64_t coef_end = std::min(end, std::max(begin, n_coefs));
     partial[size_t(blk)] =
         penalized_block(coef_step, bias_step, w + begin, a + begin, b + begin, grad + begin,
                         end - begin, coef_end - begin, T(alpha), T(scale));
-  }
+  });
   double total = 0.0;
   for (double s : partial) total += s;
   return total;
@@ -115,13 +114,12 @@ double penalized_grad_sq(const T* w, const T* grad, int64_t n, int64_t n_coefs, 
                          double scale, std::vector<double>& partial) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   partial.assign(size_t(blocks), 0.0);
-#pragma omp parallel for schedule(static) if (worth_parallel(n))
-  for (int64_t blk = 0; blk < blocks; ++blk) {
+  parallel_for(blocks, worth_parallel(n) ? max_threads() : 1, [&](int64_t blk) {
     const int64_t begin = blk * kBlock, end = std::min(n, begin + kBlock);
     const int64_t coef_end = std::min(end, std::max(begin, n_coefs));
     partial[size_t(blk)] = grad_sq_block(w + begin, grad + begin, end - begin,
                                          coef_end - begin, T(alpha), T(scale));
-  }
+  });
   double total = 0.0;
   for (double s : partial) total += s;
   return total;
