@@ -406,3 +406,49 @@ def test_lbfgs_on_device_raises():
     X, y = make_classification(n_samples=50, n_features=4, random_state=0)
     with pytest.raises(ValueError, match="sgd"):
         MLPClassifier(device="cuda", solver="lbfgs").fit(X.astype(np.float32), y)
+
+
+# A child of fork() whose parent used the GPU cannot use CUDA: it must get a clear error
+# (device='cuda'), fall back to the CPU (device='auto', and predict of a GPU-fitted model),
+# and never hang. Run in a fresh interpreter with a timeout, so a hang fails the test.
+_FORK_AFTER_GPU = """
+import os, warnings
+import numpy as np
+warnings.filterwarnings("ignore")
+import fastmlp
+from fastmlp import MLPClassifier
+rng = np.random.RandomState(0)
+X = rng.standard_normal((400, 10)).astype(np.float32)
+y = (X[:, 0] > 0).astype(int)
+gpu = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, device="cuda").fit(X, y)
+pid = os.fork()
+if pid == 0:
+    code = 0
+    try:
+        MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, device="cuda").fit(X, y)
+        code = 2
+    except RuntimeError as e:
+        code = 0 if "fork" in str(e) else 3
+    if code == 0 and fastmlp.cuda_available():
+        code = 4
+    if code == 0:
+        MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, device="auto").fit(X, y)
+        gpu.predict(X)  # the CPU predicts a GPU-fitted model here
+    os._exit(code)
+_, status = os.waitpid(pid, 0)
+assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+print("ok")
+"""
+
+
+@needs_gpu
+def test_forked_child_of_a_gpu_parent_gets_a_clear_error():
+    import subprocess
+    import sys
+
+    try:
+        proc = subprocess.run([sys.executable, "-c", _FORK_AFTER_GPU], capture_output=True,
+                              text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the forked child hung")
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr

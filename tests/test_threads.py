@@ -82,3 +82,121 @@ def test_thread_count_does_not_change_the_model():
         two = MLPClassifier(**params).fit(X, y)
     np.testing.assert_allclose(one.loss_curve_, two.loss_curve_, rtol=1e-12)
     np.testing.assert_allclose(one.predict_proba(X), two.predict_proba(X), rtol=1e-10)
+
+
+# The fork scenarios run in a fresh interpreter with a timeout, so that a hang fails the
+# test instead of hanging the suite. Each fits in the parent first, so the child inherits a
+# process whose worker threads existed (they are not copied by fork).
+_FORK_COMMON = textwrap.dedent(
+    """
+    import os, sys, warnings
+    import numpy as np
+    warnings.filterwarnings("ignore")
+    from fastmlp import MLPClassifier, _core
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((3000, 40)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    # (256, 128) on 1000-row batches: products and elementwise loops large enough to run
+    # on every thread.
+    def fit(seed):
+        clf = MLPClassifier(hidden_layer_sizes=(256, 128), batch_size=1000, max_iter=3,
+                            random_state=seed).fit(X, y)
+        return float(clf.score(X, y)), clf.predict_proba(X[:5]).tolist()
+    parent = fit(0)
+    """
+)
+
+_FORK_POOL = _FORK_COMMON + textwrap.dedent(
+    """
+    import multiprocessing
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        children = pool.map(fit, [0, 1, 0])
+    assert children[0] == parent and children[2] == parent, (children, parent)
+    print("ok")
+    """
+)
+
+_OS_FORK = _FORK_COMMON + textwrap.dedent(
+    """
+    pid = os.fork()
+    if pid == 0:
+        code = 0 if fit(0) == parent and _core.max_threads() == {threads} else 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    assert fit(0) == parent  # and the parent's threads still work
+    print("ok")
+    """
+)
+
+
+def _run_script(script, threads):
+    env = dict(__import__("os").environ, OMP_NUM_THREADS=str(threads))
+    try:
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              timeout=120, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the forked child hung")
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_fork_pool_after_fit_in_parent(threads):
+    _run_script(_FORK_POOL, threads)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_os_fork_fit_in_child(threads):
+    _run_script(_OS_FORK.replace("{threads}", str(threads)), threads)
+
+
+def test_fits_in_concurrent_python_threads_match_serial_fits():
+    # fit releases the GIL: two fits at once share the thread pool (the second runs its
+    # parallel steps on its own thread while the first holds the pool) and still give the
+    # models a fit alone gives.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((2000, 30))
+    y = (X[:, 0] > 0).astype(int)
+
+    def fit(seed):
+        return MLPClassifier(hidden_layer_sizes=(256,), batch_size=500, max_iter=3,
+                             random_state=seed).fit(X, y)
+
+    alone = [fit(s) for s in range(4)]
+    with ThreadPoolExecutor(4) as ex:
+        together = list(ex.map(fit, range(4)))
+    for a, b in zip(alone, together):
+        for ca, cb in zip(a.coefs_, b.coefs_):
+            np.testing.assert_array_equal(ca, cb)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_same_bits_for_any_thread_count(dtype):
+    rng = np.random.RandomState(1)
+    for m, n, k, ta, tb in [(257, 300, 513, False, False), (200, 784, 256, False, True),
+                            (784, 256, 200, True, False), (1000, 2, 300, True, False)]:
+        a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+        b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+        outs = []
+        for threads in (1, 2, 3, 5):
+            with threadpoolctl.threadpool_limits(limits=threads, user_api="openmp"):
+                outs.append(_core.gemm(a, b, ta, tb))
+        for out in outs[1:]:
+            np.testing.assert_array_equal(out, outs[0])
+
+
+def test_more_threads_than_cores_give_the_same_model():
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((1500, 50))
+    y = (X[:, 0] > 0).astype(int)
+    params = dict(hidden_layer_sizes=(300, 200), batch_size=500, max_iter=2, random_state=0)
+    models = []
+    for threads in (1, 4, 7):
+        with threadpoolctl.threadpool_limits(limits=threads, user_api="openmp"):
+            models.append(MLPClassifier(**params).fit(X, y))
+    for other in models[1:]:
+        np.testing.assert_array_equal(other.loss_curve_, models[0].loss_curve_)
+        for ca, cb in zip(other.coefs_, models[0].coefs_):
+            np.testing.assert_array_equal(ca, cb)

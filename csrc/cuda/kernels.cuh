@@ -19,13 +19,22 @@ inline void check(cudaError_t e, const char* what) {
 }
 inline void check_launch(const char* what) { check(cudaGetLastError(), what); }
 
+// fork: a child of fork() cannot use CUDA once its parent has (the driver's state is not
+// copied; calls in the child fail or hang). Every entry point starts with require_usable(),
+// which marks the runtime as used by this process and, in such a child, throws a
+// std::runtime_error that says so; cudaFree and the other clean-ups are skipped there.
+// (runtime.cu: a pthread_atfork child handler sets the flag.)
+void require_usable();
+void mark_used();
+bool forked_after_use();
+
 // Device memory owned by one object; allocated once per fit, never per batch.
 template <typename T>
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(int64_t n) { resize(n); }
-  ~DeviceBuffer() { if (p_) cudaFree(p_); }
+  ~DeviceBuffer() { if (p_ && !forked_after_use()) cudaFree(p_); }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   DeviceBuffer(DeviceBuffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
@@ -66,7 +75,7 @@ template <typename T>
 class PinnedBuffer {
  public:
   PinnedBuffer() = default;
-  ~PinnedBuffer() { if (p_) cudaFreeHost(p_); }
+  ~PinnedBuffer() { if (p_ && !forked_after_use()) cudaFreeHost(p_); }
   PinnedBuffer(const PinnedBuffer&) = delete;
   PinnedBuffer& operator=(const PinnedBuffer&) = delete;
   void resize(int64_t n) {

@@ -149,7 +149,7 @@ struct DeviceNetwork::Impl {
 DeviceNetwork::DeviceNetwork(std::vector<int64_t> sizes, Activation hidden, Activation output,
                              Loss loss, int64_t batch_rows, GemmPrecision precision,
                              std::vector<double> dropout)
-    : impl_(new Impl) {
+    : impl_((require_usable(), new Impl)) {
   Impl& s = *impl_;
   if (sizes.size() < 2) throw std::invalid_argument("a network needs at least two layer sizes");
   for (int64_t v : sizes)
@@ -212,6 +212,7 @@ DeviceNetwork::DeviceNetwork(std::vector<int64_t> sizes, Activation hidden, Acti
 }
 
 DeviceNetwork::~DeviceNetwork() {
+  if (forked_after_use()) return;  // the parent's context: nothing to release here
   if (impl_->stream) {
     cudaStreamSynchronize(impl_->stream);
     cudaStreamDestroy(impl_->stream);
@@ -223,6 +224,7 @@ int64_t DeviceNetwork::n_params() const { return impl_->n_params; }
 bool DeviceNetwork::data_resident() const { return impl_->resident; }
 
 void DeviceNetwork::set_data(const float* X, const float* Y, const float* sw, int64_t n) {
+  require_usable();
   Impl& s = *impl_;
   const int64_t d = s.sizes.front(), k = s.sizes.back();
   s.n = n;
@@ -262,6 +264,7 @@ void DeviceNetwork::set_data(const float* X, const float* Y, const float* sw, in
 }
 
 void DeviceNetwork::set_params(float* params, float* state_a, float* state_b) {
+  require_usable();
   Impl& s = *impl_;
   s.host_params = params;
   s.host_a = state_a;
@@ -280,6 +283,7 @@ void DeviceNetwork::set_params(float* params, float* state_a, float* state_b) {
 double DeviceNetwork::train_epoch(int64_t& adam_t, const OptimizerConfig& opt,
                                   const int64_t* order, int64_t batch_size, double alpha,
                                   int64_t first_step, uint64_t dropout_seed) {
+  require_usable();
   Impl& s = *impl_;
   if (!s.host_params) throw std::logic_error("DeviceNetwork: set_params before train_epoch");
   if (s.n <= 0) throw std::logic_error("DeviceNetwork: set_data before train_epoch");
@@ -339,6 +343,7 @@ double DeviceNetwork::train_epoch(int64_t& adam_t, const OptimizerConfig& opt,
 }
 
 void DeviceNetwork::predict(const float* params, const float* X, int64_t n, float* out) {
+  require_usable();
   Impl& s = *impl_;
   const int64_t d = s.sizes.front(), k = s.sizes.back();
   check(cudaMemcpyAsync(s.pred_params.data(), params, sizeof(float) * size_t(s.n_params),

@@ -1,6 +1,9 @@
 // Device discovery and the host-pointer entry points of cuda_api.h that run one kernel:
 // copy in, launch, copy out. They exist for tests/test_cuda.py (each kernel against the
 // CPU path) and benchmarks/gpu_check.sh (GEMM timing), not for training.
+#include <pthread.h>
+
+#include <atomic>
 #include <cstdio>
 #include <vector>
 
@@ -9,7 +12,38 @@
 namespace fastmlp {
 namespace cuda {
 
+namespace {
+
+std::atomic<bool> g_used{false}, g_forked{false};
+
+void mark_forked_child() {
+  if (g_used.load()) g_forked.store(true);
+}
+
+constexpr const char* kForkedMessage =
+    "CUDA cannot be used in this process: it is a child of fork() and its parent had already "
+    "used CUDA (the GPU context is not copied by fork). Fit or predict on the GPU in the "
+    "parent, use device='cpu' here, or start worker processes with the 'spawn' or "
+    "'forkserver' start method (multiprocessing.get_context('spawn'))";
+
+}  // namespace
+
+void mark_used() {
+  static const bool registered = pthread_atfork(nullptr, nullptr, &mark_forked_child) == 0;
+  (void)registered;
+  g_used.store(true);
+}
+
+bool forked_after_use() { return g_forked.load(); }
+
+void require_usable() {
+  if (forked_after_use()) throw std::runtime_error(kForkedMessage);
+  mark_used();
+}
+
 bool available() {
+  if (forked_after_use()) return false;
+  mark_used();
   // No driver reads as cudaErrorInsufficientDriver, not cudaErrorNoDevice: any error is "no".
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
@@ -21,6 +55,8 @@ bool available() {
 }
 
 std::string device_description() {
+  if (forked_after_use()) return kForkedMessage;
+  mark_used();
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
@@ -58,6 +94,7 @@ void to_host(T* h, const DeviceBuffer<T>& d, int64_t n) {
 void gemm_host(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                int64_t ldc, GemmPrecision precision) {
+  require_usable();
   DeviceBuffer<float> a, b, c;
   to_device(a, A, (trans_a ? K : M) * lda);
   to_device(b, B, (trans_b ? N : K) * ldb);
@@ -68,6 +105,7 @@ void gemm_host(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 }
 
 double gemm_time_ms(int64_t M, int64_t N, int64_t K, GemmPrecision precision, int repeats) {
+  require_usable();
   DeviceBuffer<float> a(M * K), b(K * N), c(M * N);
   check(cudaMemset(a.data(), 0, sizeof(float) * size_t(M * K)), "cudaMemset");
   check(cudaMemset(b.data(), 0, sizeof(float) * size_t(K * N)), "cudaMemset");
@@ -91,6 +129,7 @@ double gemm_time_ms(int64_t M, int64_t N, int64_t K, GemmPrecision precision, in
 
 void bias_activation_forward_host(Activation f, float* a, const float* bias, int64_t n,
                                   int64_t width) {
+  require_usable();
   DeviceBuffer<float> da, db;
   to_device(da, a, n * width);
   if (bias) to_device(db, bias, width);
@@ -100,6 +139,7 @@ void bias_activation_forward_host(Activation f, float* a, const float* bias, int
 
 void activation_backward_host(Activation f, float* delta, const float* a, const float* z,
                               int64_t n, int64_t width) {
+  require_usable();
   DeviceBuffer<float> dd, da, dz;
   to_device(dd, delta, n * width);
   to_device(da, a, n * width);
@@ -111,6 +151,7 @@ void activation_backward_host(Activation f, float* delta, const float* a, const 
 
 double loss_forward_backward_host(Loss loss, float* delta, const float* p, const float* y,
                                   const float* sw, int64_t n, int64_t out) {
+  require_usable();
   DeviceBuffer<float> dd(n * out), dp, dy, dw;
   DeviceBuffer<double> rl(n), stats(2);
   to_device(dp, p, n * out);
@@ -126,6 +167,7 @@ double loss_forward_backward_host(Loss loss, float* delta, const float* p, const
 }
 
 void bias_grad_host(float* db, const float* delta, int64_t n, int64_t width) {
+  require_usable();
   DeviceBuffer<float> dd, dout(width);
   to_device(dd, delta, n * width);
   launch_bias_grad(dout.data(), dd.data(), n, width, nullptr);
@@ -134,6 +176,7 @@ void bias_grad_host(float* db, const float* delta, int64_t n, int64_t width) {
 
 void gather_rows_host(float* out, const float* src, const int64_t* rows, int64_t m, int64_t n,
                       int64_t width) {
+  require_usable();
   DeviceBuffer<float> ds, dout(m * width);
   DeviceBuffer<int64_t> dr;
   to_device(ds, src, n * width);
@@ -144,6 +187,7 @@ void gather_rows_host(float* out, const float* src, const int64_t* rows, int64_t
 
 void dropout_forward_host(float* y, float* mask, const float* a, const int64_t* rows,
                           int64_t m, int64_t width, double p, uint64_t seed, int64_t layer) {
+  require_usable();
   DeviceBuffer<float> dy(m * width), dm(m * width), da;
   DeviceBuffer<int64_t> dr;
   to_device(da, a, m * width);
@@ -157,6 +201,7 @@ void dropout_forward_host(float* y, float* mask, const float* a, const int64_t* 
 double penalized_update_host(const OptimizerConfig& opt, int64_t t, float* w, float* state_a,
                              float* state_b, const float* grad, int64_t n, int64_t n_coefs,
                              double alpha, double scale) {
+  require_usable();
   DeviceBuffer<float> dw, da, db, dg;
   DeviceBuffer<double> stats, partial(std::max<int64_t>(1, update_blocks(n))), sq(1);
   to_device(dw, w, n);
