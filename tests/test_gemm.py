@@ -115,3 +115,21 @@ def test_results_do_not_depend_on_thread_count(m, n, k, ta, tb, dtype):
             results.append(_core.gemm(a, b, trans_a=ta, trans_b=tb))
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,n,k,ta,tb", [(37, 70, 1100, True, False), (100, 100, 64, False, False),
+                                         (64, 100, 200, True, False), (257, 33, 9, True, True),
+                                         (25, 512, 100, False, False), (25, 512, 300, True, False)])
+def test_operands_read_in_place_give_the_bits_of_packed_panels(m, n, k, ta, tb, dtype, kernel,
+                                                               monkeypatch):
+    # Full panels of A^T and of B are read where they lie when they fit in the L2 (rows 4096
+    # bytes apart, as B of (25, 512, 300) in float64, are packed anyway); the same FMAs run
+    # in the same order either way. FASTMLP_GEMM_PACK=all packs everything.
+    rng = np.random.default_rng(11)
+    a, b, a_in, b_in = _operands(m, n, k, dtype, ta, tb, rng)
+    got = _core.gemm(a_in, b_in, trans_a=ta, trans_b=tb, kernel=kernel)
+    _check(got, (a.T if ta else a) @ (b.T if tb else b), k, dtype)
+    monkeypatch.setenv("FASTMLP_GEMM_PACK", "all")
+    np.testing.assert_array_equal(_core.gemm(a_in, b_in, trans_a=ta, trans_b=tb, kernel=kernel), got)

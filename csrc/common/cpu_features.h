@@ -1,6 +1,7 @@
 // CPU features that decide which GEMM micro-kernels can run here (checked at run time,
 // so one portable build serves every x86-64 CPU).
 #pragma once
+#include <cstdint>
 
 namespace fastmlp {
 
@@ -10,5 +11,14 @@ bool cpu_has_avx512();
 // Sapphire Rapids and later, AMD Zen 4 and later. FASTMLP_BF16=0 in the environment
 // (read at every call) makes it false, so tests can take the path of CPUs without it.
 bool cpu_has_avx512_bf16();
+
+// The data caches of one core, as the OS reports them (sysconf on Linux), with typical
+// values where it does not. The GEMM sizes its blocks from these, never from a CPU name.
+struct CacheGeometry {
+  int64_t line = 64;
+  int64_t l1d = 32 * 1024, l1d_ways = 8;
+  int64_t l2 = 1024 * 1024, l2_ways = 16;
+};
+const CacheGeometry& cache_geometry();  // read once
 
 }  // namespace fastmlp

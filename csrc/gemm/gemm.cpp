@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <stdexcept>
 #include <type_traits>
 
@@ -65,19 +66,22 @@ constexpr int64_t kNC = 4096;
 // element (T, or a bf16 pair along K in a uint32 word: then k_unit = 2 values of K per
 // packed element). nc and kc are the caps for the blocks of N and K; the cap for M follows
 // from the k block in use (the A block fills half the L2).
+// float/double kernels (`strided`) can also read a full panel in place (see gemm_block);
+// the bf16 one (`fn`) reads packed panels only.
 template <typename T, typename P>
 struct Plan {
   using PackFn = void (*)(P*, const T*, int64_t, bool, int64_t, int64_t, int64_t, int64_t, int64_t);
   PackFn pack_a, pack_b;
   UkernelFn<T, P> fn;
+  UkernelStridedFn<T> strided;
   int64_t mr, nr, nc, kc, k_unit;
   int64_t depth(int64_t k) const { return (k + k_unit - 1) / k_unit; }  // packed rows
 };
 
 template <typename T, typename Tile>
-Plan<T, T> make_plan(UkernelFn<T> fn, typename Plan<T, T>::PackFn pa = &pack_a<T>,
+Plan<T, T> make_plan(UkernelStridedFn<T> fn, typename Plan<T, T>::PackFn pa = &pack_a<T>,
                      typename Plan<T, T>::PackFn pb = &pack_b<T>) {
-  return {pa, pb, fn, Tile::mr, Tile::nr, kNC / Tile::nr * Tile::nr, kKC, 1};
+  return {pa, pb, nullptr, fn, Tile::mr, Tile::nr, kNC / Tile::nr * Tile::nr, kKC, 1};
 }
 
 template <typename T>
@@ -95,7 +99,7 @@ Plan<T, T> plan_for(GemmKernel kernel) {
 Plan<float, uint32_t> bf16_plan() {
   using Tile = Avx512Bf16Tile;
   constexpr int64_t kc = 512;
-  return {&pack_a_bf16, &pack_b_bf16, &ukernel_avx512_bf16, Tile::mr, Tile::nr,
+  return {&pack_a_bf16, &pack_b_bf16, &ukernel_avx512_bf16, nullptr, Tile::mr, Tile::nr,
           kNC / Tile::nr * Tile::nr, kc, 2};
 }
 
@@ -150,31 +154,72 @@ std::vector<std::string> available_gemm_kernels() {
 
 namespace {
 
+// Whether `rows` rows of `row_bytes` each, `stride` bytes apart, fit in the L2 together. A
+// stride that is a multiple of a large power of two maps every row to a few cache sets:
+// 512 x 512 float64 with B read in place (rows 4096 bytes apart) ran at half the speed of
+// packed panels on the Xeon of benchmarks/RESULTS.md, while 64 x 100 (800 bytes apart)
+// ran 4% faster than packed.
+bool rows_share_l2(int64_t rows, int64_t row_bytes, int64_t stride) {
+  const CacheGeometry& g = cache_geometry();
+  const int64_t sets = std::max<int64_t>(1, g.l2 / (g.l2_ways * g.line));
+  const int64_t reached = stride % g.line ? sets : sets / std::gcd(stride / g.line, sets);
+  const int64_t lines_per_row = row_bytes / g.line + 2;  // straddling both ends
+  return rows * lines_per_row <= reached * g.l2_ways;
+}
+
+// FASTMLP_GEMM_PACK=all (read at every call, a test hook) packs every panel: the tests
+// check that reading in place gives the same bits.
+bool pack_everything() {
+  const char* env = std::getenv("FASTMLP_GEMM_PACK");
+  return env && std::strcmp(env, "all") == 0;
+}
+
+// Which operands a product reads in place instead of packing them: full panels of
+// op(A) = A^T (a micro-panel row is then MR contiguous values of one row of A) and of a
+// non-transposed B (NR contiguous values of one row of B), when the operand is small
+// enough to stay in cache across its reuses. Edge panels are always packed (zero padding).
+struct InPlace {
+  bool a = false, b = false;
+};
+
 // The loop nest for the C block (M,N) on the calling thread alone, with its own packing
 // buffers (a_buf MC*KC, b_buf KC*NC).
 template <typename T, typename P>
-void gemm_block(const Plan<T, P>& plan, bool trans_a, bool trans_b, int64_t M, int64_t N,
-                int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
-                T* C, int64_t ldc, int64_t MC, int64_t KC, int64_t NC, P* a_buf, P* b_buf) {
+void gemm_block(const Plan<T, P>& plan, InPlace in_place, bool trans_a, bool trans_b, int64_t M,
+                int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
+                T beta, T* C, int64_t ldc, int64_t MC, int64_t KC, int64_t NC, P* a_buf,
+                P* b_buf) {
   const int64_t MR = plan.mr, NR = plan.nr;
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
-    const int64_t n_panels = ceil_div(nc, NR);
+    const int64_t n_panels = ceil_div(nc, NR), n_full = in_place.b ? nc / NR : 0;
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc), kd = plan.depth(kc);
       // Later k blocks add onto what the first one stored.
       const T beta_pc = pc == 0 ? beta : T(1);
-      plan.pack_b(b_buf, B, ldb, trans_b, pc, kc, jc, nc, NR);
+      if (n_full < n_panels)  // the panels not read in place
+        plan.pack_b(b_buf, B, ldb, trans_b, pc, kc, jc + n_full * NR, nc - n_full * NR, NR);
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
-        const int64_t m_panels = ceil_div(mc, MR);
-        plan.pack_a(a_buf, A, lda, trans_a, ic, mc, pc, kc, MR);
+        const int64_t m_panels = ceil_div(mc, MR), m_full = in_place.a ? mc / MR : 0;
+        if (m_full < m_panels)
+          plan.pack_a(a_buf, A, lda, trans_a, ic + m_full * MR, mc - m_full * MR, pc, kc, MR);
         // jr-major: each B panel stays in L1 across the ir loop; the A block comes from L2.
         for (int64_t jp = 0; jp < n_panels; ++jp)
           for (int64_t ip = 0; ip < m_panels; ++ip) {
             const int64_t i = ip * MR, j = jp * NR;
-            plan.fn(kd, a_buf + i * kd, b_buf + j * kd, C + (ic + i) * ldc + jc + j, ldc, alpha,
-                    beta_pc, std::min(MR, mc - i), std::min(NR, nc - j));
+            T* c = C + (ic + i) * ldc + jc + j;
+            const int64_t m = std::min(MR, mc - i), n = std::min(NR, nc - j);
+            if constexpr (std::is_same_v<T, P>) {
+              const bool a_here = ip < m_full, b_here = jp < n_full;
+              const T* a = a_here ? A + pc * lda + ic + i : a_buf + (ip - m_full) * MR * kd;
+              const T* b = b_here ? B + pc * ldb + jc + j : b_buf + (jp - n_full) * NR * kd;
+              plan.strided(kd, a, a_here ? lda : MR, b, b_here ? ldb : NR, c, ldc, alpha,
+                           beta_pc, m, n);
+            } else {
+              plan.fn(kd, a_buf + ip * MR * kd, b_buf + jp * NR * kd, c, ldc, alpha, beta_pc, m,
+                      n);
+            }
           }
       }
     }
@@ -303,6 +348,12 @@ void gemm_threaded(const Plan<T, P>& plan, bool trans_a, bool trans_b, int64_t M
   const int64_t NC = even_block(slab_n, plan.nc, NR);
   const int64_t per_thread = (MC + NC) * plan.depth(KC);
   P* bufs = ws.get<P>(size_t(per_thread * threads));
+  InPlace in_place;
+  if (plan.strided && !pack_everything()) {  // float/double: see InPlace
+    const int64_t kd = plan.depth(KC), size = int64_t(sizeof(T));
+    in_place.a = trans_a && rows_share_l2(kd, MR * size, lda * size);
+    in_place.b = !trans_b && rows_share_l2(kd, NR * size, ldb * size);
+  }
 
   const int nt = threads;
   parallel_for(nt, threads, [&](int64_t t) {
@@ -312,12 +363,12 @@ void gemm_threaded(const Plan<T, P>& plan, bool trans_a, bool trans_b, int64_t M
     if (split_rows) {
       split_range(M, MR, t, nt, &lo, &hi);
       if (hi > lo)
-        gemm_block(plan, trans_a, trans_b, hi - lo, N, K, alpha, A + (trans_a ? lo : lo * lda),
+        gemm_block(plan, in_place, trans_a, trans_b, hi - lo, N, K, alpha, A + (trans_a ? lo : lo * lda),
                    lda, B, ldb, beta, C + lo * ldc, ldc, MC, KC, NC, a_buf, b_buf);
     } else {
       split_range(N, NR, t, nt, &lo, &hi);
       if (hi > lo)
-        gemm_block(plan, trans_a, trans_b, M, hi - lo, K, alpha, A, lda,
+        gemm_block(plan, in_place, trans_a, trans_b, M, hi - lo, K, alpha, A, lda,
                    B + (trans_b ? lo * ldb : lo), ldb, beta, C + lo, ldc, MC, KC, NC, a_buf,
                    b_buf);
     }

@@ -1,9 +1,14 @@
 // The micro-kernel interface shared by the GEMM driver and the per-ISA kernel files.
 // A micro-kernel computes one MR x NR tile: C (m,n) = alpha * a (MR,K) @ b (K,NR) + beta * C,
-// where a holds K columns of MR values (k-major) and b holds K rows of NR values, both
-// zero-padded, and m <= MR, n <= NR say how much of the tile lies inside C. beta == 0 never
-// reads C. Each ISA's kernels live in their own file, compiled with their own flags, and
-// only the plain functions below cross file boundaries.
+// where a holds K columns of MR values (k-major) and b holds K rows of NR values, and
+// m <= MR, n <= NR say how much of the tile lies inside C. beta == 0 never reads C. Each
+// ISA's kernels live in their own file, compiled with their own flags, and only the plain
+// functions below cross file boundaries.
+//
+// The float/double kernels take the distance between consecutive k of a and of b: MR and
+// NR for zero-padded packed panels, or the row stride of the matrix itself when a full
+// panel is read in place (a from op(A) = A^T, b from B); see gemm.cpp. The sums are the
+// same either way (same FMAs in the same order), only where the values come from differs.
 #pragma once
 #include <cstdint>
 
@@ -14,6 +19,11 @@ namespace fastmlp {
 template <typename T, typename P = T>
 using UkernelFn = void (*)(int64_t K, const P* a, const P* b, T* c, int64_t ldc, T alpha,
                            T beta, int64_t m, int64_t n);
+// a_step, b_step: values between the a (b) of consecutive k.
+template <typename T>
+using UkernelStridedFn = void (*)(int64_t K, const T* a, int64_t a_step, const T* b,
+                                  int64_t b_step, T* c, int64_t ldc, T alpha, T beta,
+                                  int64_t m, int64_t n);
 
 // Register tiles (MR rows x NR columns). A SIMD tile is MR rows of NR / lanes vectors of
 // accumulators, sized to leave registers for the B vectors: AVX2 has 16 ymm registers
@@ -43,18 +53,16 @@ struct Avx512Bf16Tile {
   static constexpr int64_t mr = 12, nr = 32;
 };
 
-void ukernel_scalar(int64_t K, const float* a, const float* b, float* c, int64_t ldc,
-                    float alpha, float beta, int64_t m, int64_t n);
-void ukernel_scalar(int64_t K, const double* a, const double* b, double* c, int64_t ldc,
-                    double alpha, double beta, int64_t m, int64_t n);
-void ukernel_avx2(int64_t K, const float* a, const float* b, float* c, int64_t ldc,
-                  float alpha, float beta, int64_t m, int64_t n);
-void ukernel_avx2(int64_t K, const double* a, const double* b, double* c, int64_t ldc,
-                  double alpha, double beta, int64_t m, int64_t n);
-void ukernel_avx512(int64_t K, const float* a, const float* b, float* c, int64_t ldc,
-                    float alpha, float beta, int64_t m, int64_t n);
-void ukernel_avx512(int64_t K, const double* a, const double* b, double* c, int64_t ldc,
-                    double alpha, double beta, int64_t m, int64_t n);
+#define FASTMLP_DECLARE_UKERNEL(name, T)                                                   \
+  void name(int64_t K, const T* a, int64_t a_step, const T* b, int64_t b_step, T* c,      \
+            int64_t ldc, T alpha, T beta, int64_t m, int64_t n);
+FASTMLP_DECLARE_UKERNEL(ukernel_scalar, float)
+FASTMLP_DECLARE_UKERNEL(ukernel_scalar, double)
+FASTMLP_DECLARE_UKERNEL(ukernel_avx2, float)
+FASTMLP_DECLARE_UKERNEL(ukernel_avx2, double)
+FASTMLP_DECLARE_UKERNEL(ukernel_avx512, float)
+FASTMLP_DECLARE_UKERNEL(ukernel_avx512, double)
+#undef FASTMLP_DECLARE_UKERNEL
 
 // KP pairs along K (see pack_a_bf16 / pack_b_bf16); needs AVX-512 BF16.
 void ukernel_avx512_bf16(int64_t KP, const uint32_t* a, const uint32_t* b, float* c,

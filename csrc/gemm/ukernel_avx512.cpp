@@ -51,8 +51,9 @@ struct Zmm<double> {
 };
 
 template <typename T, int MR, int NV>
-void ukernel(int64_t K, const T* __restrict a, const T* __restrict b, T* __restrict c,
-             int64_t ldc, T alpha, T beta, int64_t m, int64_t n) {
+void ukernel(int64_t K, const T* __restrict a, int64_t a_step, const T* __restrict b,
+             int64_t b_step, T* __restrict c, int64_t ldc, T alpha, T beta, int64_t m,
+             int64_t n) {
   using Z = Zmm<T>;
   using V = typename Z::V;
   constexpr int W = Z::lanes, NR = NV * W;
@@ -80,8 +81,8 @@ void ukernel(int64_t K, const T* __restrict a, const T* __restrict b, T* __restr
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = Z::fmadd(ar, bv[v], acc[r][v]);
     }
-    a += MR;
-    b += NR;
+    a += a_step;
+    b += b_step;
   }
 
   const V va = Z::set1(alpha), vb = Z::set1(beta);
@@ -128,16 +129,16 @@ void ukernel(int64_t K, const T* __restrict a, const T* __restrict b, T* __restr
 
 }  // namespace
 
-void ukernel_avx512(int64_t K, const float* a, const float* b, float* c, int64_t ldc,
-                    float alpha, float beta, int64_t m, int64_t n) {
+void ukernel_avx512(int64_t K, const float* a, int64_t a_step, const float* b, int64_t b_step,
+                    float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
   constexpr int64_t MR = Avx512Tile<float>::mr, NR = Avx512Tile<float>::nr;
-  ukernel<float, MR, NR / 16>(K, a, b, c, ldc, alpha, beta, m, n);
+  ukernel<float, MR, NR / 16>(K, a, a_step, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
-void ukernel_avx512(int64_t K, const double* a, const double* b, double* c, int64_t ldc,
-                    double alpha, double beta, int64_t m, int64_t n) {
+void ukernel_avx512(int64_t K, const double* a, int64_t a_step, const double* b, int64_t b_step,
+                    double* c, int64_t ldc, double alpha, double beta, int64_t m, int64_t n) {
   constexpr int64_t MR = Avx512Tile<double>::mr, NR = Avx512Tile<double>::nr;
-  ukernel<double, MR, NR / 8>(K, a, b, c, ldc, alpha, beta, m, n);
+  ukernel<double, MR, NR / 8>(K, a, a_step, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
 }  // namespace fastmlp
@@ -146,14 +147,14 @@ void ukernel_avx512(int64_t K, const double* a, const double* b, double* c, int6
 
 namespace fastmlp {
 
-void ukernel_avx512(int64_t K, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-                    float beta, int64_t m, int64_t n) {
-  ukernel_scalar(K, a, b, c, ldc, alpha, beta, m, n);
+void ukernel_avx512(int64_t K, const float* a, int64_t a_step, const float* b, int64_t b_step,
+                    float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
+  ukernel_scalar(K, a, a_step, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
-void ukernel_avx512(int64_t K, const double* a, const double* b, double* c, int64_t ldc,
-                    double alpha, double beta, int64_t m, int64_t n) {
-  ukernel_scalar(K, a, b, c, ldc, alpha, beta, m, n);
+void ukernel_avx512(int64_t K, const double* a, int64_t a_step, const double* b, int64_t b_step,
+                    double* c, int64_t ldc, double alpha, double beta, int64_t m, int64_t n) {
+  ukernel_scalar(K, a, a_step, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
 }  // namespace fastmlp

@@ -7,14 +7,15 @@ namespace fastmlp {
 namespace {
 
 template <typename T, int MR, int NR>
-void ukernel(int64_t K, const T* __restrict a, const T* __restrict b, T* __restrict c,
-             int64_t ldc, T alpha, T beta, int64_t m, int64_t n) {
+void ukernel(int64_t K, const T* __restrict a, int64_t a_step, const T* __restrict b,
+             int64_t b_step, T* __restrict c, int64_t ldc, T alpha, T beta, int64_t m,
+             int64_t n) {
   T acc[MR][NR] = {};
   for (int64_t k = 0; k < K; ++k) {
     for (int r = 0; r < MR; ++r)
       for (int j = 0; j < NR; ++j) acc[r][j] += a[r] * b[j];
-    a += MR;
-    b += NR;
+    a += a_step;
+    b += b_step;
   }
   for (int64_t r = 0; r < m; ++r)
     for (int64_t j = 0; j < n; ++j) {
@@ -25,14 +26,17 @@ void ukernel(int64_t K, const T* __restrict a, const T* __restrict b, T* __restr
 
 }  // namespace
 
-void ukernel_scalar(int64_t K, const float* a, const float* b, float* c, int64_t ldc,
-                    float alpha, float beta, int64_t m, int64_t n) {
-  ukernel<float, ScalarTile<float>::mr, ScalarTile<float>::nr>(K, a, b, c, ldc, alpha, beta, m, n);
+void ukernel_scalar(int64_t K, const float* a, int64_t a_step, const float* b, int64_t b_step,
+                    float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
+  ukernel<float, ScalarTile<float>::mr, ScalarTile<float>::nr>(K, a, a_step, b, b_step, c, ldc,
+                                                               alpha, beta, m, n);
 }
 
-void ukernel_scalar(int64_t K, const double* a, const double* b, double* c, int64_t ldc,
-                    double alpha, double beta, int64_t m, int64_t n) {
-  ukernel<double, ScalarTile<double>::mr, ScalarTile<double>::nr>(K, a, b, c, ldc, alpha, beta, m, n);
+void ukernel_scalar(int64_t K, const double* a, int64_t a_step, const double* b,
+                    int64_t b_step, double* c, int64_t ldc, double alpha, double beta,
+                    int64_t m, int64_t n) {
+  ukernel<double, ScalarTile<double>::mr, ScalarTile<double>::nr>(K, a, a_step, b, b_step, c,
+                                                                  ldc, alpha, beta, m, n);
 }
 
 }  // namespace fastmlp
