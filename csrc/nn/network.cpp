@@ -150,7 +150,8 @@ Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, std::vector<double> dr
   delta_a_.reserve(size_t(checked_mul(chunk_rows_, widest)));
   delta_b_.reserve(size_t(checked_mul(chunk_rows_, widest)));
   grad_buf_.reserve(size_t(spec_.n_params()));
-  partial_sums_.reserve(size_t(spec_.n_coefs() / (1 << 14) + 1));
+  // Room for the optimizer step's blocks of 4096 and the penalty's blocks of 16384.
+  partial_sums_.reserve(size_t(spec_.n_params() / (1 << 12) + 1));
 
   // Slice a mini-batch when its products are too small to run in parallel themselves
   // (below GEMM's own threshold) and each slice keeps enough rows to stay efficient.
@@ -169,10 +170,11 @@ Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, std::vector<double> dr
 }
 
 template <typename T>
-double Network<T>::batch_data_loss_grad(const T* params, T* grad, const InputMatrix<T>& X,
-                                        const T* Y, const T* sw, const int64_t* rows,
-                                        int64_t first, int64_t m, double* weight_sum,
-                                        const DropoutDraw& drop) {
+double Network<T>::batch_data_loss_grad(const T* params, T* grad, const T** more,
+                                        const InputMatrix<T>& X, const T* Y, const T* sw,
+                                        const int64_t* rows, int64_t first, int64_t m,
+                                        double* weight_sum, const DropoutDraw& drop) {
+  *more = nullptr;
   if (slices_.empty())
     return data_loss_grad(params, grad, X, Y, sw, rows, first, m, weight_sum, drop,
                           InterruptCheck(), nullptr);
@@ -186,16 +188,22 @@ double Network<T>::batch_data_loss_grad(const T* params, T* grad, const InputMat
                                                    first + lo, mc, &sums[s], drop,
                                                    InterruptCheck(), nullptr);
   });
+  // The slices' gradients add up in slice order; the last one is left to the optimizer
+  // step, which adds it in its own pass over the parameters (penalized_update's `more`).
   const int64_t n_params = spec_.n_params();
   double loss = losses[0];
   *weight_sum = sums[0];
   for (int s = 1; s < kSlices; ++s) {
     if (s * per >= m) break;
     const T* g = slice_grads_[size_t(s) - 1].data();
-    parallel_rows(n_params, 1, [&](int64_t i0, int64_t i1) {
+    if (s + 1 == kSlices || (s + 1) * per >= m) {
+      *more = g;
+    } else {
+      parallel_rows(n_params, 1, [&](int64_t i0, int64_t i1) {
 #pragma omp simd
-      for (int64_t i = i0; i < i1; ++i) grad[i] += g[i];
-    });
+        for (int64_t i = i0; i < i1; ++i) grad[i] += g[i];
+      });
+    }
     loss += losses[s];
     *weight_sum += sums[s];
   }
@@ -348,15 +356,16 @@ double Network<T>::train_epoch(T* params, T* state_a, T* state_b, int64_t& adam_
     // An unshuffled epoch walks rows [start, start+mb) without an index list.
     const int64_t* r = order ? order + start : nullptr;
     double weight_sum;
+    const T* more;  // a slice's gradient still to add to grad
     const double data_loss =
-        batch_data_loss_grad(params, grad, X, Y, sw, r, start, mb, &weight_sum, drop);
+        batch_data_loss_grad(params, grad, &more, X, Y, sw, r, start, mb, &weight_sum, drop);
     if (opt.solver != Solver::sgd) ++adam_t;
     if (opt.schedule == Schedule::cosine)
       step_opt.learning_rate =
           cosine_learning_rate(opt.learning_rate, step, opt.warmup_steps, opt.total_steps);
     // The penalty, the 1/S scaling and the optimizer step in one pass over the parameters;
     // the batch loss uses the weights from before the step, as scikit-learn's does.
-    const double sq = penalized_update(step_opt, adam_t, params, state_a, state_b, grad,
+    const double sq = penalized_update(step_opt, adam_t, params, state_a, state_b, grad, more,
                                        n_params, n_coefs, alpha, 1.0 / weight_sum,
                                        partial_sums_);
     total += (data_loss / weight_sum + 0.5 * penalty * sq / weight_sum) * double(mb);

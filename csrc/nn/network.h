@@ -105,10 +105,12 @@ class Network {
                         double* weight_sum, const DropoutDraw& drop,
                         const InterruptCheck& check, bool* interrupted);
   // data_loss_grad for one mini-batch: directly, or over the row slices in parallel with
-  // the slices' gradients added in slice order (the same bits for any thread count).
-  double batch_data_loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
-                              const T* sw, const int64_t* rows, int64_t first, int64_t m,
-                              double* weight_sum, const DropoutDraw& drop);
+  // the slices' gradients added in slice order (the same bits for any thread count). The
+  // last slice's gradient is not added: *more points to it (null when there is none), and
+  // the optimizer step adds it.
+  double batch_data_loss_grad(const T* params, T* grad, const T** more, const InputMatrix<T>& X,
+                              const T* Y, const T* sw, const int64_t* rows, int64_t first,
+                              int64_t m, double* weight_sum, const DropoutDraw& drop);
   // Forward for m rows (rows[i], or first+i); the last layer writes into `output`.
   void forward(const T* params, const InputMatrix<T>& X, const int64_t* rows, int64_t first,
                int64_t m, T* output, const DropoutDraw& drop);

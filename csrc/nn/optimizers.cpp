@@ -49,7 +49,19 @@ struct AdamStep {
 };
 
 // Blocks of a fixed size, so the sum of squares merges in one order for any thread count.
+// A block is a few microseconds of Adam steps (a square root and a division per value):
+// two blocks are worth two threads.
 constexpr int64_t kBlock = 1 << 12;
+
+int step_threads(int64_t blocks) { return blocks >= 2 ? max_threads() : 1; }
+
+// grad += more over one block (more: another slice's gradient, or null).
+template <typename T>
+void merge_block(T* __restrict grad, const T* __restrict more, int64_t n) {
+  if (!more) return;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) grad[i] += more[i];
+}
 
 // One block of the fused step: coef_step updates the weights (the first n_coefs entries),
 // bias_step the rest (they differ only for AdamW, whose decay spares the biases); returns
@@ -74,13 +86,14 @@ FASTMLP_SIMD_CLONES double penalized_block(const CoefStep coef_step, const BiasS
 
 template <typename T, typename CoefStep, typename BiasStep>
 double apply_penalized(const CoefStep& coef_step, const BiasStep& bias_step, T* w, T* a, T* b,
-                       const T* grad, int64_t n, int64_t n_coefs, double alpha, double scale,
-                       std::vector<double>& partial) {
+                       T* grad, const T* more, int64_t n, int64_t n_coefs, double alpha,
+                       double scale, std::vector<double>& partial) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   partial.assign(size_t(blocks), 0.0);
-  parallel_for(blocks, worth_parallel(n) ? max_threads() : 1, [&](int64_t blk) {
+  parallel_for(blocks, step_threads(blocks), [&](int64_t blk) {
     const int64_t begin = blk * kBlock, end = std::min(n, begin + kBlock);
     const int64_t coef_end = std::min(end, std::max(begin, n_coefs));
+    merge_block(grad + begin, more ? more + begin : more, end - begin);
     partial[size_t(blk)] =
         penalized_block(coef_step, bias_step, w + begin, a + begin, b + begin, grad + begin,
                         end - begin, coef_end - begin, T(alpha), T(scale));
@@ -108,15 +121,17 @@ FASTMLP_SIMD_CLONES double grad_sq_block(const T* w, const T* grad, int64_t n, i
   return sq;
 }
 
-// ||g||^2 of the gradient apply_penalized would feed its steps, in the same fixed blocks.
+// ||g||^2 of the gradient apply_penalized would feed its steps, in the same fixed blocks
+// (adding `more` into grad first, as apply_penalized would).
 template <typename T>
-double penalized_grad_sq(const T* w, const T* grad, int64_t n, int64_t n_coefs, double alpha,
-                         double scale, std::vector<double>& partial) {
+double penalized_grad_sq(const T* w, T* grad, const T* more, int64_t n, int64_t n_coefs,
+                         double alpha, double scale, std::vector<double>& partial) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   partial.assign(size_t(blocks), 0.0);
-  parallel_for(blocks, worth_parallel(n) ? max_threads() : 1, [&](int64_t blk) {
+  parallel_for(blocks, step_threads(blocks), [&](int64_t blk) {
     const int64_t begin = blk * kBlock, end = std::min(n, begin + kBlock);
     const int64_t coef_end = std::min(end, std::max(begin, n_coefs));
+    merge_block(grad + begin, more ? more + begin : more, end - begin);
     partial[size_t(blk)] = grad_sq_block(w + begin, grad + begin, end - begin,
                                          coef_end - begin, T(alpha), T(scale));
   });
@@ -133,10 +148,10 @@ void sgd_update(T* w, T* velocity, const T* grad, int64_t n, double lr, double m
   std::vector<double> unused;
   if (nesterov)
     apply_penalized(SgdStep<T, true>(lr, momentum), SgdStep<T, true>(lr, momentum), w, velocity,
-                    velocity, grad, n, 0, 0.0, 1.0, unused);
+                    velocity, const_cast<T*>(grad), static_cast<const T*>(nullptr), n, 0, 0.0, 1.0, unused);
   else
     apply_penalized(SgdStep<T, false>(lr, momentum), SgdStep<T, false>(lr, momentum), w,
-                    velocity, velocity, grad, n, 0, 0.0, 1.0, unused);
+                    velocity, velocity, const_cast<T*>(grad), static_cast<const T*>(nullptr), n, 0, 0.0, 1.0, unused);
 }
 
 template <typename T>
@@ -144,36 +159,38 @@ void adam_update(T* w, T* m, T* v, const T* grad, int64_t n, int64_t t, double l
                  double beta_1, double beta_2, double epsilon) {
   std::vector<double> unused;
   const AdamStep<T, false> step(t, lr, beta_1, beta_2, epsilon);
-  apply_penalized(step, step, w, m, v, grad, n, 0, 0.0, 1.0, unused);
+  apply_penalized(step, step, w, m, v, const_cast<T*>(grad), static_cast<const T*>(nullptr), n, 0, 0.0, 1.0, unused);
 }
 
 template <typename T>
 double penalized_update(const OptimizerConfig& opt, int64_t t, T* w, T* state_a, T* state_b,
-                        const T* grad, int64_t n, int64_t n_coefs, double alpha, double scale,
-                        std::vector<double>& partial) {
+                        T* grad, const T* more, int64_t n, int64_t n_coefs, double alpha,
+                        double scale, std::vector<double>& partial) {
   const bool adamw = opt.solver == Solver::adamw;
   const double penalty = adamw ? 0.0 : alpha;
   if (opt.max_grad_norm > 0.0) {
     // A NaN norm fails the test and reaches the step unclipped: divergence stays visible.
-    const double norm = std::sqrt(penalized_grad_sq(w, grad, n, n_coefs, penalty, scale, partial));
+    const double norm =
+        std::sqrt(penalized_grad_sq(w, grad, more, n, n_coefs, penalty, scale, partial));
     if (norm > opt.max_grad_norm) scale *= opt.max_grad_norm / norm;
+    more = nullptr;  // added into grad by now
   }
   const double lr = opt.learning_rate;
   if (opt.solver == Solver::sgd && opt.nesterov) {
     const SgdStep<T, true> step(lr, opt.momentum);
-    return apply_penalized(step, step, w, state_a, state_a, grad, n, n_coefs, penalty, scale,
+    return apply_penalized(step, step, w, state_a, state_a, grad, more, n, n_coefs, penalty, scale,
                            partial);
   }
   if (opt.solver == Solver::sgd) {
     const SgdStep<T, false> step(lr, opt.momentum);
-    return apply_penalized(step, step, w, state_a, state_a, grad, n, n_coefs, penalty, scale,
+    return apply_penalized(step, step, w, state_a, state_a, grad, more, n, n_coefs, penalty, scale,
                            partial);
   }
   const AdamStep<T, false> adam(t, lr, opt.beta_1, opt.beta_2, opt.epsilon);
   if (adamw)
     return apply_penalized(AdamStep<T, true>(t, lr, opt.beta_1, opt.beta_2, opt.epsilon, alpha),
-                           adam, w, state_a, state_b, grad, n, n_coefs, penalty, scale, partial);
-  return apply_penalized(adam, adam, w, state_a, state_b, grad, n, n_coefs, penalty, scale,
+                           adam, w, state_a, state_b, grad, more, n, n_coefs, penalty, scale, partial);
+  return apply_penalized(adam, adam, w, state_a, state_b, grad, more, n, n_coefs, penalty, scale,
                          partial);
 }
 
@@ -184,10 +201,10 @@ template void adam_update<float>(float*, float*, float*, const float*, int64_t, 
 template void adam_update<double>(double*, double*, double*, const double*, int64_t, int64_t,
                                   double, double, double, double);
 template double penalized_update<float>(const OptimizerConfig&, int64_t, float*, float*, float*,
-                                        const float*, int64_t, int64_t, double, double,
+                                        float*, const float*, int64_t, int64_t, double, double,
                                         std::vector<double>&);
 template double penalized_update<double>(const OptimizerConfig&, int64_t, double*, double*,
-                                         double*, const double*, int64_t, int64_t, double, double,
-                                         std::vector<double>&);
+                                         double*, double*, const double*, int64_t, int64_t,
+                                         double, double, std::vector<double>&);
 
 }  // namespace fastmlp
