@@ -174,10 +174,13 @@ bool pack_everything() {
   return env && std::strcmp(env, "all") == 0;
 }
 
-// Which operands a product reads in place instead of packing them: full panels of
-// op(A) = A^T (a micro-panel row is then MR contiguous values of one row of A) and of a
-// non-transposed B (NR contiguous values of one row of B), when the operand is small
-// enough to stay in cache across its reuses. Edge panels are always packed (zero padding).
+// Which operands a product reads in place instead of packing them: full panels of op(A)
+// (MR rows of A, or MR consecutive values of each row of A^T) and of a non-transposed B
+// (NR consecutive values of each row of B), when the block the loops reuse stays in the
+// L2. Edge panels are always packed (zero padding). Packing costs one pass over each
+// operand, as much as the products themselves for the small layers of a network (a
+// 100-row slice of load_digits' 64-100-10 network), and buys contiguous panels that the
+// large products need.
 struct InPlace {
   bool a = false, b = false;
 };
@@ -212,10 +215,16 @@ void gemm_block(const Plan<T, P>& plan, InPlace in_place, bool trans_a, bool tra
             const int64_t m = std::min(MR, mc - i), n = std::min(NR, nc - j);
             if constexpr (std::is_same_v<T, P>) {
               const bool a_here = ip < m_full, b_here = jp < n_full;
-              const T* a = a_here ? A + pc * lda + ic + i : a_buf + (ip - m_full) * MR * kd;
               const T* b = b_here ? B + pc * ldb + jc + j : b_buf + (jp - n_full) * NR * kd;
-              plan.strided(kd, a, a_here ? lda : MR, b, b_here ? ldb : NR, c, ldc, alpha,
-                           beta_pc, m, n);
+              if (!a_here)
+                plan.strided(kd, a_buf + (ip - m_full) * MR * kd, 1, MR, b, b_here ? ldb : NR, c,
+                             ldc, alpha, beta_pc, m, n);
+              else if (trans_a)  // rows of A^T: MR consecutive values per k
+                plan.strided(kd, A + pc * lda + ic + i, 1, lda, b, b_here ? ldb : NR, c, ldc,
+                             alpha, beta_pc, m, n);
+              else  // rows of A: kc consecutive values per row
+                plan.strided(kd, A + (ic + i) * lda + pc, lda, 1, b, b_here ? ldb : NR, c, ldc,
+                             alpha, beta_pc, m, n);
             } else {
               plan.fn(kd, a_buf + ip * MR * kd, b_buf + jp * NR * kd, c, ldc, alpha, beta_pc, m,
                       n);
@@ -351,7 +360,12 @@ void gemm_threaded(const Plan<T, P>& plan, bool trans_a, bool trans_b, int64_t M
   InPlace in_place;
   if (plan.strided && !pack_everything()) {  // float/double: see InPlace
     const int64_t kd = plan.depth(KC), size = int64_t(sizeof(T));
-    in_place.a = trans_a && rows_share_l2(kd, MR * size, lda * size);
+    // The block of A (MC x KC) and a panel of B (KC x NR) are what the loops reuse. Rows
+    // of A itself only from a k block of 32 up: a micro-tile then sets up MR row pointers,
+    // which cost more than packing when K is tiny (100 x 10 @ 10 x 100: 6.8 us in place,
+    // 5.3 packed; 100 x 100 @ 100 x 10: 5.4 in place, 7.7 packed).
+    in_place.a = trans_a ? rows_share_l2(kd, MC * size, lda * size)
+                         : KC >= 32 && rows_share_l2(MC, KC * size, lda * size);
     in_place.b = !trans_b && rows_share_l2(kd, NR * size, ldb * size);
   }
 

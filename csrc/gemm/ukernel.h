@@ -5,10 +5,12 @@
 // ISA's kernels live in their own file, compiled with their own flags, and only the plain
 // functions below cross file boundaries.
 //
-// The float/double kernels take the distance between consecutive k of a and of b: MR and
-// NR for zero-padded packed panels, or the row stride of the matrix itself when a full
-// panel is read in place (a from op(A) = A^T, b from B); see gemm.cpp. The sums are the
-// same either way (same FMAs in the same order), only where the values come from differs.
+// The float/double kernels take where the values of a and b lie: a (r, k) at
+// a[r * a_rs + k * a_cs] and b (k, j) at b[k * b_step + j]. Zero-padded packed panels have
+// a_rs = 1, a_cs = MR and b_step = NR; a full panel read in place has the strides of the
+// matrix itself: a from op(A) = A^T (a_rs = 1, a_cs = lda) or from A (a_rs = lda,
+// a_cs = 1), b from B (b_step = ldb); see gemm.cpp. The sums are the same either way
+// (the same FMAs in the same order), only where the values come from differs.
 #pragma once
 #include <cstdint>
 
@@ -19,11 +21,11 @@ namespace fastmlp {
 template <typename T, typename P = T>
 using UkernelFn = void (*)(int64_t K, const P* a, const P* b, T* c, int64_t ldc, T alpha,
                            T beta, int64_t m, int64_t n);
-// a_step, b_step: values between the a (b) of consecutive k.
+// a_rs, a_cs, b_step: see above (a_rs == 1 or a_cs == 1).
 template <typename T>
-using UkernelStridedFn = void (*)(int64_t K, const T* a, int64_t a_step, const T* b,
-                                  int64_t b_step, T* c, int64_t ldc, T alpha, T beta,
-                                  int64_t m, int64_t n);
+using UkernelStridedFn = void (*)(int64_t K, const T* a, int64_t a_rs, int64_t a_cs,
+                                  const T* b, int64_t b_step, T* c, int64_t ldc, T alpha,
+                                  T beta, int64_t m, int64_t n);
 
 // Register tiles (MR rows x NR columns). A SIMD tile is MR rows of NR / lanes vectors of
 // accumulators, sized to leave registers for the B vectors: AVX2 has 16 ymm registers
@@ -54,8 +56,8 @@ struct Avx512Bf16Tile {
 };
 
 #define FASTMLP_DECLARE_UKERNEL(name, T)                                                   \
-  void name(int64_t K, const T* a, int64_t a_step, const T* b, int64_t b_step, T* c,      \
-            int64_t ldc, T alpha, T beta, int64_t m, int64_t n);
+  void name(int64_t K, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b_step, \
+            T* c, int64_t ldc, T alpha, T beta, int64_t m, int64_t n);
 FASTMLP_DECLARE_UKERNEL(ukernel_scalar, float)
 FASTMLP_DECLARE_UKERNEL(ukernel_scalar, double)
 FASTMLP_DECLARE_UKERNEL(ukernel_avx2, float)

@@ -52,9 +52,9 @@ struct Ymm<double> {
 };
 
 template <typename T, int MR, int NV>
-void ukernel(int64_t K, const T* __restrict a, int64_t a_step, const T* __restrict b,
-             int64_t b_step, T* __restrict c, int64_t ldc, T alpha, T beta, int64_t m,
-             int64_t n) {
+void ukernel(int64_t K, const T* __restrict a, int64_t a_rs, int64_t a_cs,
+             const T* __restrict b, int64_t b_step, T* __restrict c, int64_t ldc, T alpha,
+             T beta, int64_t m, int64_t n) {
   using Y = Ymm<T>;
   using V = typename Y::V;
   constexpr int W = Y::lanes, NR = NV * W;
@@ -73,11 +73,12 @@ void ukernel(int64_t K, const T* __restrict a, int64_t a_step, const T* __restri
     for (int v = 0; v < NV; ++v) bv[v] = Y::load(b + v * W);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
-      const V ar = Y::set1(a[r]);
+      // a (r, k) at a[r * a_rs + k * a_cs]: a packed panel or A^T (a_rs = 1), or rows of A.
+      const V ar = Y::set1(a[r * a_rs]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = Y::fmadd(ar, bv[v], acc[r][v]);
     }
-    a += a_step;
+    a += a_cs;
     b += b_step;
   }
 
@@ -112,16 +113,16 @@ void ukernel(int64_t K, const T* __restrict a, int64_t a_step, const T* __restri
 
 }  // namespace
 
-void ukernel_avx2(int64_t K, const float* a, int64_t a_step, const float* b, int64_t b_step,
-                  float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
+void ukernel_avx2(int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                  int64_t b_step, float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
   constexpr int64_t MR = Avx2Tile<float>::mr, NR = Avx2Tile<float>::nr;
-  ukernel<float, MR, NR / 8>(K, a, a_step, b, b_step, c, ldc, alpha, beta, m, n);
+  ukernel<float, MR, NR / 8>(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
-void ukernel_avx2(int64_t K, const double* a, int64_t a_step, const double* b, int64_t b_step,
-                  double* c, int64_t ldc, double alpha, double beta, int64_t m, int64_t n) {
+void ukernel_avx2(int64_t K, const double* a, int64_t a_rs, int64_t a_cs, const double* b,
+                  int64_t b_step, double* c, int64_t ldc, double alpha, double beta, int64_t m, int64_t n) {
   constexpr int64_t MR = Avx2Tile<double>::mr, NR = Avx2Tile<double>::nr;
-  ukernel<double, MR, NR / 4>(K, a, a_step, b, b_step, c, ldc, alpha, beta, m, n);
+  ukernel<double, MR, NR / 4>(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
 }  // namespace fastmlp
@@ -130,14 +131,14 @@ void ukernel_avx2(int64_t K, const double* a, int64_t a_step, const double* b, i
 
 namespace fastmlp {
 
-void ukernel_avx2(int64_t K, const float* a, int64_t a_step, const float* b, int64_t b_step,
-                  float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
-  ukernel_scalar(K, a, a_step, b, b_step, c, ldc, alpha, beta, m, n);
+void ukernel_avx2(int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                  int64_t b_step, float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
+  ukernel_scalar(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
-void ukernel_avx2(int64_t K, const double* a, int64_t a_step, const double* b, int64_t b_step,
-                  double* c, int64_t ldc, double alpha, double beta, int64_t m, int64_t n) {
-  ukernel_scalar(K, a, a_step, b, b_step, c, ldc, alpha, beta, m, n);
+void ukernel_avx2(int64_t K, const double* a, int64_t a_rs, int64_t a_cs, const double* b,
+                  int64_t b_step, double* c, int64_t ldc, double alpha, double beta, int64_t m, int64_t n) {
+  ukernel_scalar(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
 }  // namespace fastmlp

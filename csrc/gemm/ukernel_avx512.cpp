@@ -50,8 +50,38 @@ struct Zmm<double> {
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
 };
 
+// acc += a (MR,K) @ b (K,NR): a's k-th column is MR consecutive values a_cs apart (a packed
+// panel, or a row of A^T read in place) or, with RowsOfA, a's rows are rows of A itself
+// (a_rs apart, K consecutive values each).
+template <typename T, int MR, int NV, bool RowsOfA>
+inline void accumulate(typename Zmm<T>::V (&acc)[MR][NV], int64_t K, const T* __restrict a,
+                       int64_t a_rs, int64_t a_cs, const T* __restrict b, int64_t b_step) {
+  using Z = Zmm<T>;
+  using V = typename Z::V;
+  constexpr int W = Z::lanes;
+  const T* row[MR];
+  if constexpr (RowsOfA) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) row[r] = a + r * a_rs;
+  }
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < K; ++k) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = Z::load(b + v * W);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const V ar = Z::set1(RowsOfA ? row[r][k] : a[r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = Z::fmadd(ar, bv[v], acc[r][v]);
+    }
+    if constexpr (!RowsOfA) a += a_cs;
+    b += b_step;
+  }
+}
+
 template <typename T, int MR, int NV>
-void ukernel(int64_t K, const T* __restrict a, int64_t a_step, const T* __restrict b,
+void ukernel(int64_t K, const T* __restrict a, int64_t a_rs, int64_t a_cs, const T* __restrict b,
              int64_t b_step, T* __restrict c, int64_t ldc, T alpha, T beta, int64_t m,
              int64_t n) {
   using Z = Zmm<T>;
@@ -69,21 +99,10 @@ void ukernel(int64_t K, const T* __restrict a, int64_t a_step, const T* __restri
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v] = Z::zero();
-
-#pragma GCC unroll 4
-  for (int64_t k = 0; k < K; ++k) {
-    V bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = Z::load(b + v * W);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      const V ar = Z::set1(a[r]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = Z::fmadd(ar, bv[v], acc[r][v]);
-    }
-    a += a_step;
-    b += b_step;
-  }
+  if (a_rs == 1)
+    accumulate<T, MR, NV, false>(acc, K, a, a_rs, a_cs, b, b_step);
+  else
+    accumulate<T, MR, NV, true>(acc, K, a, a_rs, a_cs, b, b_step);
 
   const V va = Z::set1(alpha), vb = Z::set1(beta);
   if (m == MR && n == NR) {
@@ -129,16 +148,18 @@ void ukernel(int64_t K, const T* __restrict a, int64_t a_step, const T* __restri
 
 }  // namespace
 
-void ukernel_avx512(int64_t K, const float* a, int64_t a_step, const float* b, int64_t b_step,
-                    float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
+void ukernel_avx512(int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                    int64_t b_step, float* c, int64_t ldc, float alpha, float beta, int64_t m,
+                    int64_t n) {
   constexpr int64_t MR = Avx512Tile<float>::mr, NR = Avx512Tile<float>::nr;
-  ukernel<float, MR, NR / 16>(K, a, a_step, b, b_step, c, ldc, alpha, beta, m, n);
+  ukernel<float, MR, NR / 16>(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
-void ukernel_avx512(int64_t K, const double* a, int64_t a_step, const double* b, int64_t b_step,
-                    double* c, int64_t ldc, double alpha, double beta, int64_t m, int64_t n) {
+void ukernel_avx512(int64_t K, const double* a, int64_t a_rs, int64_t a_cs, const double* b,
+                    int64_t b_step, double* c, int64_t ldc, double alpha, double beta, int64_t m,
+                    int64_t n) {
   constexpr int64_t MR = Avx512Tile<double>::mr, NR = Avx512Tile<double>::nr;
-  ukernel<double, MR, NR / 8>(K, a, a_step, b, b_step, c, ldc, alpha, beta, m, n);
+  ukernel<double, MR, NR / 8>(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
 }  // namespace fastmlp
@@ -147,14 +168,14 @@ void ukernel_avx512(int64_t K, const double* a, int64_t a_step, const double* b,
 
 namespace fastmlp {
 
-void ukernel_avx512(int64_t K, const float* a, int64_t a_step, const float* b, int64_t b_step,
-                    float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
-  ukernel_scalar(K, a, a_step, b, b_step, c, ldc, alpha, beta, m, n);
+void ukernel_avx512(int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                    int64_t b_step, float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
+  ukernel_scalar(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
-void ukernel_avx512(int64_t K, const double* a, int64_t a_step, const double* b, int64_t b_step,
-                    double* c, int64_t ldc, double alpha, double beta, int64_t m, int64_t n) {
-  ukernel_scalar(K, a, a_step, b, b_step, c, ldc, alpha, beta, m, n);
+void ukernel_avx512(int64_t K, const double* a, int64_t a_rs, int64_t a_cs, const double* b,
+                    int64_t b_step, double* c, int64_t ldc, double alpha, double beta, int64_t m, int64_t n) {
+  ukernel_scalar(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
 }  // namespace fastmlp
