@@ -29,28 +29,38 @@ Activation parse_activation(const std::string& name) {
 
 namespace {
 
-// One row of softmax, with bias: exp in a loop of its own (it vectorizes), the sum after
-// it in index order.
+// Softmax of rows [0, n) of a (n, width), with bias: each row shifted by its maximum,
+// then exp over the whole block in one loop (it vectorizes at full width even when rows
+// are as narrow as 10 classes), then each row's sum in index order and the scaling.
 template <typename T>
-FASTMLP_SIMD_CLONES void softmax_row(T* row, const T* bias, int64_t width) {
-  if (bias) {
+FASTMLP_SIMD_CLONES void softmax_block(T* a, const T* bias, int64_t n, int64_t width) {
+  for (int64_t i = 0; i < n; ++i) {
+    T* row = a + i * width;
+    if (bias) {
 #pragma omp simd
-    for (int64_t j = 0; j < width; ++j) row[j] += bias[j];
+      for (int64_t j = 0; j < width; ++j) row[j] += bias[j];
+    }
+    const T mx = *std::max_element(row, row + width);
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) row[j] -= mx;
   }
-  const T mx = *std::max_element(row, row + width);
+  const int64_t count = n * width;
 #pragma omp simd
-  for (int64_t j = 0; j < width; ++j) row[j] = fast_exp(row[j] - mx);
-  T sum = 0;
-  for (int64_t j = 0; j < width; ++j) sum += row[j];
-  const T inv = T(1) / sum;
+  for (int64_t k = 0; k < count; ++k) a[k] = fast_exp(a[k]);
+  for (int64_t i = 0; i < n; ++i) {
+    T* row = a + i * width;
+    T sum = 0;
+    for (int64_t j = 0; j < width; ++j) sum += row[j];
+    const T inv = T(1) / sum;
 #pragma omp simd
-  for (int64_t j = 0; j < width; ++j) row[j] *= inv;
+    for (int64_t j = 0; j < width; ++j) row[j] *= inv;
+  }
 }
 
 template <typename T>
 void softmax_rows(T* a, const T* bias, int64_t n, int64_t width) {
   parallel_rows(n, width, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) softmax_row(a + i * width, bias, width);
+    softmax_block(a + i0 * width, bias, i1 - i0, width);
   });
 }
 

@@ -5,19 +5,29 @@
 #include <cstring>
 
 #include "common/parallel.h"
+#include "common/simd_clones.h"
 
 namespace fastmlp {
 
 namespace {
 
 // db (out) (+)= column sums of delta (m,out), rows in order: thread-count independent.
+// Blocks of columns are summed in a local accumulator that stays in registers over all
+// the rows (adding into db itself re-read and re-wrote db for every row).
 template <typename T>
-void column_sums(T* db, const T* delta, int64_t m, int64_t out, bool accumulate) {
-  if (!accumulate) std::fill(db, db + out, T(0));
-  for (int64_t i = 0; i < m; ++i) {
-    const T* row = delta + i * out;
+FASTMLP_SIMD_CLONES void column_sums(T* __restrict db, const T* __restrict delta, int64_t m,
+                                     int64_t out, bool accumulate) {
+  constexpr int64_t kCols = 64 / sizeof(T) * 4;  // four vectors of the widest SIMD
+  for (int64_t j0 = 0; j0 < out; j0 += kCols) {
+    const int64_t w = std::min(kCols, out - j0);
+    T acc[kCols];
+    for (int64_t j = 0; j < w; ++j) acc[j] = accumulate ? db[j0 + j] : T(0);
+    for (int64_t i = 0; i < m; ++i) {
+      const T* row = delta + i * out + j0;
 #pragma omp simd
-    for (int64_t j = 0; j < out; ++j) db[j] += row[j];
+      for (int64_t j = 0; j < w; ++j) acc[j] += row[j];
+    }
+    for (int64_t j = 0; j < w; ++j) db[j0 + j] = acc[j];
   }
 }
 
