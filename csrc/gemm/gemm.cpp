@@ -49,17 +49,18 @@ bool cpu_runs(GemmKernel kernel) {
   }
 }
 
-// Cache blocking, sized for Zen 4/5 cores (32-48 KB L1d, 1 MB L2 each) and fine elsewhere:
+// Cache blocking, tuned on Zen 4/5 (32-48 KB L1d, 1 MB L2 per core) and Sapphire Rapids
+// (48 KB L1d, 2 MB L2) cores; the L2 size comes from the OS (cache_geometry()):
 //  - kc = 512: each k block re-reads and re-writes the C tiles, so fewer blocks save C
 //    traffic (float32 2048^3 on 1 thread: 217-222 GFLOPS with kc = 256, 224-236 with 512,
 //    OpenBLAS 235-242, same runs). The kc x NR panel of B (64 KB for the AVX-512 float
 //    tile) then outgrows L1 and streams from L2 with the A panel: two loads per 24 FMAs.
-//  - the mc x kc block of A fills half the L2, leaving the rest for B panels and C.
+//  - the mc x kc block of A fills half the L2 (as reported), leaving the rest for B
+//    panels and C.
 //  - the kc x nc block of B (nc up to 4096) sits in L2/L3; a wide nc packs A fewer times,
 //    which matters for the transposing A packer.
 // Each is an upper bound: the driver splits a dimension into equal blocks (even_block).
 constexpr int64_t kKC = 512;
-constexpr int64_t kL2HalfBytes = 512 * 1024;
 constexpr int64_t kNC = 4096;
 
 // How one GEMM flavour packs and multiplies: T is the type of A, B and C, P the packed
@@ -329,6 +330,53 @@ void split_range(int64_t extent, int64_t tile, int t, int nt, int64_t* lo, int64
   *hi = std::min(extent, tiles * (t + 1) / nt * tile);
 }
 
+// How one thread's slab of C is blocked and which operands it reads in place.
+struct Blocking {
+  bool split_rows = true;
+  int64_t MC = 0, NC = 0, KC = 0;
+  InPlace in_place;
+  double cost = 0;  // the busiest thread's work, in multiply-adds
+};
+
+// The blocking of a slab of slab_m x slab_n, and what the busiest thread then does:
+// its micro-tiles' multiply-adds (padding included) plus its packing, a packed value
+// costing about NR/2 multiply-adds (one load and one store against two FMA vectors a
+// cycle).
+template <typename T, typename P>
+Blocking plan_slab(const Plan<T, P>& plan, bool split_rows, bool trans_a, bool trans_b,
+                   int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int threads) {
+  const int64_t MR = plan.mr, NR = plan.nr;
+  const int64_t m_panels = ceil_div(M, MR), n_panels = ceil_div(N, NR);
+  const int64_t mp = split_rows ? ceil_div(m_panels, threads) : m_panels;
+  const int64_t np = split_rows ? n_panels : ceil_div(n_panels, threads);
+  const int64_t slab_m = std::min(M, mp * MR), slab_n = std::min(N, np * NR);
+  Blocking b;
+  b.split_rows = split_rows;
+  // k blocks start at multiples of k_unit, so bf16 pairs never straddle two blocks.
+  b.KC = even_block(K, plan.kc, plan.k_unit);
+  const int64_t kd = plan.depth(b.KC);
+  // The A block (MC x KC packed) fills half the L2 whatever the k block turned out to be.
+  const int64_t mc_cap =
+      std::max(MR, cache_geometry().l2 / 2 / (kd * int64_t(sizeof(P))) / MR * MR);
+  b.MC = even_block(slab_m, mc_cap, MR);
+  b.NC = even_block(slab_n, plan.nc, NR);
+  if (plan.strided && !pack_everything()) {  // float/double: see InPlace
+    const int64_t size = int64_t(sizeof(T));
+    // The block of A (MC x KC) and a panel of B (KC x NR) are what the loops reuse. Rows
+    // of A itself only from a k block of 32 up: a micro-tile then sets up MR row pointers,
+    // which cost more than packing when K is tiny (100 x 10 @ 10 x 100: 6.8 us in place,
+    // 5.3 packed; 100 x 100 @ 100 x 10: 5.4 in place, 7.7 packed).
+    b.in_place.a = trans_a ? rows_share_l2(kd, b.MC * size, lda * size)
+                           : b.KC >= 32 && rows_share_l2(b.MC, b.KC * size, lda * size);
+    b.in_place.b = !trans_b && rows_share_l2(kd, NR * size, ldb * size);
+  }
+  // Panels packed: all but the full ones read in place; B once per block of A rows.
+  const int64_t a_packed = b.in_place.a ? slab_m % MR : slab_m;
+  const int64_t b_packed = (b.in_place.b ? slab_n % NR : slab_n) * ceil_div(slab_m, b.MC);
+  b.cost = double(mp * np * MR * NR) * double(K) + double(a_packed + b_packed) * double(K) * double(NR) / 2;
+  return b;
+}
+
 // The threaded driver for one plan.
 template <typename T, typename P>
 void gemm_threaded(const Plan<T, P>& plan, bool trans_a, bool trans_b, int64_t M, int64_t N,
@@ -336,53 +384,39 @@ void gemm_threaded(const Plan<T, P>& plan, bool trans_a, bool trans_b, int64_t M
                    T* C, int64_t ldc, GemmWorkspace& ws) {
   const int64_t MR = plan.mr, NR = plan.nr;
   const int threads = M * N * K >= kParallelMinFlops ? max_threads() : 1;
-  // Threads own slabs of whole micro-tiles of C -- rows or columns, whichever gives the
-  // busiest thread fewer tiles (200 x 256 on 2 threads: 9 of 17 row panels x 8 would be
-  // 72 tiles, 17 x 4 of 8 column panels is 68) -- and run the loop nest on their slab with
-  // private packing buffers. No barrier inside the product: a thread that the OS preempts
-  // (a busy machine) delays only its own slab instead of stalling every barrier. Each
-  // element of C is still summed over K in one fixed order, so the results do not depend
-  // on the thread count.
-  const int64_t m_panels = ceil_div(M, MR), n_panels = ceil_div(N, NR);
-  const bool split_rows =
-      ceil_div(m_panels, threads) * n_panels <= m_panels * ceil_div(n_panels, threads);
-  const int64_t slab_m = split_rows ? ceil_div(ceil_div(M, MR), threads) * MR : M;
-  const int64_t slab_n = split_rows ? N : ceil_div(ceil_div(N, NR), threads) * NR;
-  // k blocks start at multiples of k_unit, so bf16 pairs never straddle two blocks.
-  const int64_t KC = even_block(K, plan.kc, plan.k_unit);
-  // The A block (MC x KC packed) fills half the L2 whatever the k block turned out to be.
-  const int64_t mc_cap =
-      std::max(MR, kL2HalfBytes / (plan.depth(KC) * int64_t(sizeof(P))) / MR * MR);
-  const int64_t MC = even_block(slab_m, mc_cap, MR);
-  const int64_t NC = even_block(slab_n, plan.nc, NR);
+  // Threads own slabs of whole micro-tiles of C -- rows or columns, whichever leaves the
+  // busiest thread less to do (plan_slab: its tiles and its packing; 200 x 256 @ 256 x 128
+  // in float32 on 2 threads: rows, 36 tiles and half of A packed each, where columns
+  // would be 34 tiles but all of A packed by both threads) -- and run the
+  // loop nest on their slab with private packing buffers. No barrier inside the product:
+  // a thread that the OS preempts (a busy machine) delays only its own slab, and the caller
+  // takes the slabs no other thread has claimed (common/parallel.h). Each element of C is
+  // still summed over K in one fixed order, so the results do not depend on the thread
+  // count.
+  Blocking bl = plan_slab(plan, true, trans_a, trans_b, M, N, K, lda, ldb, threads);
+  if (threads > 1) {
+    const Blocking cols = plan_slab(plan, false, trans_a, trans_b, M, N, K, lda, ldb, threads);
+    if (cols.cost < bl.cost) bl = cols;
+  }
+  const int64_t MC = bl.MC, NC = bl.NC, KC = bl.KC;
   const int64_t per_thread = (MC + NC) * plan.depth(KC);
   P* bufs = ws.get<P>(size_t(per_thread * threads));
-  InPlace in_place;
-  if (plan.strided && !pack_everything()) {  // float/double: see InPlace
-    const int64_t kd = plan.depth(KC), size = int64_t(sizeof(T));
-    // The block of A (MC x KC) and a panel of B (KC x NR) are what the loops reuse. Rows
-    // of A itself only from a k block of 32 up: a micro-tile then sets up MR row pointers,
-    // which cost more than packing when K is tiny (100 x 10 @ 10 x 100: 6.8 us in place,
-    // 5.3 packed; 100 x 100 @ 100 x 10: 5.4 in place, 7.7 packed).
-    in_place.a = trans_a ? rows_share_l2(kd, MC * size, lda * size)
-                         : KC >= 32 && rows_share_l2(MC, KC * size, lda * size);
-    in_place.b = !trans_b && rows_share_l2(kd, NR * size, ldb * size);
-  }
 
   const int nt = threads;
   parallel_for(nt, threads, [&](int64_t t) {
     P* a_buf = bufs + per_thread * t;
     P* b_buf = a_buf + MC * plan.depth(KC);
     int64_t lo, hi;
-    if (split_rows) {
+    if (bl.split_rows) {
       split_range(M, MR, t, nt, &lo, &hi);
       if (hi > lo)
-        gemm_block(plan, in_place, trans_a, trans_b, hi - lo, N, K, alpha, A + (trans_a ? lo : lo * lda),
-                   lda, B, ldb, beta, C + lo * ldc, ldc, MC, KC, NC, a_buf, b_buf);
+        gemm_block(plan, bl.in_place, trans_a, trans_b, hi - lo, N, K, alpha,
+                   A + (trans_a ? lo : lo * lda), lda, B, ldb, beta, C + lo * ldc, ldc, MC, KC,
+                   NC, a_buf, b_buf);
     } else {
       split_range(N, NR, t, nt, &lo, &hi);
       if (hi > lo)
-        gemm_block(plan, in_place, trans_a, trans_b, M, hi - lo, K, alpha, A, lda,
+        gemm_block(plan, bl.in_place, trans_a, trans_b, M, hi - lo, K, alpha, A, lda,
                    B + (trans_b ? lo * ldb : lo), ldb, beta, C + lo, ldc, MC, KC, NC, a_buf,
                    b_buf);
     }
