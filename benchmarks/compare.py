@@ -3,6 +3,13 @@
 Every fit runs in a fresh process; libraries alternate (A B C A B C ...) and each figure
 is the median of --repeats runs. Prints a table of times and ratios (other / fastmlp).
 
+For the small networks (digits*, regression) it also prints the FLOP floor of an epoch:
+the epoch's multiply-adds x 2 (forward, both halves of backward, padding excluded) over
+the best GEMM rate measured on this machine in that dtype with the same threads
+(fastmlp's or numpy's, square products of 512-2048, in a child process), and fastmlp's
+epoch against it. For lbfgs an "epoch" is one iteration (n_iter_), i.e. at least one
+evaluation of the loss and gradient over all rows.
+
     python benchmarks/compare.py --repeats 3            # all workloads
     python benchmarks/compare.py --workloads digits,mnist784
     python benchmarks/compare.py --workloads mnist784_bf16 --threads 1 --repeats 5
@@ -30,12 +37,12 @@ WORKLOADS = {
                  "60000x784 float32, 10 classes, hidden (256,128), adam, batch 200, 5 epochs"),
     "mnist784_bf16": (("fastmlp", "fastmlp-bf16"),
                       "mnist784 in float32 against precision='bfloat16' (needs AVX-512 BF16)"),
-    "digits": (("fastmlp", "sklearn"), "load_digits, default MLPClassifier"),
-    "digits_sgd": (("fastmlp", "sklearn"), "load_digits, MLPClassifier(solver='sgd')"),
-    "digits_lbfgs": (("fastmlp", "sklearn"), "load_digits, MLPClassifier(solver='lbfgs')"),
-    "digits_tanh": (("fastmlp", "sklearn"), "load_digits, MLPClassifier(activation='tanh')"),
+    "digits": (("fastmlp", "sklearn"), "load_digits X/16 (float64), default MLPClassifier"),
+    "digits_sgd": (("fastmlp", "sklearn"), "load_digits X/16, MLPClassifier(solver='sgd')"),
+    "digits_lbfgs": (("fastmlp", "sklearn"), "load_digits X/16, MLPClassifier(solver='lbfgs')"),
+    "digits_tanh": (("fastmlp", "sklearn"), "load_digits X/16, MLPClassifier(activation='tanh')"),
     "digits_logistic": (("fastmlp", "sklearn"),
-                        "load_digits, MLPClassifier(activation='logistic')"),
+                        "load_digits X/16, MLPClassifier(activation='logistic')"),
     "regression": (("fastmlp", "sklearn"),
                    "make_regression(20000, 100, noise=1) float32, hidden (64,64), adam, 20 epochs"),
     "predict_proba": (("fastmlp", "sklearn"),
@@ -90,6 +97,40 @@ def _torch_mnist(X, y, threads):
     return fit, acc
 
 
+def _epoch_macs(shape, est):
+    """Multiply-adds of one pass over the rows: forward, weight gradients, and the input
+    gradients of every layer but the first."""
+    sizes = [shape[1]] + [c.shape[1] for c in est.coefs_]
+    pairs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return shape[0] * (2 * sum(pairs) + sum(pairs[1:]))
+
+
+# The floor's GEMM rate: the best of fastmlp and numpy on square products, per dtype, run
+# in a child process with the benchmark's thread settings.
+_GEMM_PROBE = """
+import json, sys, time
+import numpy as np
+from fastmlp import _core
+out = {}
+for dtype in ("float32", "float64"):
+    best = 0.0
+    for n in (512, 1024, 2048):
+        a = np.random.default_rng(0).random((n, n)).astype(dtype)
+        o = np.empty_like(a)
+        for fn in (lambda: np.matmul(a, a, out=o), lambda: _core.gemm(a, a, out=o)):
+            time.sleep(0.3)  # both libraries' threads spin for a while after a call
+            fn()
+            ts = []
+            for _ in range(5 if n < 2048 else 3):
+                s = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - s)
+            best = max(best, 2.0 * n ** 3 / np.median(ts) / 1e9)
+    out[dtype] = best
+print(json.dumps(out))
+"""
+
+
 def _reset_peak_rss():
     """Start the peak-RSS count afresh (Linux), so it covers the fit, not the data load."""
     try:
@@ -137,6 +178,7 @@ def run_one(lib, workload, cache, threads):
         return out
     if workload.startswith("digits"):
         X, y = load_digits(return_X_y=True)
+        X = X / 16
         params = {
             "digits": {}, "digits_sgd": {"solver": "sgd"}, "digits_lbfgs": {"solver": "lbfgs"},
             "digits_tanh": {"activation": "tanh"}, "digits_logistic": {"activation": "logistic"},
@@ -144,7 +186,8 @@ def run_one(lib, workload, cache, threads):
         est = _estimator(lib, "MLPClassifier", random_state=0, **params)
         start = time.perf_counter()
         est.fit(X, y)
-        return {"time": time.perf_counter() - start, "score": est.score(X, y), "unit": "s"}
+        return {"time": time.perf_counter() - start, "score": est.score(X, y), "unit": "s",
+                "epochs": est.n_iter_, "macs": _epoch_macs(X.shape, est)}
     if workload == "regression":
         X, y = make_regression(n_samples=20000, n_features=100, noise=1.0, random_state=0)
         X, y = X.astype(np.float32), (y / y.std()).astype(np.float32)
@@ -152,7 +195,8 @@ def run_one(lib, workload, cache, threads):
                          random_state=0)
         start = time.perf_counter()
         est.fit(X, y)
-        return {"time": time.perf_counter() - start, "score": est.score(X, y), "unit": "s"}
+        return {"time": time.perf_counter() - start, "score": est.score(X, y), "unit": "s",
+                "epochs": est.n_iter_, "macs": _epoch_macs(X.shape, est)}
     if workload == "predict_proba":
         X, y = _mnist784(cache)
         est = _estimator(lib, "MLPClassifier", hidden_layer_sizes=(256, 128), max_iter=1,
@@ -211,10 +255,19 @@ def main():
                 print(f"[{rep + 1}/{args.repeats}] {w:14s} {lib:8s} {r['time']:.4f} {r['unit']}",
                       file=sys.stderr, flush=True)
 
+    gflops = {}
+    if any("macs" in r for rs in results.values() for r in rs):
+        probe = subprocess.run([sys.executable, "-c", _GEMM_PROBE], env=env,
+                               capture_output=True, text=True, check=True)
+        gflops = json.loads(probe.stdout.strip().splitlines()[-1])
     print(f"fastmlp {fastmlp.__version__}, threads={args.threads}, repeats={args.repeats}, "
           f"GEMM kernel {fastmlp._core.gemm_kernel()}")
-    print("| workload | library | median time | score | peak MB | time / fastmlp |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    if gflops:
+        print(f"best GEMM rate here (floor): float32 {gflops['float32']:.0f} GFLOPS, "
+              f"float64 {gflops['float64']:.0f} GFLOPS")
+    print("| workload | library | median time | score | peak MB | time / fastmlp "
+          "| per epoch | floor per epoch | epoch / floor |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for w in workloads:
         base = np.median([r["time"] for r in results[(w, "fastmlp")]])
         for lib in WORKLOADS[w][0]:
@@ -224,8 +277,16 @@ def main():
             t = np.median([r["time"] for r in rs])
             score = np.median([r["score"] for r in rs])
             peak = np.median([r.get("peak_mb", np.nan) for r in rs])
+            floor = ""
+            if "macs" in rs[0]:
+                epoch = np.median([r["time"] / r["epochs"] for r in rs])
+                dtype = "float32" if w == "regression" else "float64"
+                low = 2.0 * rs[0]["macs"] / (gflops[dtype] * 1e9)
+                floor = f" | {epoch * 1e3:.3f} ms | {low * 1e3:.3f} ms | {epoch / low:.2f}x"
+            else:
+                floor = " | | |"
             print(f"| {w} | {lib} | {t:.4f} {rs[0]['unit']} | {score:.4f} | {peak:.0f} | "
-                  f"{t / base:.2f}x |")
+                  f"{t / base:.2f}x{floor} |")
     for w in workloads:
         print(f"- {w}: {WORKLOADS[w][1]}")
     if ("mnist784_bf16", "fastmlp-bf16") in results:
