@@ -60,6 +60,7 @@ def iris_files(tmp_path_factory):
         w.writerows(list(row) + [s] for row, s in zip(X, species))
     np.save(d / "features.npy", X)
     np.savez(d / "iris.npz", X=X, y=X[:, 0] * 2.0 + X[:, 3])
+    np.savez(d / "two_targets.npz", X=X[:, :2], y=X[:, 2:])
     return d
 
 
@@ -92,6 +93,13 @@ def test_train_progress_lines_and_predict_to_stdout(iris_files, tmp_path):
     lines = proc.stdout.strip().splitlines()
     assert lines[0] == "y" and len(lines) == 151
     float(lines[1])
+    # Two targets: one column each.
+    fastmlp("train", iris_files / "two_targets.npz", "--target", "y", "--regression",
+            "--quiet", "--max-iter", "3", "--out", model)
+    lines = fastmlp("predict", model, iris_files / "two_targets.npz").stdout.splitlines()
+    assert lines[0] == "y_0,y_1" and len(lines) == 151
+    np.testing.assert_allclose(np.array([r.split(",") for r in lines[1:]], dtype=float),
+                               joblib.load(model)["model"].predict(load_iris().data[:, :2]))
 
 
 def test_train_with_the_features_beyond_sklearn(iris_files, tmp_path):
