@@ -418,8 +418,8 @@ def _bench(bench_args):
         if "-h" in bench_args or "--help" in bench_args:
             _parser().parse_args(["bench", "--help"])  # prints the help, exits 0
         raise CLIError(
-            "benchmarks/compare.py not found: run 'fastmlp bench' from a fastmlp source "
-            "checkout (it is not part of the installed package)"
+            f"benchmarks/compare.py not found: run '{prog_name()} bench' from a fastmlp "
+            "source checkout (it is not part of the installed package)"
         )
     return subprocess.call([sys.executable, str(script), *bench_args])
 
