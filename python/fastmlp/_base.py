@@ -9,7 +9,8 @@ packed back before the next training or prediction call.
 A fit is all or nothing: if it raises (non-finite weights or loss, an exception from
 verbose output, MemoryError), the estimator is put back as it was before the call. With
 early stopping a diverging fit does not raise: as in scikit-learn, training goes on (NaN
-validation scores) and the best validated weights are kept.
+validation scores) and the best validated weights are kept; it raises only where no epoch
+validated.
 
 Tested by tests/test_estimators.py, tests/test_sklearn_checks.py, tests/test_parity.py,
 tests/test_reliability.py and tests/test_properties.py.
@@ -872,8 +873,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 )
                 if not np.isfinite(loss) and not early_stopping:
                     # Diverged: no later epoch recovers; _fit restores the previous state.
-                    # With early stopping scikit-learn trains on (NaN scores never count
-                    # as improvements) and keeps the best validated weights.
+                    # With early stopping scikit-learn trains on and keeps the best
+                    # validated weights: a NaN score is never the best (nor, by its rule's
+                    # comparisons, a reason to stop), a NaN validation loss never improves.
                     raise ValueError(_NON_FINITE_MSG)
                 if track_val_loss:
                     val_loss = self._validation_loss(
