@@ -105,7 +105,9 @@ Plan<float, uint32_t> bf16_plan() {
           kNC / Tile::nr * Tile::nr, kc, 2};
 }
 
-// AMX: k blocks of 1024 (see amx_kc in bf16_select.cpp's measurements).
+// AMX: k blocks of 1024, so a layer of up to 1024 inputs sums in one block and the
+// micro-kernel stores its tiles straight into C (1 thread, Sapphire Rapids: 512 and 1024
+// within noise of each other on 256^3 .. 1024^3 and the mnist784 shapes, 2048 slower).
 Plan<float, AmxBlock> amx_plan() {
   using Tile = AmxTile;
   constexpr int64_t kc = 1024;
