@@ -36,7 +36,7 @@ needs_amx = pytest.mark.skipif(
 SIZES = [1, 7, 33, 257]
 SHAPES = [(m, n, k) for m in SIZES for n in SIZES for k in SIZES]
 # The tiles' edges (AVX-512 12 x 32, AMX 32 x 32 with k chunks of 32), odd K across the
-# k blocks (512 deep for avx512, 1024 for amx), the mnist784 shapes.
+# k blocks (512 deep), the mnist784 shapes.
 SHAPES += [(11, 31, 2), (12, 32, 512), (13, 33, 513), (25, 65, 1025), (200, 256, 784),
            (784, 256, 200), (200, 784, 256), (1000, 2, 3), (31, 33, 31), (32, 32, 32),
            (33, 31, 33), (64, 96, 1024), (65, 97, 2081)]
@@ -98,7 +98,7 @@ def test_bf16_gemm_matches_numpy(m, n, k, ta, tb, kernel):
 @pytest.mark.parametrize("kernel", BF16_KERNELS)
 def test_bf16_gemm_alpha_beta_and_nan_output(kernel):
     rng = np.random.default_rng(0)
-    # (64, 64, 2081): full AMX tiles over three k blocks, so later blocks add onto C.
+    # (64, 64, 2081): full AMX tiles over five k blocks, so later blocks add onto C.
     for m, n, k in [(7, 33, 9), (257, 17, 33), (1, 1, 1), (13, 2, 5), (64, 64, 2081)]:
         for ta, tb in TRANS:
             a, b = _operands(m, n, k, ta, tb, rng)
