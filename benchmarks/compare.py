@@ -8,6 +8,10 @@ is the median of --repeats runs. Prints a table of times and ratios (other / fas
     python benchmarks/compare.py --workloads mnist784_bf16 --threads 1 --repeats 5
     python benchmarks/compare.py --workloads mnist20k_bf16 --bf16-kernels avx512,amx
 
+--wait-idle runs each fit only once no other process has been runnable for 2 s (Linux):
+on a machine shared with other jobs, multi-thread figures otherwise measure the collapse
+of a thread team whose thread lost its core.
+
 fastmlp-bf16 is precision='bfloat16' with the kernel fastmlp measures fastest here
 (fastmlp.bf16_kernel()); --bf16-kernels adds fastmlp-bf16-<kernel> runs that force one
 (FASTMLP_BF16_KERNEL) to the *_bf16 workloads.
@@ -179,12 +183,35 @@ def run_one(lib, workload, cache, threads):
     raise ValueError(workload)
 
 
+def _wait_idle(limit_s=600.0):
+    """Until /proc/stat has shown no runnable process but this one for 2 s (10 looks, 0.2 s
+    apart), at most limit_s; False if it never did (the fit then runs anyway)."""
+    def running():
+        with open("/proc/stat") as f:
+            for line in f:
+                if line.startswith("procs_running"):
+                    return int(line.split()[1])
+        return 1
+    start = time.monotonic()
+    while time.monotonic() - start < limit_s:
+        quiet = 0
+        while quiet < 10 and running() <= 1:
+            quiet += 1
+            time.sleep(0.2)
+        if quiet == 10:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "fastmlp-bench"))
+    parser.add_argument("--wait-idle", action="store_true",
+                        help="start each fit only when no other process is runnable (Linux)")
     parser.add_argument("--bf16-kernels", default="",
                         help="comma-separated bf16 kernels (avx512, amx) to force in extra runs")
     parser.add_argument("--run", nargs=2, metavar=("LIB", "WORKLOAD"), help=argparse.SUPPRESS)
@@ -220,6 +247,8 @@ def main():
                     lib.startswith("fastmlp-bf16") and not have_bf16
                 ):
                     continue
+                if args.wait_idle and not _wait_idle():
+                    print("(no idle moment in 600 s: measured under load)", file=sys.stderr)
                 out = subprocess.run(
                     [sys.executable, __file__, "--run", lib, w, "--cache", args.cache,
                      "--threads", str(args.threads)],
