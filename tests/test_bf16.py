@@ -7,7 +7,10 @@ estimators' precision parameter; and the errors where the CPU lacks AVX-512 BF16
 here with FASTMLP_BF16=0). Tests that run bf16 products skip, with the reason, on CPUs
 without it."""
 
+import os
 import pickle
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -175,6 +178,31 @@ def test_measured_choice_and_its_calibration():
     best = min(BF16_KERNELS, key=lambda k: cal[k + "_s"])
     fast_enough = cal["float32_s"] >= cal["min_speedup"] * cal[best + "_s"]
     assert cal["measured_kernel"] == (best if fast_enough else "float32")
+
+
+@needs_bf16
+def test_first_use_from_many_threads_at_once():
+    # A fresh process whose first bf16 products start on four threads together: one
+    # calibration, the others wait for it, and all four use the same kernel.
+    code = """
+import threading, numpy as np
+from fastmlp import _core
+a = np.random.default_rng(0).standard_normal((96, 130)).astype(np.float32)
+out = [None] * 4
+def run(i):
+    out[i] = _core.gemm(a, a.T.copy(), precision="bfloat16")
+threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert all(np.array_equal(o, out[0]) for o in out)
+np.testing.assert_array_equal(out[0], _core.gemm(a, a.T.copy(), precision="bfloat16"))
+print(_core.bf16_kernel())
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTMLP_")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] in _core.available_bf16_kernels()  # its own measurement
 
 
 @needs_bf16

@@ -1,8 +1,9 @@
-// Which products precision='bfloat16' runs on this CPU, decided by measurement: on AMD Zen 4/5
-// vdpbf16ps does twice an FMA's work per instruction, while on Intel Sapphire Rapids it
-// issues at under half the FMA's rate (so bf16 products there lose to float32) and AMX tiles
-// win by far. Feature flags cannot tell these apart; a few milliseconds of timing can.
-// Tested by tests/test_bf16.py (forced kernels, FASTMLP_AMX=0, the float32 fallback).
+// Which products precision='bfloat16' runs on this CPU, decided by measurement: on AMD Zen 5
+// vdpbf16ps (twice an FMA's multiply-adds) issues at the FMA's rate, while on Intel Sapphire
+// Rapids it issues at a quarter of it (so bf16 products there lose to float32: 0.5-0.6x)
+// and AMX tiles win by far (bench_peak). Feature flags cannot tell these apart; a few
+// milliseconds of timing can. Tested by tests/test_bf16.py (forced kernels, FASTMLP_AMX=0,
+// the float32 fallback, a first use from several threads at once).
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
