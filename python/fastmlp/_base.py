@@ -121,7 +121,8 @@ _PRECISION_DTYPE = {"float32": np.float32, "float64": np.float64, "bfloat16": np
 
 
 def _check_bf16_cpu():
-    """ValueError naming the missing CPU feature where bf16 products cannot run."""
+    """ValueError naming the missing CPU feature where bf16 products cannot run; the
+    one-time warning where they run as float32 products because bf16 is not faster here."""
     if not _core.bf16_available():
         raise ValueError(
             "precision='bfloat16' needs a CPU with AVX-512 BF16 (the avx512_bf16 feature: "
@@ -129,6 +130,37 @@ def _check_bf16_cpu():
             "does not have it (or FASTMLP_BF16=0 is set). Use precision=None or 'float32' "
             "(the same model in float32), or device='cuda'."
         )
+    if _core.bf16_kernel() == "float32":
+        _warn_bf16_fallback()
+
+
+_bf16_fallback_warned = False
+
+
+def _warn_bf16_fallback():
+    """Once per process: bf16 products would be slower than float32 on this CPU (or
+    FASTMLP_BF16_KERNEL=float32 says so), so precision='bfloat16' runs float32 products."""
+    global _bf16_fallback_warned
+    if _bf16_fallback_warned:
+        return
+    _bf16_fallback_warned = True
+    forced = os.environ.get("FASTMLP_BF16_KERNEL", "") == "float32"
+    if forced:
+        why = "FASTMLP_BF16_KERNEL=float32 is set"
+    else:
+        cal = _core.bf16_calibration()
+        speeds = ", ".join(
+            f"{name} {cal['float32_s'] / cal[name + '_s']:.2f}x"
+            for name in ("avx512", "amx") if cal[name + "_s"] > 0
+        )
+        why = (f"bf16 products measured no faster than float32 on this CPU ({speeds} the "
+               f"speed of float32; fastmlp uses bf16 from {cal['min_speedup']:.1f}x)")
+    warnings.warn(
+        f"precision='bfloat16': {why}, so the matrix products run in float32 on unrounded "
+        "inputs: the same results and speed as precision='float32'. "
+        "FASTMLP_BF16_KERNEL=avx512 or amx forces a bf16 kernel.",
+        UserWarning,
+    )
 
 
 class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
