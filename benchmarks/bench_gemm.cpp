@@ -1,11 +1,12 @@
-// Google Benchmark: our GEMM (each micro-kernel this CPU runs, and the bf16 GEMM where the
-// CPU has AVX-512 BF16) against the reference triple loop, float and double, square and
-// mini-batch shapes; counter GFLOPS.
+// Google Benchmark: our GEMM (each micro-kernel this CPU runs, and each bf16 kernel --
+// sgemm/bf16-avx512, sgemm/bf16-amx -- where the CPU has them) against the reference triple
+// loop, float and double, square and mini-batch shapes; counter GFLOPS.
 //   cmake -S . -B build/bench -DFASTMLP_BENCHMARKS=ON -DFASTMLP_PYTHON=OFF
 //   cmake --build build/bench -j2 && build/bench/bench_gemm
 #include <benchmark/benchmark.h>
 
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "common/cpu_features.h"
@@ -31,7 +32,8 @@ const Shape kShapes[] = {
 enum class Mode { kernel, reference, bf16 };
 
 template <typename T>
-void run(benchmark::State& state, GemmKernel kernel, Mode mode) {
+void run(benchmark::State& state, GemmKernel kernel, Mode mode,
+         fastmlp::Bf16Kernel bf16 = fastmlp::Bf16Kernel::automatic) {
   const Shape s = kShapes[state.range(0)];
   std::mt19937 gen(0);
   std::uniform_real_distribution<double> dist(-1, 1);
@@ -45,8 +47,9 @@ void run(benchmark::State& state, GemmKernel kernel, Mode mode) {
       fastmlp::gemm_ref<T>(s.ta, s.tb, s.m, s.n, s.k, T(1), a.data(), lda, b.data(), ldb, T(0),
                            c.data(), s.n);
     } else if (mode == Mode::bf16) {
-      fastmlp::gemm_as<T>(fastmlp::Precision::bf16, s.ta, s.tb, s.m, s.n, s.k, T(1), a.data(),
-                          lda, b.data(), ldb, T(0), c.data(), s.n, ws);
+      if constexpr (std::is_same_v<T, float>)
+        fastmlp::gemm_bf16(s.ta, s.tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f,
+                           c.data(), s.n, ws, bf16);
     } else {
       fastmlp::gemm<T>(s.ta, s.tb, s.m, s.n, s.k, T(1), a.data(), lda, b.data(), ldb, T(0),
                        c.data(), s.n, ws, kernel);
@@ -72,9 +75,11 @@ void register_all() {
       run<double>(st, k, Mode::kernel);
     })->DenseRange(0, n_shapes - 1)->UseRealTime()->Unit(benchmark::kMillisecond);
   }
-  if (fastmlp::cpu_has_avx512_bf16()) {
-    benchmark::RegisterBenchmark("sgemm/bf16", [](benchmark::State& st) {
-      run<float>(st, GemmKernel::automatic, Mode::bf16);
+  for (const std::string& name : fastmlp::available_bf16_kernels()) {
+    if (name == "float32") continue;  // that is sgemm/avx512 above
+    const fastmlp::Bf16Kernel k = fastmlp::parse_bf16_kernel(name);
+    benchmark::RegisterBenchmark(("sgemm/bf16-" + name).c_str(), [k](benchmark::State& st) {
+      run<float>(st, GemmKernel::automatic, Mode::bf16, k);
     })->DenseRange(0, n_shapes - 1)->UseRealTime()->Unit(benchmark::kMillisecond);
   }
   // The oracle only on the shapes it finishes in reasonable time.

@@ -154,13 +154,16 @@ py::array gemm_typed(const py::array& a_obj, const py::array& b_obj, bool ta, bo
   const int64_t Kb = tb ? b.shape(1) : b.shape(0), N = tb ? b.shape(0) : b.shape(1);
   FASTMLP_CHECK(K == Kb, "gemm: inner dimensions differ (" + std::to_string(K) + " vs " +
                              std::to_string(Kb) + ")");
-  const GemmKernel kernel = resolve_gemm_kernel(parse_gemm_kernel(kernel_name));
+  GemmKernel kernel = GemmKernel::automatic;
+  Bf16Kernel bf16_kernel = Bf16Kernel::automatic;
   if (precision == Precision::bf16) {
     FASTMLP_CHECK((std::is_same_v<T, float>), "precision='bfloat16' takes float32 arrays");
-    FASTMLP_CHECK(kernel_name == "auto", "precision='bfloat16' has one kernel: use kernel='auto'");
     FASTMLP_CHECK(cpu_has_avx512_bf16(),
                   "precision='bfloat16' needs a CPU with AVX-512 BF16 (avx512_bf16); this CPU "
                   "does not have it (or FASTMLP_BF16=0 is set)");
+    bf16_kernel = resolve_bf16_kernel(parse_bf16_kernel(kernel_name));
+  } else {
+    kernel = resolve_gemm_kernel(parse_gemm_kernel(kernel_name));
   }
   Array<T> c;
   if (out.is_none()) {
@@ -175,10 +178,15 @@ py::array gemm_typed(const py::array& a_obj, const py::array& b_obj, bool ta, bo
   {
     py::gil_scoped_release release;
     GemmWorkspace ws;
-    if (precision == Precision::bf16)
-      gemm_as<T>(precision, ta, tb, M, N, K, T(alpha), a.data(), a.shape(1), b.data(),
-                 b.shape(1), T(beta), cp, N, ws);
-    else
+    bool done = false;
+    if constexpr (std::is_same_v<T, float>) {
+      if (precision == Precision::bf16) {
+        gemm_bf16(ta, tb, M, N, K, alpha, a.data(), a.shape(1), b.data(), b.shape(1), beta, cp,
+                  N, ws, bf16_kernel);
+        done = true;
+      }
+    }
+    if (!done)
       gemm<T>(ta, tb, M, N, K, T(alpha), a.data(), a.shape(1), b.data(), b.shape(1), T(beta), cp,
               N, ws, kernel);
   }
@@ -797,6 +805,28 @@ PYBIND11_MODULE(_core, m) {
         "The micro-kernel a GEMM call would use (FASTMLP_GEMM_KERNEL forces one).");
   m.def("bf16_available", [] { return cpu_has_avx512_bf16(); },
         "True when this CPU runs the bfloat16 GEMM (AVX-512 BF16) and FASTMLP_BF16 is not 0.");
+  m.def("available_bf16_kernels", &available_bf16_kernels,
+        "Kernels precision='bfloat16' can use here, e.g. ['avx512', 'amx', 'float32'].");
+  m.def("bf16_kernel", [](const std::string& name) {
+          return std::string(bf16_kernel_name(resolve_bf16_kernel(parse_bf16_kernel(name))));
+        }, py::arg("kernel") = "auto",
+        "The products precision='bfloat16' runs now: 'avx512', 'amx' or 'float32' (bf16 not\n"
+        "faster than float32 here). FASTMLP_BF16_KERNEL forces one; ValueError without\n"
+        "AVX-512 BF16.");
+  m.def("bf16_calibration", [] {
+          const Bf16Calibration& cal = bf16_calibration();
+          py::dict d;
+          d["float32_s"] = cal.float32_s;
+          d["avx512_s"] = cal.avx512_s;
+          d["amx_s"] = cal.amx_s;
+          d["elapsed_s"] = cal.elapsed_s;
+          d["min_speedup"] = kBf16MinSpeedup;
+          d["measured_kernel"] = std::string(bf16_kernel_name(measured_bf16_kernel()));
+          return d;
+        },
+        "The once-per-process timing behind bf16_kernel(): seconds per round of the\n"
+        "calibration products for each kernel (0: not measured), the calibration's own time\n"
+        "and the kernel it picks.");
   m.def("gemm",
         [](py::array a, py::array b, bool trans_a, bool trans_b, const std::string& kernel,
            double alpha, double beta, py::object out, const std::string& precision) {

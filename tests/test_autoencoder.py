@@ -121,6 +121,7 @@ def test_inverse_transform_reconstructs(digits):
     assert ae.score(X) == pytest.approx(-np.mean((X - X_rec) ** 2))
 
 
+@pytest.mark.slow  # three 400-epoch fits: a quality target, not a behaviour
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_beats_pca_on_digits(digits, seed):
     X, _ = digits

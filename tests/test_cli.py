@@ -5,11 +5,13 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 
 import joblib
 import numpy as np
 import pytest
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.exceptions import ConvergenceWarning
 
 
 def fastmlp(*args, cwd=None, check=True):
@@ -58,6 +60,7 @@ def iris_files(tmp_path_factory):
         w.writerows(list(row) + [s] for row, s in zip(X, species))
     np.save(d / "features.npy", X)
     np.savez(d / "iris.npz", X=X, y=X[:, 0] * 2.0 + X[:, 3])
+    np.savez(d / "two_targets.npz", X=X[:, :2], y=X[:, 2:])
     return d
 
 
@@ -90,6 +93,13 @@ def test_train_progress_lines_and_predict_to_stdout(iris_files, tmp_path):
     lines = proc.stdout.strip().splitlines()
     assert lines[0] == "y" and len(lines) == 151
     float(lines[1])
+    # Two targets: one column each.
+    fastmlp("train", iris_files / "two_targets.npz", "--target", "y", "--regression",
+            "--quiet", "--max-iter", "3", "--out", model)
+    lines = fastmlp("predict", model, iris_files / "two_targets.npz").stdout.splitlines()
+    assert lines[0] == "y_0,y_1" and len(lines) == 151
+    np.testing.assert_allclose(np.array([r.split(",") for r in lines[1:]], dtype=float),
+                               joblib.load(model)["model"].predict(load_iris().data[:, :2]))
 
 
 def test_train_with_the_features_beyond_sklearn(iris_files, tmp_path):
@@ -114,6 +124,63 @@ def test_train_with_the_features_beyond_sklearn(iris_files, tmp_path):
     ]
     for proc, (_, message) in zip(fastmlp_many([c for c, _ in cases]), cases):
         assert_clean_error(proc, message)
+
+
+def _metric(out, name):
+    """The value of `name: value` in train's output."""
+    (line,) = [line for line in out.splitlines() if line.startswith(f"{name}:")]
+    return float(line[len(name) + 1 :].split(",")[0])
+
+
+def test_regression_on_diabetes_scales_the_target_and_matches_sklearn(tmp_path):
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = tmp_path / "diabetes.csv"
+    fastmlp("dataset", "diabetes", "--out", data)
+    X, y = load_diabetes(return_X_y=True)
+    with open(data) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == load_diabetes().feature_names + ["target"]
+    np.testing.assert_array_equal(np.array(rows[1:], dtype=float), np.column_stack([X, y]))
+
+    model, tuned = tmp_path / "reg.joblib", tmp_path / "tuned.joblib"
+    proc, tuned_proc = fastmlp_many([
+        ("train", data, "--target", "target", "--regression", "--quiet",
+         "--random-state", "42", "--out", model),
+        ("train", data, "--target", "target", "--regression", "--quiet", "--max-iter", "3",
+         "--alpha", "0.5", "--learning-rate-init", "0.01", "--out", tuned),
+    ])
+    assert proc.returncode == 0 and tuned_proc.returncode == 0, proc.stderr + tuned_proc.stderr
+    # scikit-learn's MLPRegressor on the same split, in the same pipeline
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=42)
+    reference = make_pipeline(StandardScaler(), TransformedTargetRegressor(
+        MLPRegressor(random_state=42), transformer=StandardScaler()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk_r2 = reference.fit(X_train, y_train).score(X_test, y_test)
+    r2 = _metric(proc.stdout, "test r2")
+    assert sk_r2 > 0.45 and abs(r2 - sk_r2) < 0.01, (r2, sk_r2)
+    # predict unscales: predictions in the target's units
+    pipeline = joblib.load(model)["model"]
+    out = fastmlp("predict", model, data).stdout.splitlines()
+    assert out[0] == "target"
+    np.testing.assert_allclose(np.array(out[1:], dtype=float), pipeline.predict(X))
+    assert 100 < np.mean(np.array(out[1:], dtype=float)) < 200  # y's mean is 152
+    regressor = joblib.load(tuned)["model"][-1].regressor_
+    assert (regressor.alpha, regressor.learning_rate_init) == (0.5, 0.01)
+
+
+def test_dataset_command_writes_the_bundled_data(tmp_path):
+    out = tmp_path / "iris.csv"
+    assert "150 rows, 4 features" in fastmlp("dataset", "iris", "--out", out).stdout
+    with open(out) as f:
+        rows = list(csv.reader(f))
+    assert rows[0][-1] == "target" and len(rows) == 151
+    np.testing.assert_array_equal([int(r[-1]) for r in rows[1:]], load_iris().target)
 
 
 def test_parquet(iris_files, tmp_path):
@@ -155,9 +222,25 @@ def test_bad_input_is_one_line_and_exit_2(iris_files, tmp_path):
         assert_clean_error(proc, message)
 
 
+def test_unknown_column_names_a_few_close_matches_not_all_columns(tmp_path):
+    wide = tmp_path / "wide.csv"
+    names = [f"feature_{i}" for i in range(64)] + ["colour"]
+    wide.write_text(",".join(names) + "\n" + ",".join(["1"] * 65) + "\n")
+    out = ["--out", tmp_path / "unused.joblib"]
+    close, far = fastmlp_many([("train", wide, "--target", "color", *out),
+                               ("train", wide, "--target", "label", *out)])
+    assert_clean_error(close, "no column 'color' (65 columns: did you mean 'colour'?)")
+    assert_clean_error(far, "no column 'label' (65 columns: 'feature_0', 'feature_1', "
+                       "'feature_2', ...)")
+    assert "feature_10" not in close.stderr + far.stderr
+
+
 def test_bench_runs_compare_py_of_a_checkout(tmp_path):
     assert_clean_error(fastmlp("bench", "--repeats", "1", cwd=tmp_path, check=False),
                        "benchmarks/compare.py not found")
+    for flag in ("--help", "-h"):  # without a checkout: bench's own help
+        proc = fastmlp("bench", flag, cwd=tmp_path)
+        assert proc.stdout.startswith("usage: python -m fastmlp bench") and not proc.stderr
     (tmp_path / "benchmarks").mkdir()
     (tmp_path / "benchmarks" / "compare.py").write_text(
         "import sys\nprint('compare', sys.argv[1:])\nsys.exit(3)\n"
@@ -168,10 +251,23 @@ def test_bench_runs_compare_py_of_a_checkout(tmp_path):
 
 
 def test_no_subcommand_is_still_the_main_job():
-    out = fastmlp("--dataset", "iris", "--max-iter", "5", "--quiet").stdout
+    main_job, adamw, bad, help_ = fastmlp_many([
+        ("--dataset", "iris", "--max-iter", "5", "--quiet"),
+        ("--dataset", "iris", "--max-iter", "5", "--quiet", "--solver", "adamw",
+         "--activation", "gelu", "--alpha", "0.01", "--learning-rate-init", "0.01"),
+        ("--dataset", "iris", "--alpha", "-1"),
+        ("--help",),
+    ])
+    out = main_job.stdout
     assert out.startswith("fastmlp ") and "iris (112 train, 38 test, 4 features)" in out
     assert "test accuracy:" in out and "fit time:" in out
-    assert "fastmlp train" in fastmlp("--help").stdout
+    assert adamw.returncode == 0 and "solver=adamw" in adamw.stdout, adamw.stderr
+    assert_clean_error(bad, "The 'alpha' parameter of MLPClassifier must be")
+    # run as `python -m fastmlp`: its usage says so; the same choices as `train`
+    assert help_.stdout.startswith("usage: python -m fastmlp [-h]")
+    assert "python -m fastmlp train" in help_.stdout
+    assert "{adam,adamw,sgd,lbfgs}" in help_.stdout
+    assert "{relu,tanh,logistic,identity,leaky_relu,gelu,silu,elu,softplus}" in help_.stdout
 
 
 def test_console_script_installed():
@@ -182,3 +278,6 @@ def test_console_script_installed():
         pytest.skip("the fastmlp console script is not on PATH (package not pip-installed)")
     proc = subprocess.run([exe, "train", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "--target" in proc.stdout
+    assert proc.stdout.startswith("usage: fastmlp train")
+    proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.startswith("usage: fastmlp [-h]") and "fastmlp dataset" in proc.stdout

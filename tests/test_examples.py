@@ -30,6 +30,7 @@ def test_every_example_is_listed():
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(NEEDS)
 
 
+@pytest.mark.slow  # whole scripts, each in its own interpreter
 @pytest.mark.parametrize("name", sorted(NEEDS))
 def test_example_runs(name, tmp_path):
     script = EXAMPLES / name

@@ -340,6 +340,73 @@ def test_fit_raises_when_the_last_step_overflows_the_outputs():
     assert not hasattr(clf, "coefs_")
 
 
+def _diverging_iris(**kw):
+    # scikit-learn's test_mlp_diverging_loss (its issue 29504): finite for four epochs,
+    # NaN from the sixth.
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    params = dict(hidden_layer_sizes=100, activation="identity", solver="sgd",
+                  learning_rate_init=1, max_iter=20, early_stopping=True,
+                  n_iter_no_change=10, random_state=0)
+    return X, y, {**params, **kw}
+
+
+def test_diverging_fit_with_early_stopping_keeps_the_best_epoch_as_sklearn():
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+
+    X, y, params = _diverging_iris()
+    fitted = []
+    for cls in (MLPRegressor, SkMLPRegressor):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fitted.append(cls(**params).fit(X, y))
+        # scikit-learn trains on (a NaN score resets the no-improvement count) to max_iter
+        assert [w.category for w in caught if w.category is not RuntimeWarning] == [
+            ConvergenceWarning]
+    ours, ref = fitted
+    assert ours.n_iter_ == ref.n_iter_ == 20
+    assert np.isnan(ours.loss_) and np.isnan(ours.validation_scores_[-1])
+    np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-9)
+    np.testing.assert_allclose(ours.validation_scores_, ref.validation_scores_, rtol=1e-9)
+    assert ours.best_validation_score_ == ours.validation_scores_[0]
+    for a, b in zip(_params(ours), _params(ref)):  # the first epoch's, restored
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert np.isfinite(ours.predict(X)).all()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's overflow, as scikit-learn's
+def test_diverging_fit_with_early_stopping_on_the_loss_keeps_the_best_epoch():
+    X, y, params = _diverging_iris(early_stopping_metric="loss")
+    reg = _fit(MLPRegressor(**params), X, y)
+    # NaN never improves the validation loss: training stops n_iter_no_change epochs later.
+    curve = reg.validation_loss_curve_
+    assert reg.n_iter_ == len(curve) < 20 and np.isnan(curve[-1])
+    assert reg.best_validation_loss_ == np.nanmin(curve)
+    assert np.isfinite(reg.predict(X)).all()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_diverging_warm_start_with_early_stopping_keeps_the_previous_best():
+    X, y, params = _diverging_iris(warm_start=True)
+    reg = _fit(MLPRegressor(**{**params, "learning_rate_init": 0.001}), X, y)
+    best, before = reg.best_validation_score_, _params(reg)
+    reg.set_params(learning_rate_init=1e6)
+    _fit(reg, X, y)  # every new epoch scores worse (then NaN): the previous best stays
+    assert np.isnan(reg.validation_scores_[-1]) and reg.best_validation_score_ == best
+    _assert_same_params(reg, before)
+
+
+def test_diverging_first_epoch_with_early_stopping_raises():
+    # Where no epoch ever validates, scikit-learn returns the random initial weights as
+    # a fitted model; fastmlp raises its divergence error instead and keeps nothing.
+    X, y, params = _diverging_iris(learning_rate_init=1e12)
+    reg = MLPRegressor(**params)
+    with pytest.raises(ValueError, match=NON_FINITE):
+        _fit(reg, X * 1e200, y * 1e200)
+    assert not hasattr(reg, "coefs_")
+
+
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 @pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
 def test_divergent_continuation_keeps_previous_weights_and_state(data, solver, how):

@@ -7,8 +7,23 @@
 #if defined(__linux__)
 #include <unistd.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#endif
 
 namespace fastmlp {
+
+namespace {
+
+bool env_is_zero(const char* name) {
+  const char* env = std::getenv(name);
+  return env && std::strcmp(env, "0") == 0;
+}
+
+}  // namespace
 
 #if defined(__x86_64__) || defined(__i386__)
 bool cpu_has_avx2_fma() {
@@ -22,8 +37,7 @@ bool cpu_has_avx512() {
          __builtin_cpu_supports("avx512dq");
 }
 bool cpu_has_avx512_bf16() {
-  const char* env = std::getenv("FASTMLP_BF16");
-  if (env && std::strcmp(env, "0") == 0) return false;
+  if (env_is_zero("FASTMLP_BF16")) return false;
   __builtin_cpu_init();
   return cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
 }
@@ -52,7 +66,34 @@ CacheGeometry read_cache_geometry() {
   return g;
 }
 
+#if defined(__linux__) && defined(__x86_64__) && defined(FASTMLP_AMX_KERNEL)
+// CPUID.(7,0):EDX bit 22 AMX-BF16, bit 24 AMX-TILE; XCR0 bits 17 (XTILECFG) and 18
+// (XTILEDATA) say the OS context-switches the tiles; Linux (5.16+) then hands out the
+// 8 KB of tile data per process on request, and a process that uses the tiles without it
+// dies of SIGILL.
+bool amx_usable_here() {
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  if (!(edx & (1u << 22)) || !(edx & (1u << 24))) return false;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27))) return false;  // OSXSAVE
+  unsigned xcr0_lo, xcr0_hi;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0_lo & (3u << 17)) != (3u << 17)) return false;
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+}
+#else
+// Other OSes (no permission step wired up) or a compiler that could not build the kernel.
+bool amx_usable_here() { return false; }
+#endif
+
 }  // namespace
+
+bool cpu_has_amx_bf16() {
+  if (env_is_zero("FASTMLP_AMX") || !cpu_has_avx512_bf16()) return false;
+  static const bool usable = amx_usable_here();  // asked once per process (thread-safe)
+  return usable;
+}
 
 const CacheGeometry& cache_geometry() {
   static const CacheGeometry g = read_cache_geometry();

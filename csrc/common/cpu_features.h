@@ -11,6 +11,13 @@ bool cpu_has_avx512();
 // Sapphire Rapids and later, AMD Zen 4 and later. FASTMLP_BF16=0 in the environment
 // (read at every call) makes it false, so tests can take the path of CPUs without it.
 bool cpu_has_avx512_bf16();
+// AMX-BF16 tiles (TDPBF16PS) usable by this process, on top of cpu_has_avx512_bf16(): the
+// CPU has AMX-TILE and AMX-BF16 (Intel Sapphire Rapids and later), the OS saves the tile
+// state (XCR0), and on Linux the kernel granted this process the tile data permission
+// (arch_prctl ARCH_REQ_XCOMP_PERM, asked once; a refusal just leaves AMX unused).
+// FASTMLP_AMX=0 in the environment (read at every call) makes it false, so tests can take
+// the path of CPUs or kernels without it.
+bool cpu_has_amx_bf16();
 
 // The data caches of one core, as the OS reports them (sysconf on Linux), with typical
 // values where it does not. The GEMM sizes its blocks from these, never from a CPU name.

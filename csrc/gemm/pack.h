@@ -36,4 +36,15 @@ void pack_a_bf16(uint32_t* dst, const float* A, int64_t lda, bool trans_a, int64
 void pack_b_bf16(uint32_t* dst, const float* B, int64_t ldb, bool trans_b, int64_t p0,
                  int64_t kc, int64_t j0, int64_t nc, int64_t nr);
 
+// The AMX-BF16 panels (ukernel_amx), rounded as above, K zero-padded to chunks of 32
+// (KD = ceil(kc/32)). An A panel is (KD, mr) AmxBlocks, chunk-major: block (q, r) holds
+// row r's pairs 16q .. 16q+15, so 16 consecutive blocks are one A tile. A B panel is
+// pack_b_bf16's (kp, nr) pair words with kp padded to 16 KD rows: 16 rows of a chunk are
+// a B tile per 16 columns (row stride nr words). Defined in pack_amx.cpp (AVX-512 BF16).
+struct AmxBlock;
+void pack_a_amx(AmxBlock* dst, const float* A, int64_t lda, bool trans_a, int64_t i0,
+                int64_t mc, int64_t p0, int64_t kc, int64_t mr);
+void pack_b_amx(AmxBlock* dst, const float* B, int64_t ldb, bool trans_b, int64_t p0,
+                int64_t kc, int64_t j0, int64_t nc, int64_t nr);
+
 }  // namespace fastmlp

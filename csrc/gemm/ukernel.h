@@ -70,4 +70,27 @@ FASTMLP_DECLARE_UKERNEL(ukernel_avx512, double)
 void ukernel_avx512_bf16(int64_t KP, const uint32_t* a, const uint32_t* b, float* c,
                          int64_t ldc, float alpha, float beta, int64_t m, int64_t n);
 
+// AMX-BF16: one 64-byte tile row, 16 words of bf16 pairs along K. The packed element of
+// the AMX panels (pack_a_amx / pack_b_amx): a k chunk of 32 values is one AmxBlock per row
+// of an A panel, and 16 rows of NR pair words (NR / 16 blocks each) of a B panel.
+struct alignas(64) AmxBlock {
+  uint32_t w[16];
+};
+
+// 32 x 32: four 16 x 16 float accumulator tiles, two A and two B tiles, the 8 tiles AMX
+// has. One TDPBF16PS does 16 x 16 x 32 multiply-adds.
+struct AmxTile {
+  static constexpr int64_t mr = 32, nr = 32, k_chunk = 32;
+};
+
+// KD k chunks of 32 (zero-padded); needs cpu_has_amx_bf16() and, on the calling thread,
+// amx_tiles_begin() since the last amx_tiles_end() (the tile configuration).
+void ukernel_amx(int64_t KD, const AmxBlock* a, const AmxBlock* b, float* c, int64_t ldc,
+                 float alpha, float beta, int64_t m, int64_t n);
+// Loading the tile configuration costs ~100 ns, a tenth of a micro-tile, so the driver
+// does it once per thread around a run of micro-kernel calls rather than in each call;
+// the end releases the tiles (the OS then skips their 8 KB on context switches).
+void amx_tiles_begin();
+void amx_tiles_end();
+
 }  // namespace fastmlp

@@ -118,6 +118,9 @@ Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, std::vector<double> dr
                   "bfloat16 training needs a CPU with AVX-512 BF16 (avx512_bf16: Intel Cooper "
                   "Lake or Sapphire Rapids and later, AMD Zen 4 and later); this CPU does not "
                   "have it (or FASTMLP_BF16=0 is set)");
+    // Validates FASTMLP_BF16_KERNEL, and takes the once-per-process measurement of the
+    // bf16 kernels here on the calling thread, not inside the first batch's parallel work.
+    resolve_bf16_kernel(Bf16Kernel::automatic);
   }
   chunk_rows_ = chunk_rows;
   const int64_t L = spec_.n_layers();

@@ -4,7 +4,7 @@
 ``from sklearn.neural_network import MLPClassifier`` (and likewise MLPRegressor).
 """
 
-from ._core import __version__, bf16_available, has_cuda, has_openmp
+from ._core import __version__, bf16_available, bf16_kernel, has_cuda, has_openmp
 from ._cuda import cuda_available
 from ._classifier import MLPClassifier
 from ._regressor import MLPRegressor
@@ -15,4 +15,5 @@ from . import plot  # matplotlib is imported only when something is drawn
 __all__ = [
     "MLPClassifier", "MLPRegressor", "MLPAutoencoder", "to_onnx", "plot",
     "__version__", "has_openmp", "has_cuda", "cuda_available", "bf16_available",
+    "bf16_kernel",
 ]

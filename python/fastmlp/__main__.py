@@ -1,8 +1,8 @@
 """The main job: ``python -m fastmlp`` trains an MLPClassifier on a dataset that ships
 with scikit-learn and prints per-epoch progress, test accuracy and the fit time.
 
-``fastmlp`` (the console script) is the same command; ``fastmlp train|predict|bench ...``
-runs a subcommand (_cli.py).
+``fastmlp`` (the console script) is the same command; ``fastmlp train|predict|dataset|bench
+...`` runs a subcommand (_cli.py).
 """
 
 import argparse
@@ -10,47 +10,29 @@ import sys
 import time
 
 import numpy as np
-from sklearn import datasets
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from . import MLPClassifier, __version__, _cli, _core
 
-DATASETS = {
-    "digits": datasets.load_digits,
-    "iris": datasets.load_iris,
-    "wine": datasets.load_wine,
-    "breast_cancer": datasets.load_breast_cancer,
-}
-
-
-def _hidden(text):
-    try:
-        sizes = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
-    if any(s <= 0 for s in sizes):
-        raise argparse.ArgumentTypeError("layer sizes must be positive")
-    return sizes
+CLASSIFICATION = [name for name, (_, task) in _cli.DATASETS.items()
+                  if task == "classification"]
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in _cli.COMMANDS:
         return _cli.main(argv)
+    prog = _cli.prog_name()
     parser = argparse.ArgumentParser(
-        prog="python -m fastmlp",
+        prog=prog,
         description="Train fastmlp's MLPClassifier on a dataset bundled with scikit-learn.",
-        epilog="Subcommands: 'fastmlp train DATA --target COL --out MODEL', "
-        "'fastmlp predict MODEL DATA [--out CSV]', 'fastmlp bench [ARGS]'; "
-        "'fastmlp train --help' and so on for their options.",
+        epilog=f"Subcommands: '{prog} train DATA --target COL --out MODEL', "
+        f"'{prog} predict MODEL DATA [--out CSV]', '{prog} dataset NAME --out CSV', "
+        f"'{prog} bench [ARGS]'; '{prog} train --help' and so on for their options.",
     )
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
-    parser.add_argument("--hidden", type=_hidden, default=(100,), metavar="N[,N...]",
-                        help="hidden layer sizes, e.g. 256,128 (default: 100)")
-    parser.add_argument("--solver", choices=["adam", "sgd", "lbfgs"], default="adam")
-    parser.add_argument("--activation", choices=["relu", "tanh", "logistic", "identity"],
-                        default="relu")
+    parser.add_argument("--dataset", choices=CLASSIFICATION, default="digits")
+    _cli.add_network_options(parser)
     parser.add_argument("--max-iter", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--float32", action="store_true", help="train in float32")
@@ -58,7 +40,8 @@ def main(argv=None):
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     args = parser.parse_args(argv)
 
-    X, y = DATASETS[args.dataset](return_X_y=True)
+    bunch = _cli.load_dataset(args.dataset)
+    X, y = bunch.data, bunch.target
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=args.random_state
     )
@@ -71,6 +54,8 @@ def main(argv=None):
         hidden_layer_sizes=args.hidden,
         solver=args.solver,
         activation=args.activation,
+        alpha=args.alpha,
+        learning_rate_init=args.learning_rate_init,
         max_iter=args.max_iter,
         batch_size="auto" if args.batch_size is None else args.batch_size,
         random_state=args.random_state,
@@ -82,7 +67,10 @@ def main(argv=None):
         f"solver={args.solver}, {np.dtype(dtype).name}, threads={_core.max_threads()}"
     )
     start = time.perf_counter()
-    clf.fit(X_train, y_train)
+    try:
+        clf.fit(X_train, y_train)
+    except ValueError as e:  # a bad --alpha, --max-iter ...: one line, as the subcommands
+        parser.exit(2, f"{prog}: error: {e}\n")
     fit_time = time.perf_counter() - start
     accuracy = clf.score(X_test, y_test)
     print(f"epochs/iterations: {clf.n_iter_}")

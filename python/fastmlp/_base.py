@@ -7,7 +7,10 @@ core `fastmlp._core`. The weights live in one flat vector in scikit-learn's pack
 packed back before the next training or prediction call.
 
 A fit is all or nothing: if it raises (non-finite weights or loss, an exception from
-verbose output, MemoryError), the estimator is put back as it was before the call.
+verbose output, MemoryError), the estimator is put back as it was before the call. With
+early stopping a diverging fit does not raise: as in scikit-learn, training goes on (NaN
+validation scores) and the best validated weights are kept; it raises only where no epoch
+validated.
 
 Tested by tests/test_estimators.py, tests/test_sklearn_checks.py, tests/test_parity.py,
 tests/test_reliability.py and tests/test_properties.py.
@@ -118,7 +121,8 @@ _PRECISION_DTYPE = {"float32": np.float32, "float64": np.float64, "bfloat16": np
 
 
 def _check_bf16_cpu():
-    """ValueError naming the missing CPU feature where bf16 products cannot run."""
+    """ValueError naming the missing CPU feature where bf16 products cannot run; the
+    one-time warning where they run as float32 products because bf16 is not faster here."""
     if not _core.bf16_available():
         raise ValueError(
             "precision='bfloat16' needs a CPU with AVX-512 BF16 (the avx512_bf16 feature: "
@@ -126,6 +130,37 @@ def _check_bf16_cpu():
             "does not have it (or FASTMLP_BF16=0 is set). Use precision=None or 'float32' "
             "(the same model in float32), or device='cuda'."
         )
+    if _core.bf16_kernel() == "float32":
+        _warn_bf16_fallback()
+
+
+_bf16_fallback_warned = False
+
+
+def _warn_bf16_fallback():
+    """Once per process: bf16 products would be slower than float32 on this CPU (or
+    FASTMLP_BF16_KERNEL=float32 says so), so precision='bfloat16' runs float32 products."""
+    global _bf16_fallback_warned
+    if _bf16_fallback_warned:
+        return
+    _bf16_fallback_warned = True
+    forced = os.environ.get("FASTMLP_BF16_KERNEL", "") == "float32"
+    if forced:
+        why = "FASTMLP_BF16_KERNEL=float32 is set"
+    else:
+        cal = _core.bf16_calibration()
+        speeds = ", ".join(
+            f"{name} {cal['float32_s'] / cal[name + '_s']:.2f}x"
+            for name in ("avx512", "amx") if cal[name + "_s"] > 0
+        )
+        why = (f"bf16 products measured no faster than float32 on this CPU ({speeds} the "
+               f"speed of float32; fastmlp uses bf16 from {cal['min_speedup']:.1f}x)")
+    warnings.warn(
+        f"precision='bfloat16': {why}, so the matrix products run in float32 on unrounded "
+        "inputs: the same results and speed as precision='float32'. "
+        "FASTMLP_BF16_KERNEL=avx512 or amx forces a bf16 kernel.",
+        UserWarning,
+    )
 
 
 class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
@@ -609,12 +644,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         elif self.solver == "lbfgs":
             self._fit_lbfgs(X, y, sample_weight, hooks)
 
-        # scikit-learn checks the weights only; a non-finite loss (L-BFGS stopping at a
-        # NaN first evaluation, for one) is the same divergence and gets the same error.
-        loss = self.__dict__.get("loss_")
-        if not np.isfinite(self._packed_params()).all() or (
-            loss is not None and not np.isfinite(loss)
-        ):
+        # As scikit-learn, the weights (a non-finite loss already raised, except with
+        # early stopping, where loss_ is the last epoch's and the weights the best epoch's).
+        if not np.isfinite(self._packed_params()).all():
             raise ValueError(_NON_FINITE_MSG)
         hooks.fit_end()
         return self
@@ -668,13 +700,16 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             np.dot(w.astype(np.float64), w.astype(np.float64)))
         return data + 0.5 * float(self.alpha) * sq * penalty_scale
 
-    def _fit_lbfgs(self, X, y, sample_weight, hooks=_callbacks.NO_HOOKS):
+    def _lbfgs_objective(self, X, y, sample_weight):
+        """The function L-BFGS minimises: packed parameters (float64) -> (loss, gradient),
+        the full-batch loss with its L2 term and its gradient from one C++ call
+        (scikit-learn's _loss_grad_lbfgs; tests/test_sklearn_mlp.py checks it by finite
+        differences)."""
         flat = self._packed_params()
         dtype = flat.dtype
-        n_samples = X.shape[0]
         net = _network(
             dtype, self._layer_units(), self.activation, self.out_activation_,
-            self._core_loss(), min(n_samples, _CHUNK_ROWS),
+            self._core_loss(), min(X.shape[0], _CHUNK_ROWS),
             precision=getattr(self, "precision", None),
         )
         Xc = _core_input(X, dtype)
@@ -687,6 +722,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             loss = net.loss_grad(params, grad, Xc, Y, sample_weight, alpha)
             return loss, grad.astype(np.float64)  # scipy keeps it: hand over a copy
 
+        return loss_grad
+
+    def _fit_lbfgs(self, X, y, sample_weight, hooks=_callbacks.NO_HOOKS):
+        flat = self._packed_params()
+        loss_grad = self._lbfgs_objective(X, y, sample_weight)
         # L-BFGS-B's own vector work is tiny; BLAS threads spinning between its calls
         # would steal the cores from our OpenMP threads (measured: 6x slower gradients).
         with threadpool_limits(limits=1, user_api="blas"):
@@ -702,6 +742,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
         self.loss_ = opt_res.fun
         flat[:] = opt_res.x
+        if not np.isfinite(self.loss_):
+            # L-BFGS-B stops at a non-finite first evaluation with finite weights: the
+            # same divergence as non-finite weights, and the same error.
+            raise ValueError(_NON_FINITE_MSG)
 
     def _new_optimizer(self, n_params, dtype):
         """Optimizer state as plain values and arrays, so pickles hold nothing else.
@@ -859,8 +903,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                     Xc, Y, sw_train, sample_idx if self.shuffle else None,
                     batch_size, alpha, step=opt.get("step", 0), dropout_seed=seed, **extras,
                 )
-                if not np.isfinite(loss):
+                if not np.isfinite(loss) and not early_stopping:
                     # Diverged: no later epoch recovers; _fit restores the previous state.
+                    # With early stopping scikit-learn trains on and keeps the best
+                    # validated weights: a NaN score is never the best (nor, by its rule's
+                    # comparisons, a reason to stop), a NaN validation loss never improves.
                     raise ValueError(_NON_FINITE_MSG)
                 if track_val_loss:
                     val_loss = self._validation_loss(
@@ -932,6 +979,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
 
         if early_stopping and self._best_params is not None:
             flat[:] = self._best_params
+        # Where no epoch ever validated (the first one diverged), scikit-learn would hand
+        # back the random initial weights as if trained; the weight check in _fit_checked
+        # raises instead (or the output check below does).
 
         # The epoch losses are taken before each step, so a last step that blows the
         # weights up (finite, but outputs overflow) goes unseen: one forward pass over the

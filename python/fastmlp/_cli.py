@@ -1,4 +1,4 @@
-"""The ``fastmlp`` command's subcommands: train, predict, bench.
+"""The ``fastmlp`` command's subcommands: train, predict, dataset, bench.
 
 ``fastmlp`` (or ``python -m fastmlp``) with no subcommand runs the digits main job in
 __main__.py. Data files: CSV with a header row (read with the csv module), .npy (a 2-D
@@ -11,6 +11,7 @@ Tested by tests/test_cli.py.
 
 import argparse
 import csv
+import difflib
 import math
 import os
 import subprocess
@@ -20,8 +21,49 @@ from pathlib import Path
 
 import numpy as np
 
-COMMANDS = ("train", "predict", "bench")
+COMMANDS = ("train", "predict", "dataset", "bench")
 _MODEL_FORMAT = 1
+
+# The choices of `train` and of the main job (__main__.py): every solver and activation.
+SOLVERS = ("adam", "adamw", "sgd", "lbfgs")
+ACTIVATIONS = ("relu", "tanh", "logistic", "identity", "leaky_relu", "gelu", "silu", "elu",
+               "softplus")
+
+# Datasets that ship with scikit-learn (no download): name -> (sklearn.datasets loader,
+# task). The main job trains on the classification ones; `fastmlp dataset` writes any.
+DATASETS = {
+    "digits": ("load_digits", "classification"),
+    "iris": ("load_iris", "classification"),
+    "wine": ("load_wine", "classification"),
+    "breast_cancer": ("load_breast_cancer", "classification"),
+    "diabetes": ("load_diabetes", "regression"),
+}
+
+
+def load_dataset(name):
+    """scikit-learn's Bunch of a DATASETS entry."""
+    from sklearn import datasets
+
+    return getattr(datasets, DATASETS[name][0])()
+
+
+def prog_name():
+    """How the user started us, for usage lines: `python -m fastmlp` or `fastmlp`."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else "fastmlp"
+    if Path(argv0).name == "__main__.py":
+        return "python -m fastmlp"
+    return Path(argv0).name
+
+
+def _unknown_name(kind, name, known):
+    """`no column 'x'` with up to three close matches and the count, never the full list
+    (a wide file has hundreds of columns)."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=3)
+    if close:
+        hint = f"did you mean {' or '.join(map(repr, close))}?"
+    else:
+        hint = ", ".join(map(repr, known[:3])) + (", ..." if len(known) > 3 else "")
+    return f"no {kind} {name!r} ({len(known)} {kind}s: {hint})"
 
 
 class CLIError(Exception):
@@ -117,12 +159,16 @@ def _select(path, header, columns, target, features, regression, parsed):
     if len(set(header)) != len(header):
         raise CLIError(f"{path}: duplicate column names in the header")
     if target is not None and target not in columns:
-        raise CLIError(f"{path}: no column {target!r} (columns: {', '.join(header)})")
+        raise CLIError(f"{path}: {_unknown_name('column', target, header)}")
     if features is None:
         features = [h for h in header if h != target]
     missing = [f for f in features if f not in columns]
     if missing:
-        raise CLIError(f"{path}: missing column(s) {', '.join(map(repr, missing))}")
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise CLIError(
+            f"{path}: missing column(s) {', '.join(map(repr, missing[:3]))}{more} of the "
+            f"{len(features)} the model was trained on"
+        )
     if not features:
         raise CLIError(f"{path}: no feature columns")
     if parsed:
@@ -155,11 +201,11 @@ def _load_numpy(path, target, features):
     if isinstance(data, np.lib.npyio.NpzFile):
         with data:
             if "X" not in data.files:
-                raise CLIError(f"{path}: no array 'X' (arrays: {', '.join(data.files)})")
+                raise CLIError(f"{path}: {_unknown_name('array', 'X', data.files)}")
             X = data["X"]
             key = "y" if target in (None, "y") else target
             if target is not None and key not in data.files:
-                raise CLIError(f"{path}: no array {key!r} (arrays: {', '.join(data.files)})")
+                raise CLIError(f"{path}: {_unknown_name('array', key, data.files)}")
             y = data[key] if target is not None else None
         names = [f"x{i}" for i in range(X.shape[1])] if X.ndim == 2 else []
     else:
@@ -189,7 +235,8 @@ def _load_numpy(path, target, features):
 
 
 # ---------------------------------------------------------------------- commands
-def _hidden(text):
+def hidden_sizes(text):
+    """argparse type of --hidden: "256,128" -> (256, 128)."""
     try:
         sizes = tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError:
@@ -201,6 +248,7 @@ def _hidden(text):
 
 def _train(args):
     import joblib
+    from sklearn.compose import TransformedTargetRegressor
     from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
@@ -242,11 +290,16 @@ def _train(args):
         raise CLIError("--warmup-iters needs --cosine")
     mlp = cls(
         hidden_layer_sizes=args.hidden, solver=args.solver, activation=args.activation,
+        alpha=args.alpha, learning_rate_init=args.learning_rate_init,
         max_iter=args.max_iter, random_state=args.random_state, verbose=not args.quiet,
         batch_size="auto" if args.batch_size is None else args.batch_size,
         early_stopping=args.early_stopping, dropout=args.dropout,
         max_grad_norm=args.max_grad_norm, **extras,
     )
+    if args.regression:
+        # A network fits a target of unit scale: the target is standardized as the
+        # features are, and the saved pipeline's predict() unscales.
+        mlp = TransformedTargetRegressor(regressor=mlp, transformer=StandardScaler())
     model = make_pipeline(StandardScaler(), mlp)
     task = "regression" if args.regression else "classification"
     print(
@@ -259,7 +312,8 @@ def _train(args):
     except ValueError as e:
         raise CLIError(f"training failed: {e}")
     fit_time = time.perf_counter() - start
-    print(f"epochs/iterations: {mlp.n_iter_}, fit time: {fit_time:.3f} s")
+    fitted = model[-1].regressor_ if args.regression else model[-1]
+    print(f"epochs/iterations: {fitted.n_iter_}, fit time: {fit_time:.3f} s")
     splits = [("train", X_train, y_train)]
     if X_test is not None:
         splits.append(("test", X_test, y_test))
@@ -306,20 +360,44 @@ def _predict(args):
         raise CLIError(f"{args.data}: the feature columns have missing or infinite values")
     pred = bundle["model"].predict(X)
     name = bundle["target"] if isinstance(bundle["target"], str) else "prediction"
+    # One column per output (multi-output regression, multilabel classification).
+    header = [name] if pred.ndim == 1 else [f"{name}_{i}" for i in range(pred.shape[1])]
+    rows = pred.reshape(len(pred), -1)
+    fmt = (lambda v: repr(float(v))) if bundle["task"] == "regression" else (lambda v: v)
     try:
         out = open(args.out, "w", newline="") if args.out else sys.stdout
     except OSError as e:
         raise CLIError(f"{args.out}: cannot write the predictions ({e.strerror})")
     try:
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([name])
-        for value in pred:
-            writer.writerow([repr(float(value)) if bundle["task"] == "regression" else value])
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([fmt(v) for v in row])
     finally:
         if args.out:
             out.close()
     if args.out:
         print(f"{len(pred)} predictions written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _dataset(args):
+    bunch = load_dataset(args.name)
+    header = [str(f) for f in bunch.feature_names] + [args.target]
+    if args.target in header[:-1]:
+        raise CLIError(f"--target {args.target!r} is also a feature name; choose another")
+    task = DATASETS[args.name][1]
+    try:
+        with open(args.out, "w", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(header)
+            for row, target in zip(bunch.data, bunch.target):
+                writer.writerow([repr(float(v)) for v in row] + [
+                    repr(float(target)) if task == "regression" else int(target)])
+    except OSError as e:
+        raise CLIError(f"{args.out}: cannot write the dataset ({e.strerror})")
+    print(f"{args.out}: {args.name}, {len(bunch.data)} rows, {len(header) - 1} features and "
+          f"the {task} target {args.target!r}")
     return 0
 
 
@@ -337,18 +415,21 @@ def find_compare_script():
 def _bench(bench_args):
     script = find_compare_script()
     if script is None:
+        if "-h" in bench_args or "--help" in bench_args:
+            _parser().parse_args(["bench", "--help"])  # prints the help, exits 0
         raise CLIError(
-            "benchmarks/compare.py not found: run 'fastmlp bench' from a fastmlp source "
-            "checkout (it is not part of the installed package)"
+            f"benchmarks/compare.py not found: run '{prog_name()} bench' from a fastmlp "
+            "source checkout (it is not part of the installed package)"
         )
     return subprocess.call([sys.executable, str(script), *bench_args])
 
 
 def _parser():
+    prog = prog_name()
     parser = argparse.ArgumentParser(
-        prog="fastmlp",
+        prog=prog,
         description="Train, apply and benchmark fastmlp MLPs. With no subcommand: "
-        "the digits main job (see 'fastmlp --help').",
+        f"the digits main job (see '{prog} --help').",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -358,13 +439,9 @@ def _parser():
                        help="target column (an index for .npy, an array name for .npz)")
     train.add_argument("--out", required=True, help="where to save the model (joblib)")
     train.add_argument("--regression", action="store_true",
-                       help="MLPRegressor (default: MLPClassifier)")
-    train.add_argument("--hidden", type=_hidden, default=(100,), metavar="N[,N...]",
-                       help="hidden layer sizes, e.g. 256,128 (default: 100)")
-    train.add_argument("--solver", choices=["adam", "adamw", "sgd", "lbfgs"], default="adam")
-    train.add_argument("--activation", default="relu",
-                       choices=["relu", "tanh", "logistic", "identity", "leaky_relu", "gelu",
-                                "silu", "elu", "softplus"])
+                       help="MLPRegressor, on the standardized target (default: "
+                       "MLPClassifier)")
+    add_network_options(train)
     train.add_argument("--dropout", type=float, default=0.0,
                        help="dropout rate of the hidden layers (default: 0)")
     train.add_argument("--max-grad-norm", type=float, default=None,
@@ -390,10 +467,43 @@ def _parser():
     predict.add_argument("--out", help="CSV file for the predictions (default: stdout)")
     predict.set_defaults(run=_predict)
 
-    # Parsed in main(): everything after 'bench' goes to compare.py as it is.
-    sub.add_parser("bench", help="run benchmarks/compare.py of a source checkout with the "
-                   "remaining arguments ('fastmlp bench --help' shows its options)")
+    dataset = sub.add_parser(
+        "dataset", help="write a dataset that ships with scikit-learn as CSV",
+        description="Write one of scikit-learn's bundled datasets (no download) as a CSV "
+        "file with a header row: its feature names, then the target column.",
+    )
+    dataset.add_argument("name", choices=list(DATASETS),
+                         help="diabetes is a regression, the others classifications")
+    dataset.add_argument("--out", required=True, help="the CSV file to write")
+    dataset.add_argument("--target", default="target",
+                         help="name of the target column (default: target)")
+    dataset.set_defaults(run=_dataset)
+
+    # Run by main(): everything after 'bench' goes to compare.py as it is; this parser
+    # only documents it, and prints the help where there is no checkout.
+    bench = sub.add_parser(
+        "bench", help="run benchmarks/compare.py of a source checkout",
+        description="Run benchmarks/compare.py of a fastmlp source checkout (the working "
+        "directory's, or the one this fastmlp runs from) with the remaining arguments: "
+        "fastmlp against scikit-learn and PyTorch, side by side. It is not part of the "
+        f"installed package. Inside a checkout, '{prog} bench --help' shows compare.py's "
+        "own options.",
+    )
+    bench.add_argument("args", nargs=argparse.REMAINDER,
+                       help="arguments for compare.py, e.g. --repeats 3")
     return parser
+
+
+def add_network_options(parser):
+    """The network and solver options that `train` and the main job share."""
+    parser.add_argument("--hidden", type=hidden_sizes, default=(100,), metavar="N[,N...]",
+                        help="hidden layer sizes, e.g. 256,128 (default: 100)")
+    parser.add_argument("--solver", choices=SOLVERS, default="adam")
+    parser.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    parser.add_argument("--learning-rate-init", type=float, default=0.001,
+                        help="sgd, adam and adamw (default: 0.001)")
+    parser.add_argument("--alpha", type=float, default=0.0001,
+                        help="L2 penalty (adamw: decoupled weight decay; default: 0.0001)")
 
 
 def main(argv):
@@ -406,10 +516,10 @@ def main(argv):
     try:
         return run()
     except CLIError as e:
-        print(f"fastmlp {command}: error: {e}", file=sys.stderr)
+        print(f"{prog_name()} {command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"fastmlp {command}: interrupted", file=sys.stderr)
+        print(f"{prog_name()} {command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # Output piped into a reader that stopped early (| head): as Python's docs advise,
