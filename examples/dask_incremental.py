@@ -3,9 +3,9 @@ with GridSearchCV on joblib's dask backend.
 
     pip install "fastmlp[dask]" && python examples/dask_incremental.py
 
-The cluster runs in this process (threads). For worker processes use
-LocalCluster(processes=True): distributed starts them with spawn, never fork, which
-matters because a process that ran OpenMP code and then forks hangs in libgomp.
+The cluster runs in this process (threads). Worker processes work too
+(LocalCluster(processes=True), any start method: a forked child that fits starts threads
+of its own); give each one thread when several share a machine.
 """
 
 import joblib

@@ -1,4 +1,4 @@
-"""fastmlp's OpenMP threads under threadpoolctl.
+"""fastmlp's thread count (OpenMP's, so threadpoolctl limits it) and its effect on a fit.
 
     python examples/threads.py
 """

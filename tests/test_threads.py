@@ -1,9 +1,12 @@
-"""fastmlp's threads are OpenMP threads that threadpoolctl can see and limit.
+"""fastmlp's thread pool: its thread count is OpenMP's, which threadpoolctl sees and limits;
+the model does not depend on it; concurrent callers and children of fork work.
 
 The extension links the shared OpenMP runtime (libgomp with GCC, libomp with Clang, vcomp
-with MSVC), so `threadpoolctl.threadpool_info()` lists it once `fastmlp._core` is loaded,
-and `threadpool_limits(n, user_api="openmp")` changes the thread count the core reads at
-each call (`fastmlp._core.max_threads()` is `omp_get_max_threads()` inside the module).
+with MSVC) for its thread count only, so `threadpoolctl.threadpool_info()` lists it once
+`fastmlp._core` is loaded, and `threadpool_limits(n, user_api="openmp")` changes the thread
+count the core reads at each call (`fastmlp._core.max_threads()` is
+`omp_get_max_threads()` inside the module). The parallel loops run on fastmlp's own pool
+(csrc/common/thread_pool.cpp).
 """
 
 import json
