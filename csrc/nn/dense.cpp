@@ -11,8 +11,10 @@ namespace fastmlp {
 namespace {
 
 // db (out) (+)= column sums of delta (m,out), rows in order: thread-count independent.
+// db null (a layer without bias): nothing.
 template <typename T>
 void column_sums(T* db, const T* delta, int64_t m, int64_t out, bool accumulate) {
+  if (!db) return;
   if (!accumulate) std::fill(db, db + out, T(0));
   for (int64_t i = 0; i < m; ++i) {
     const T* row = delta + i * out;
