@@ -81,11 +81,13 @@ def _case_2d(g):
 CASES = [_case_1d(g) for g in GEOMETRIES_1D] + [_case_2d(g) for g in GEOMETRIES_2D]
 
 
+@pytest.mark.parametrize("impl", ["direct", "im2col"])
 @pytest.mark.parametrize("dims,shape,conv", CASES)
-def test_conv_matches_numpy_and_the_reference(dims, shape, conv):
+def test_conv_matches_numpy_and_the_reference(dims, shape, conv, impl):
     rng = np.random.default_rng(0)
     f, k, s, p = conv
-    fast = network([conv_spec(dims, f, k, s, p)], shape, output="identity", loss="squared_error")
+    fast = network([conv_spec(dims, f, k, s, p, impl=impl)], shape, output="identity",
+                   loss="squared_error")
     ref = network([conv_spec(dims, f, k, s, p, impl="reference")], shape, output="identity",
                   loss="squared_error")
     assert fast.output_shape == ref.output_shape
@@ -124,13 +126,36 @@ def test_conv_matches_numpy_and_the_reference(dims, shape, conv):
 
 
 @pytest.mark.parametrize("dims,shape,conv", CASES[::2])
-@pytest.mark.parametrize("activation", ["relu", "gelu"])
-def test_conv_gradients(dims, shape, conv, activation):
+@pytest.mark.parametrize("activation,impl", [("relu", "direct"), ("gelu", "direct"),
+                                             ("tanh", "im2col")])
+def test_conv_gradients(dims, shape, conv, activation, impl):
     f, k, s, p = conv
-    layers = [conv_spec(dims, f, k, s, p, activation=activation), Flatten(), Dense(3)]
+    layers = [conv_spec(dims, f, k, s, p, activation=activation, impl=impl), Flatten(),
+              Dense(3)]
     # Small weights: a saturated logistic output would hit the loss's clipping.
     check_parameter_gradient(layers, shape, n=3, scale=0.2)
     check_input_gradient(layers, shape, n=2, scale=0.2)
+
+
+def test_conv_paths_with_many_filters_and_batches():
+    # More filters than one register block (float64: 16 lanes) and batches large enough
+    # to run the kernels' sample blocks in parallel.
+    rng = np.random.default_rng(9)
+    shape = (9, 8, 3)
+    nets = {impl: network([conv_spec(2, 37, 3, (1, 2), "same", impl=impl)], shape,
+                          chunk_rows=300, output="identity", loss="squared_error")
+            for impl in ("direct", "im2col", "reference")}
+    params = random_params(nets["direct"], rng)
+    x = rng.normal(size=(300, int(np.prod(shape))))
+    g = rng.normal(size=(300, nets["direct"].output_size))
+    out = {}
+    for impl, net in nets.items():
+        y = net.forward(params, x)
+        grad = np.empty(net.n_params)
+        out[impl] = (y, grad, net.backward(params, grad, g, input_grad=True))
+    for impl in ("direct", "im2col"):
+        for a, b in zip(out[impl], out["reference"]):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
 def test_conv_without_bias_and_float32():

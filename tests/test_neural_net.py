@@ -234,3 +234,15 @@ def test_non_finite_training_raises_and_restores(digits):
         with pytest.raises(ValueError, match="non-finite"):
             clf.fit(X * 100, y * 1e30)
     assert not hasattr(clf, "layers_")
+
+
+def test_main_job_trains_the_cnn(capsys):
+    from fastmlp.__main__ import main
+
+    assert main(["--model", "cnn", "--max-iter", "2", "--float32"]) == 0
+    out = capsys.readouterr().out
+    assert "digits (1347 train, 450 test, 64 features), cnn" in out
+    assert "test accuracy:" in out and "conv2d (Conv2D)" in out and "(None, 6, 6, 16)" in out
+    with pytest.raises(SystemExit):
+        main(["--model", "cnn", "--dataset", "iris"])
+    assert "--model cnn needs images or signals" in capsys.readouterr().err

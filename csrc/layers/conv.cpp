@@ -1,9 +1,12 @@
 // Conv1D and Conv2D (Keras's arguments and channels-last layout; 1-D is 2-D with a height
 // of 1): y = activation(conv(x, kernel) + bias), kernel (kh, kw, in_channels, filters).
-// Fast path: im2col, then one product on our GEMM for the whole batch (the rows of the
+// Two fast paths: direct kernels (layers/conv_direct.h) for the small convolutions where
+// copying and packing would cost more than the products (up to 64 filters in float32),
+// and otherwise im2col, then one product on our GEMM for the whole batch (the rows of the
 // column matrix are the output positions, its columns the taps x channels, matching the
-// kernel's row-major layout); backward: the same products transposed and col2im. The
-// naive loops (impl="reference") stay as the oracle the fast path is tested against.
+// kernel's row-major layout; backward: the same products transposed and col2im). bfloat16
+// products always take the GEMM. impl="direct"/"im2col" forces a path; the naive loops
+// (impl="reference") stay as the oracle both are tested against.
 // Tested in tests/test_layers_conv.py (oracle, finite differences, thread counts).
 #include <algorithm>
 #include <cstring>
@@ -12,6 +15,7 @@
 #include "common/check.h"
 #include "common/parallel.h"
 #include "layers/activation.h"
+#include "layers/conv_direct.h"
 #include "layers/kinds.h"
 #include "layers/window.h"
 #include "nn/dense.h"
@@ -108,10 +112,11 @@ class ConvLayer final : public Layer<T> {
     padding_ = read_padding(spec, dims, "valid");
     f_ = parse_activation(spec.get_str("activation", "identity"));
     use_bias_ = spec.get_int("use_bias", 1) != 0;
-    const std::string impl = spec.get_str("impl", "auto");
-    FASTMLP_CHECK(impl == "auto" || impl == "reference",
-                  "impl must be 'auto' or 'reference', got '" + impl + "'");
-    reference_ = impl == "reference";
+    impl_ = spec.get_str("impl", "auto");
+    FASTMLP_CHECK(impl_ == "auto" || impl_ == "direct" || impl_ == "im2col" ||
+                      impl_ == "reference",
+                  "impl must be 'auto', 'direct', 'im2col' or 'reference', got '" + impl_ + "'");
+    reference_ = impl_ == "reference";
     keep_pre_ = activation_needs_preactivation(f_);
   }
 
@@ -127,15 +132,27 @@ class ConvLayer final : public Layer<T> {
   }
 
   int64_t workspace_per_row() const override {
-    const int64_t cols = reference_ ? 0 : 2 * g_.out_positions() * depth();  // cols, dcols
-    return cols + (keep_pre_ ? g_.out_positions() * filters_ : 0);
+    const int64_t pre = keep_pre_ ? g_.out_positions() * filters_ : 0;
+    if (reference_) return pre;
+    if (!direct_) return pre + 2 * g_.out_positions() * depth();  // cols, dcols
+    const int64_t padded = (padded_ ? 2 : 1) * d_.sample();        // xpad, dxpad
+    return pre + padded + conv_chunks<T>(d_) * kConvLanes<T> * g_.out_positions();  // dyp
   }
   void reserve(int64_t rows) override {
-    if (!reference_) {
+    if (keep_pre_) pre_.reserve(size_t(checked_mul(rows, g_.out_positions() * filters_)));
+    if (reference_) return;
+    if (!direct_) {
       cols_.reserve(size_t(checked_mul(rows, g_.out_positions() * depth())));
       dcols_.reserve(size_t(checked_mul(rows, g_.out_positions() * depth())));
+      return;
     }
-    if (keep_pre_) pre_.reserve(size_t(checked_mul(rows, g_.out_positions() * filters_)));
+    const int64_t chunks = conv_chunks<T>(d_), L = kConvLanes<T>;
+    xpad_.reserve(size_t(checked_mul(rows, d_.sample()) + conv_input_slack(d_)));
+    if (padded_) dxpad_.reserve(size_t(checked_mul(rows, d_.sample())));
+    dyp_.reserve(size_t(checked_mul(rows, chunks * L * g_.out_positions())));
+    wpad_.reserve(size_t(chunks * d_.k * L));
+    wt_.reserve(size_t(conv_padded_columns<T>(d_) * filters_));
+    partial_.reserve(size_t(8 * chunks * conv_padded_taps(d_) * L));
   }
   int64_t macs_per_row() const override { return g_.out_positions() * depth() * filters_; }
 
@@ -145,13 +162,16 @@ class ConvLayer final : public Layer<T> {
     const T* b = use_bias_ ? this->param(params, 1) : nullptr;
     const int64_t m = n * g_.out_positions();
     T* z = keep_pre_ ? pre_.data() : y;
+    const Activation fz = keep_pre_ ? Activation::identity : f_;
     if (reference_) {
       forward_reference(z, x, w, b, n);
-      if (!keep_pre_) activation_forward(f_, y, m, filters_);
+      activation_forward(fz, z, m, filters_);
+    } else if (use_direct(ctx)) {
+      conv_direct_forward(z, padded_input(x, n), padded_kernel(w), d_, n);
+      activation_forward(fz, z, m, filters_, b);
     } else {
       im2col(cols_.data(), x, g_, channels_, n);
-      dense_forward(keep_pre_ ? Activation::identity : f_, z, cols_.data(), w, b, m, depth(),
-                    filters_, *ctx.gemm, ctx.precision);
+      dense_forward(fz, z, cols_.data(), w, b, m, depth(), filters_, *ctx.gemm, ctx.precision);
     }
     if (keep_pre_) {
       std::memcpy(y, z, sizeof(T) * size_t(m * filters_));
@@ -166,13 +186,14 @@ class ConvLayer final : public Layer<T> {
       activation_layer_backward(f_, dy, dy, keep_pre_ ? pre_.data() : nullptr, y, m, filters_);
     T* dw = this->grad_of(grad, 0);
     T* db = use_bias_ ? this->grad_of(grad, 1) : nullptr;
-    if (reference_) return backward_reference(dw, db, dx, dy, x, this->param(params, 0), n,
-                                              ctx.accumulate);
+    const T* w = this->param(params, 0);
+    if (reference_) return backward_reference(dw, db, dx, dy, x, w, n, ctx.accumulate);
+    if (use_direct(ctx)) return backward_direct(dw, db, dx, dy, x, w, n, ctx.accumulate);
     dense_backward_weights(dw, db, cols_.data(), dy, m, depth(), filters_, ctx.accumulate,
                            *ctx.gemm, ctx.precision);
     if (dx) {
-      dense_backward_input(dcols_.data(), dy, this->param(params, 0), m, depth(), filters_,
-                           *ctx.gemm, ctx.precision);
+      dense_backward_input(dcols_.data(), dy, w, m, depth(), filters_, *ctx.gemm,
+                           ctx.precision);
       col2im(dx, dcols_.data(), g_, channels_, n);
     }
   }
@@ -196,11 +217,108 @@ class ConvLayer final : public Layer<T> {
       throw std::invalid_argument(std::string(e.what()) + " along the " + names[1] +
                                   " of input shape " + shape_str(in));
     }
+    plan_direct();
     if (dims_ == 1) return {g_.w.out, filters_};
     return {g_.h.out, g_.w.out, filters_};
   }
 
   int64_t depth() const { return g_.taps() * channels_; }  // the product's inner size
+
+  // The direct kernels, unless the products run in bfloat16 (the GEMM's).
+  bool use_direct(const Context& ctx) const {
+    return direct_ && ctx.precision == Precision::native;
+  }
+
+  // The direct kernels' geometry: the input zero-padded so that every window lies inside.
+  void plan_direct() {
+    d_ = DirectConv{};
+    d_.c = channels_;
+    d_.oh = g_.h.out;
+    d_.ow = g_.w.out;
+    d_.sh = g_.h.stride;
+    d_.sw = g_.w.stride;
+    d_.kh = g_.h.size;
+    d_.kw = g_.w.size;
+    d_.hp = std::max(g_.h.in + g_.h.pad, (g_.h.out - 1) * g_.h.stride + g_.h.size);
+    d_.wp = std::max(g_.w.in + g_.w.pad, (g_.w.out - 1) * g_.w.stride + g_.w.size);
+    d_.k = depth();
+    d_.filters = filters_;
+    d_.off.clear();
+    for (int64_t a = 0; a < g_.h.size; ++a)
+      for (int64_t b = 0; b < g_.w.size; ++b)
+        for (int64_t k = 0; k < channels_; ++k) d_.off.push_back((a * d_.wp + b) * channels_ + k);
+    d_.off.resize(size_t(conv_padded_taps(d_)), 0);
+    padded_ = d_.hp != g_.h.in || d_.wp != g_.w.in;
+    direct_ = impl_ == "direct" ||
+              (impl_ == "auto" && filters_ <= 2 * kConvLanes<T> && d_.k <= kDirectMaxTaps);
+    FASTMLP_CHECK(!direct_ || d_.k <= kDirectMaxTaps,
+                  "impl='direct' takes windows of at most " + std::to_string(kDirectMaxTaps) +
+                      " values (kernel taps x channels)");
+  }
+
+  // x copied into xpad_ (n, hp, wp, c), zero-padded, with the forward kernel's slack.
+  const T* padded_input(const T* x, int64_t n) {
+    T* xp = xpad_.data();
+    const int64_t row = g_.w.in * channels_;
+    if (!padded_) {
+      std::memcpy(xp, x, sizeof(T) * size_t(n * d_.sample()));
+      std::fill(xp + n * d_.sample(), xp + n * d_.sample() + conv_input_slack(d_), T(0));
+      return xp;
+    }
+    std::fill(xp, xp + n * d_.sample() + conv_input_slack(d_), T(0));
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t r = 0; r < g_.h.in; ++r)
+        std::memcpy(xp + i * d_.sample() + ((r + g_.h.pad) * d_.wp + g_.w.pad) * channels_,
+                    x + (i * g_.h.in + r) * row, sizeof(T) * size_t(row));
+    return xp;
+  }
+
+  // The kernel (k, filters) in blocks of kConvLanes filters, zero-padded (wpad_).
+  const T* padded_kernel(const T* w) {
+    constexpr int64_t L = kConvLanes<T>;
+    const int64_t chunks = conv_chunks<T>(d_);
+    T* wp = wpad_.data();
+    std::fill(wp, wp + chunks * d_.k * L, T(0));
+    for (int64_t ch = 0; ch < chunks; ++ch)
+      for (int64_t j = 0; j < d_.k; ++j)
+        for (int64_t l = 0; l < std::min(L, filters_ - ch * L); ++l)
+          wp[(ch * d_.k + j) * L + l] = w[j * filters_ + ch * L + l];
+    return wp;
+  }
+
+  void backward_direct(T* dw, T* db, T* dx, const T* dy, const T* x, const T* w, int64_t n,
+                       bool accumulate) {
+    constexpr int64_t L = kConvLanes<T>;
+    const int64_t chunks = conv_chunks<T>(d_), P = g_.out_positions(), F = filters_;
+    // dy in blocks of kConvLanes filters, zero-padded: (chunks, n*P, lanes).
+    T* dyp = dyp_.data();
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const int64_t count = std::min(L, F - ch * L);
+      T* out = dyp + ch * n * P * L;
+      for (int64_t pos = 0; pos < n * P; ++pos) {
+        T* o = out + pos * L;
+        const T* src = dy + pos * F + ch * L;
+        for (int64_t l = 0; l < count; ++l) o[l] = src[l];
+        for (int64_t l = count; l < L; ++l) o[l] = T(0);
+      }
+    }
+    // The forward pass left the padded input in xpad_.
+    conv_direct_backward_weights(dw, db, xpad_.data(), dyp, d_, n, accumulate, partial_);
+    if (!dx) return;
+    T* wt = wt_.data();
+    const int64_t kp = conv_padded_columns<T>(d_);
+    std::fill(wt, wt + F * kp, T(0));
+    for (int64_t j = 0; j < d_.k; ++j)
+      for (int64_t f = 0; f < F; ++f) wt[f * kp + j] = w[j * F + f];
+    if (!padded_) return conv_direct_backward_input(dx, dy, wt, d_, n);
+    conv_direct_backward_input(dxpad_.data(), dy, wt, d_, n);
+    const int64_t row = g_.w.in * channels_;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t r = 0; r < g_.h.in; ++r)
+        std::memcpy(dx + (i * g_.h.in + r) * row,
+                    dxpad_.data() + i * d_.sample() + ((r + g_.h.pad) * d_.wp + g_.w.pad) * channels_,
+                    sizeof(T) * size_t(row));
+  }
 
   // The oracle: z (n, oh, ow, F) = conv(x) + bias, by the definition.
   void forward_reference(T* z, const T* x, const T* w, const T* b, int64_t n) const {
@@ -262,9 +380,13 @@ class ConvLayer final : public Layer<T> {
   std::vector<int64_t> kernel_, strides_;
   Padding padding_;
   Activation f_;
-  bool use_bias_ = true, keep_pre_ = false, reference_ = false;
+  std::string impl_;
+  bool use_bias_ = true, keep_pre_ = false, reference_ = false, direct_ = false, padded_ = false;
   Window g_;
-  AlignedBuffer<T> cols_, dcols_, pre_;
+  DirectConv d_;
+  AlignedBuffer<T> cols_, dcols_, pre_;            // im2col path; pre-activation
+  AlignedBuffer<T> xpad_, dxpad_, dyp_, wpad_, wt_;  // direct path
+  std::vector<T> partial_;
 };
 
 }  // namespace

@@ -60,7 +60,6 @@ class PoolLayer final : public Layer<T> {
         for (int64_t q = 0; q < g_.w.out; ++q) {
           T* out = yi + (p * g_.w.out + q) * c_;
           int32_t* arg = ai ? ai + (p * g_.w.out + q) * c_ : nullptr;
-          if (!max_) std::fill(out, out + c_, T(0));
           int64_t count = 0;
           for (int64_t a = 0; a < g_.h.size; ++a) {
             const int64_t r = p * g_.h.stride + a - g_.h.pad;
@@ -68,16 +67,21 @@ class PoolLayer final : public Layer<T> {
             for (int64_t b = 0; b < g_.w.size; ++b) {
               const int64_t s = q * g_.w.stride + b - g_.w.pad;
               if (s < 0 || s >= g_.w.in) continue;
-              const int64_t at = (r * g_.w.in + s) * c_;
+              const int32_t at = int32_t((r * g_.w.in + s) * c_);
               const T* v = xi + at;
-              ++count;
-              if (max_) {
+              if (count++ == 0) {
+                for (int64_t k = 0; k < c_; ++k) {
+                  out[k] = v[k];
+                  if (arg) arg[k] = at + int32_t(k);
+                }
+              } else if (max_) {
                 // The first maximum wins; a NaN replaces any number (it propagates).
-                for (int64_t k = 0; k < c_; ++k)
-                  if (count == 1 || v[k] > out[k] || (v[k] != v[k] && out[k] == out[k])) {
-                    out[k] = v[k];
-                    arg[k] = int32_t(at + k);
-                  }
+#pragma omp simd
+                for (int64_t k = 0; k < c_; ++k) {
+                  const bool take = v[k] > out[k] || (v[k] != v[k] && out[k] == out[k]);
+                  out[k] = take ? v[k] : out[k];
+                  arg[k] = take ? at + int32_t(k) : arg[k];
+                }
               } else {
 #pragma omp simd
                 for (int64_t k = 0; k < c_; ++k) out[k] += v[k];

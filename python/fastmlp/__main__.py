@@ -1,5 +1,8 @@
 """The main job: ``python -m fastmlp`` trains an MLPClassifier on a dataset that ships
 with scikit-learn and prints per-epoch progress, test accuracy and the fit time.
+``--model cnn`` trains a convolutional NeuralNetClassifier instead: on the 8x8 digits, or
+on MNIST-1D (``--dataset mnist1d``, the paper's CNN; needs ``pip install mnist1d``, the
+data is built with its make_dataset, never downloaded).
 
 ``fastmlp`` (the console script) is the same command; ``fastmlp train|predict|bench ...``
 runs a subcommand (_cli.py).
@@ -14,7 +17,8 @@ from sklearn import datasets
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from . import MLPClassifier, __version__, _cli, _core
+from . import MLPClassifier, NeuralNetClassifier, __version__, _cli, _core
+from .layers import Conv1D, Conv2D, Dense, Flatten, MaxPooling2D
 
 DATASETS = {
     "digits": datasets.load_digits,
@@ -22,6 +26,29 @@ DATASETS = {
     "wine": datasets.load_wine,
     "breast_cancer": datasets.load_breast_cancer,
 }
+SIGNALS = ("digits", "mnist1d")  # the datasets --model cnn takes
+
+
+def load_mnist1d():
+    """MNIST-1D (Greydanus 2020): 4000 train and 1000 test series of length 40, built by
+    the mnist1d package's make_dataset with its default arguments (never downloaded)."""
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError:
+        raise SystemExit("--dataset mnist1d needs the mnist1d package: pip install mnist1d")
+    data = make_dataset(get_dataset_args())
+    return data["x"], data["x_test"], data["y"], data["y_test"]
+
+
+def cnn_layers(dataset):
+    """The convolutional network of --model cnn (the output layer is added by the
+    estimator): a small Conv2D network for the 8x8 digits, the MNIST-1D paper's CNN."""
+    if dataset == "digits":
+        return [Conv2D(16, 3, activation="relu"), MaxPooling2D(2), Flatten(),
+                Dense(64, activation="relu")], (8, 8, 1)
+    conv = dict(strides=2, padding=1, activation="relu")
+    return [Conv1D(25, 5, **conv), Conv1D(25, 3, **conv), Conv1D(25, 3, **conv),
+            Flatten()], (40, 1)
 
 
 def _hidden(text):
@@ -45,7 +72,10 @@ def main(argv=None):
         "'fastmlp predict MODEL DATA [--out CSV]', 'fastmlp bench [ARGS]'; "
         "'fastmlp train --help' and so on for their options.",
     )
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
+    parser.add_argument("--dataset", choices=sorted(DATASETS) + ["mnist1d"], default="digits")
+    parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                        help="mlp: MLPClassifier with --hidden (default); cnn: a "
+                        "convolutional NeuralNetClassifier (--dataset digits or mnist1d)")
     parser.add_argument("--hidden", type=_hidden, default=(100,), metavar="N[,N...]",
                         help="hidden layer sizes, e.g. 256,128 (default: 100)")
     parser.add_argument("--solver", choices=["adam", "sgd", "lbfgs"], default="adam")
@@ -58,27 +88,41 @@ def main(argv=None):
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     args = parser.parse_args(argv)
 
-    X, y = DATASETS[args.dataset](return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=args.random_state
-    )
-    scaler = StandardScaler().fit(X_train)
+    if args.model == "cnn" and args.dataset not in SIGNALS:
+        parser.error(f"--model cnn needs images or signals: --dataset {' or '.join(SIGNALS)}, "
+                     f"not {args.dataset}")
+    if args.dataset == "mnist1d":
+        X_train, X_test, y_train, y_test = load_mnist1d()
+    else:
+        X, y = DATASETS[args.dataset](return_X_y=True)
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=0.25, stratify=y, random_state=args.random_state
+        )
+        scaler = StandardScaler().fit(X_train)
+        X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
     dtype = np.float32 if args.float32 else np.float64
-    X_train = scaler.transform(X_train).astype(dtype)
-    X_test = scaler.transform(X_test).astype(dtype)
+    X_train, X_test = X_train.astype(dtype), X_test.astype(dtype)
 
-    clf = MLPClassifier(
-        hidden_layer_sizes=args.hidden,
+    common = dict(
         solver=args.solver,
-        activation=args.activation,
         max_iter=args.max_iter,
         batch_size="auto" if args.batch_size is None else args.batch_size,
         random_state=args.random_state,
         verbose=not args.quiet,
     )
+    if args.model == "cnn":
+        if args.solver == "lbfgs":
+            parser.error("--model cnn trains with --solver adam or sgd")
+        layers, input_shape = cnn_layers(args.dataset)
+        clf = NeuralNetClassifier(layers, input_shape=input_shape, **common)
+        network = "cnn"
+    else:
+        clf = MLPClassifier(hidden_layer_sizes=args.hidden, activation=args.activation,
+                            **common)
+        network = f"hidden={args.hidden}"
     print(
         f"fastmlp {__version__}: {args.dataset} ({X_train.shape[0]} train, "
-        f"{X_test.shape[0]} test, {X.shape[1]} features), hidden={args.hidden}, "
+        f"{X_test.shape[0]} test, {X_train.shape[1]} features), {network}, "
         f"solver={args.solver}, {np.dtype(dtype).name}, threads={_core.max_threads()}"
     )
     start = time.perf_counter()
@@ -88,6 +132,8 @@ def main(argv=None):
     print(f"epochs/iterations: {clf.n_iter_}")
     print(f"test accuracy: {accuracy:.4f}")
     print(f"fit time: {fit_time:.3f} s")
+    if args.model == "cnn" and not args.quiet:
+        clf.summary()
     return 0
 
 
