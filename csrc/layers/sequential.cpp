@@ -214,7 +214,7 @@ double Sequential<T>::batch_data_loss_grad(const T* params, T* state, T* grad,
                                                   rows ? rows + lo : nullptr, first + lo, len,
                                                   sum, ctx, InterruptCheck(), nullptr);
       },
-      grad, slice_grads_, n_params_, m, weight_sum);
+      grad, slice_grads_, n_params_, m, weight_sum, slice_scheduler_);
 }
 
 template <typename T>

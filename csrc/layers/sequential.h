@@ -126,6 +126,7 @@ class Sequential {
   std::vector<double> partial_sums_;
   std::vector<std::unique_ptr<Sequential<T>>> slices_;
   std::vector<AlignedBuffer<T>> slice_grads_;  // gradients of slices 1.. (slice 0: grad)
+  SliceScheduler slice_scheduler_;
   GemmWorkspace gemm_ws_;
 };
 

@@ -123,7 +123,7 @@ double Network<T>::batch_data_loss_grad(const T* params, T* grad, const InputMat
                                                   first + lo, len, sum, drop, InterruptCheck(),
                                                   nullptr);
       },
-      grad, slice_grads_, spec_.n_params(), m, weight_sum);
+      grad, slice_grads_, spec_.n_params(), m, weight_sum, slice_scheduler_);
 }
 
 template <typename T>

@@ -137,6 +137,7 @@ class Network {
   // a mini-batch into kRowSlices row slices instead, each with its own workspaces.
   std::vector<std::unique_ptr<Network<T>>> slices_;
   std::vector<AlignedBuffer<T>> slice_grads_;  // gradients of slices 1.. (slice 0: grad)
+  SliceScheduler slice_scheduler_;
   GemmWorkspace gemm_ws_;
 };
 

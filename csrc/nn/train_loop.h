@@ -8,6 +8,7 @@
 // test_layers*.py).
 #pragma once
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -110,26 +111,78 @@ inline bool worth_row_slices(int64_t macs_per_row, int64_t chunk_rows) {
   return chunk_rows >= kRowSlices * kMinSliceRows && macs_per_row * chunk_rows < kSmallBatchMacs;
 }
 
-// The data loss and gradient of m rows over the row slices in parallel:
+// Whether the row slices of the next batch run on two threads or one after the other,
+// from their measured times. On a busy machine (other processes on the cores) a thread
+// the OS preempts stalls the barrier that ends every parallel batch for a whole time
+// slice: measured on the MNIST-1D CNN, 10x slower than one thread. The choice changes no
+// result (the same slices, merged in the same order), only where they run; each mode's
+// time per row is a moving average, and every kProbe batches the other mode runs once to
+// refresh its estimate.
+class SliceScheduler {
+ public:
+  bool parallel() {
+    ++batches_;
+    const double serial = per_row_[0], par = per_row_[1];
+    if (par == 0.0) return true;       // measure the parallel mode first,
+    if (serial == 0.0) return false;   // then the serial one
+    const bool faster = par <= serial;
+    return batches_ % kProbe == 0 ? !faster : faster;
+  }
+  void record(bool parallel, double seconds, int64_t rows) {
+    double& avg = per_row_[parallel ? 1 : 0];
+    const double x = seconds / double(rows);
+    avg = avg == 0.0 ? x : 0.8 * avg + 0.2 * x;
+  }
+
+ private:
+  static constexpr int64_t kProbe = 64;
+  double per_row_[2] = {0.0, 0.0};  // serial, parallel
+  int64_t batches_ = 0;
+};
+
+// The data loss and gradient of m rows over the row slices, on two threads or one after
+// the other as `scheduler` chooses:
 // slice(s, g, lo, len, &weight_sum) computes slice s (rows [lo, lo+len) of the batch) into
 // g (grad for slice 0, slice_grads[s-1] for the others) and returns its loss; the slices'
 // gradients are then added in slice order, so the bits do not depend on the threads.
 template <typename T, typename SliceFn>
 double sum_over_row_slices(SliceFn&& slice, T* grad, std::vector<AlignedBuffer<T>>& slice_grads,
-                           int64_t n_params, int64_t m, double* weight_sum) {
+                           int64_t n_params, int64_t m, double* weight_sum,
+                           SliceScheduler& scheduler) {
   const int64_t per = (m + kRowSlices - 1) / kRowSlices;
   double losses[kRowSlices] = {}, sums[kRowSlices] = {};
   int threads = 1;
 #ifdef _OPENMP
   threads = std::min(kRowSlices, omp_get_max_threads());
 #endif
-#pragma omp parallel for num_threads(threads) schedule(static, 1) if (threads > 1)
-  for (int s = 0; s < kRowSlices; ++s) {
+  const bool parallel = threads > 1 && scheduler.parallel();
+  const auto start = std::chrono::steady_clock::now();
+  auto run = [&](int s) {
     const int64_t lo = s * per, len = std::min(per, m - lo);
-    if (len <= 0) continue;
+    if (len <= 0) return;
     T* g = s == 0 ? grad : slice_grads[size_t(s) - 1].data();
     losses[s] = slice(s, g, lo, len, &sums[s]);
+  };
+  if (parallel) {
+    // Within the slices' parallel region the kernels' own regions are inactive (nested).
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int s = 0; s < kRowSlices; ++s) run(s);
+  } else {
+    // One thread after the other, truly serial: the kernels' own regions would otherwise
+    // wake the other thread, the very wait this mode avoids.
+#ifdef _OPENMP
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+#endif
+    for (int s = 0; s < kRowSlices; ++s) run(s);
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
   }
+  if (threads > 1)
+    scheduler.record(parallel,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                     m);
   double loss = losses[0];
   *weight_sum = sums[0];
   for (int s = 1; s < kRowSlices; ++s) {
