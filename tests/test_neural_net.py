@@ -246,3 +246,20 @@ def test_main_job_trains_the_cnn(capsys):
     with pytest.raises(SystemExit):
         main(["--model", "cnn", "--dataset", "iris"])
     assert "--model cnn needs images or signals" in capsys.readouterr().err
+
+
+def test_readme_conv2d_network_on_the_digits_images():
+    from sklearn.model_selection import train_test_split
+
+    from fastmlp.layers import Conv2D, MaxPooling2D
+
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X / 16, y, random_state=0)
+    clf = NeuralNetClassifier(
+        [Conv2D(16, 3, activation="relu"), MaxPooling2D(2), Flatten(),
+         Dense(64, activation="relu")],
+        input_shape=(8, 8, 1), max_iter=30, random_state=0,
+    ).fit(X_train, y_train)
+    assert [f.output_shape for f in clf.layers_] == [(6, 6, 16), (3, 3, 16), (144,), (64,), (10,)]
+    assert clf.n_params_ == 10_090
+    assert clf.score(X_test, y_test) > 0.93

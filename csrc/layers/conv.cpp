@@ -136,7 +136,7 @@ class ConvLayer final : public Layer<T> {
     if (reference_) return pre;
     if (!direct_) return pre + 2 * g_.out_positions() * depth();  // cols, dcols
     const int64_t padded = (padded_ ? 2 : 1) * d_.sample();        // xpad, dxpad
-    return pre + padded + conv_chunks<T>(d_) * kConvLanes<T> * g_.out_positions();  // dyp
+    return pre + padded + conv_chunks(d_) * d_.lanes * g_.out_positions();  // dyp
   }
   void reserve(int64_t rows) override {
     if (keep_pre_) pre_.reserve(size_t(checked_mul(rows, g_.out_positions() * filters_)));
@@ -146,7 +146,7 @@ class ConvLayer final : public Layer<T> {
       dcols_.reserve(size_t(checked_mul(rows, g_.out_positions() * depth())));
       return;
     }
-    const int64_t chunks = conv_chunks<T>(d_), L = kConvLanes<T>;
+    const int64_t chunks = conv_chunks(d_), L = d_.lanes;
     xpad_.reserve(size_t(checked_mul(rows, d_.sample()) + conv_input_slack(d_)));
     if (padded_) dxpad_.reserve(size_t(checked_mul(rows, d_.sample())));
     dyp_.reserve(size_t(checked_mul(rows, chunks * L * g_.out_positions())));
@@ -243,6 +243,7 @@ class ConvLayer final : public Layer<T> {
     d_.wp = std::max(g_.w.in + g_.w.pad, (g_.w.out - 1) * g_.w.stride + g_.w.size);
     d_.k = depth();
     d_.filters = filters_;
+    d_.lanes = conv_lanes<T>(filters_);
     d_.off.clear();
     for (int64_t a = 0; a < g_.h.size; ++a)
       for (int64_t b = 0; b < g_.w.size; ++b)
@@ -275,8 +276,7 @@ class ConvLayer final : public Layer<T> {
 
   // The kernel (k, filters) in blocks of kConvLanes filters, zero-padded (wpad_).
   const T* padded_kernel(const T* w) {
-    constexpr int64_t L = kConvLanes<T>;
-    const int64_t chunks = conv_chunks<T>(d_);
+    const int64_t L = d_.lanes, chunks = conv_chunks(d_);
     T* wp = wpad_.data();
     std::fill(wp, wp + chunks * d_.k * L, T(0));
     for (int64_t ch = 0; ch < chunks; ++ch)
@@ -288,8 +288,8 @@ class ConvLayer final : public Layer<T> {
 
   void backward_direct(T* dw, T* db, T* dx, const T* dy, const T* x, const T* w, int64_t n,
                        bool accumulate) {
-    constexpr int64_t L = kConvLanes<T>;
-    const int64_t chunks = conv_chunks<T>(d_), P = g_.out_positions(), F = filters_;
+    const int64_t L = d_.lanes, chunks = conv_chunks(d_), P = g_.out_positions();
+    const int64_t F = filters_;
     // dy in blocks of kConvLanes filters, zero-padded: (chunks, n*P, lanes).
     T* dyp = dyp_.data();
     for (int64_t ch = 0; ch < chunks; ++ch) {

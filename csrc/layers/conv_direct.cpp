@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "common/parallel.h"
 #include "common/simd_clones.h"
@@ -19,11 +20,10 @@ namespace {
 // where smaller blocks would run at a fraction of the speed.
 constexpr int kRows = 8;
 
-template <typename T>
+template <int64_t L, typename T>
 FASTMLP_SIMD_CLONES void forward_block(T* y, int64_t ldy, int64_t rows, const T* x, int64_t step,
                                        const int64_t* off, int64_t k, const T* w,
                                        int64_t count) {
-  constexpr int64_t L = kConvLanes<T>;
   T acc[kRows][L] = {};
   for (int64_t j = 0; j < k; ++j) {
     const T* wj = w + j * L;
@@ -40,19 +40,18 @@ FASTMLP_SIMD_CLONES void forward_block(T* y, int64_t ldy, int64_t rows, const T*
 }
 
 // One output row of ow positions.
-template <typename T>
+template <int64_t L, typename T>
 void forward_row(T* y, int64_t ldy, const T* x, int64_t step, const int64_t* off, int64_t k,
                  const T* w, int64_t count, int64_t ow) {
   for (int64_t q = 0; q < ow; q += kRows)
-    forward_block(y + q * ldy, ldy, std::min<int64_t>(kRows, ow - q), x + q * step, step, off,
-                  k, w, count);
+    forward_block<L>(y + q * ldy, ldy, std::min<int64_t>(kRows, ow - q), x + q * step, step,
+                     off, k, w, count);
 }
 
 // out (RK, lanes) += sum over the tile's positions t of x[base[t] + offs[r]] * dyp[t].
-template <int RK, typename T>
+template <int RK, int64_t L, typename T>
 FASTMLP_SIMD_CLONES void weights_block(T* out, const T* xp, const int64_t* base, int64_t count,
                                        const T* dyp, const int64_t* offs) {
-  constexpr int64_t L = kConvLanes<T>;
   T acc[RK][L];
   for (int r = 0; r < RK; ++r)
     for (int64_t l = 0; l < L; ++l) acc[r][l] = out[r * L + l];
@@ -72,12 +71,11 @@ FASTMLP_SIMD_CLONES void weights_block(T* out, const T* xp, const int64_t* base,
 
 // All taps in blocks of kRows: off holds round_up(k, kRows) offsets (the padding ones
 // read a valid value whose gradient row is discarded).
-template <typename T>
+template <int64_t L, typename T>
 void weights_rows(T* out, const T* xp, const int64_t* base, int64_t count, const T* dyp,
                   const int64_t* off, int64_t k) {
-  constexpr int64_t L = kConvLanes<T>;
   for (int64_t j = 0; j < k; j += kRows)
-    weights_block<kRows>(out + j * L, xp, base, count, dyp, off + j);
+    weights_block<kRows, L>(out + j * L, xp, base, count, dyp, off + j);
 }
 
 // dcol[j0 .. j0 + V*lanes) = dy (filters) @ wt[:, j0 ..] (rows of kp columns), in registers.
@@ -122,28 +120,33 @@ void input_gradient_row(T* dcol, const T* dy, const T* wt, int64_t filters, int6
 constexpr int64_t kTile = 64;        // positions per tile of the kernel gradient
 constexpr int64_t kMaxBlocks = 8;    // sample blocks of the kernel gradient (fixed)
 
-}  // namespace
-
-template <typename T>
-void conv_direct_forward(T* y, const T* xp, const T* wpad, const DirectConv& g, int64_t n) {
+// fn(std::integral_constant<int64_t, L>{}) for the geometry's lane count.
+template <typename T, typename Fn>
+void with_lanes(const DirectConv& g, Fn&& fn) {
   constexpr int64_t L = kConvLanes<T>;
-  const int64_t F = g.filters, chunks = conv_chunks<T>(g);
+  if (g.lanes == L / 4) return fn(std::integral_constant<int64_t, L / 4>{});
+  if (g.lanes == L / 2) return fn(std::integral_constant<int64_t, L / 2>{});
+  return fn(std::integral_constant<int64_t, L>{});
+}
+
+template <int64_t L, typename T>
+void forward_impl(T* y, const T* xp, const T* wpad, const DirectConv& g, int64_t n) {
+  const int64_t F = g.filters, chunks = conv_chunks(g);
 #pragma omp parallel for schedule(static) if (worth_parallel(n * g.positions() * g.k * F / 16))
   for (int64_t i = 0; i < n; ++i)
     for (int64_t p = 0; p < g.oh; ++p) {
       const T* x = xp + i * g.sample() + p * g.sh * g.wp * g.c;
       T* yr = y + (i * g.oh + p) * g.ow * F;
       for (int64_t ch = 0; ch < chunks; ++ch)
-        forward_row(yr + ch * L, F, x, g.sw * g.c, g.off.data(), g.k, wpad + ch * g.k * L,
-                    std::min(L, F - ch * L), g.ow);
+        forward_row<L>(yr + ch * L, F, x, g.sw * g.c, g.off.data(), g.k, wpad + ch * g.k * L,
+                       std::min(L, F - ch * L), g.ow);
     }
 }
 
-template <typename T>
-void conv_direct_backward_weights(T* dw, T* db, const T* xp, const T* dyp, const DirectConv& g,
-                                  int64_t n, bool accumulate, std::vector<T>& partial) {
-  constexpr int64_t L = kConvLanes<T>;
-  const int64_t F = g.filters, chunks = conv_chunks<T>(g), P = g.positions();
+template <int64_t L, typename T>
+void backward_weights_impl(T* dw, T* db, const T* xp, const T* dyp, const DirectConv& g,
+                           int64_t n, bool accumulate, std::vector<T>& partial) {
+  const int64_t F = g.filters, chunks = conv_chunks(g), P = g.positions();
   const int64_t k = g.k, kp = conv_padded_taps(g);
   // Sample blocks by size alone (never by thread count): each sums its samples' positions
   // in order, the blocks are added in order.
@@ -170,8 +173,8 @@ void conv_direct_backward_weights(T* dw, T* db, const T* xp, const T* dyp, const
         }
       }
       for (int64_t ch = 0; ch < chunks; ++ch)
-        weights_rows(partial.data() + blk * per_block + ch * kp * L, xp, base, count,
-                     dyp + (ch * n * P + t0) * L, g.off.data(), kp);
+        weights_rows<L>(partial.data() + blk * per_block + ch * kp * L, xp, base, count,
+                        dyp + (ch * n * P + t0) * L, g.off.data(), kp);
     }
   }
   for (int64_t ch = 0; ch < chunks; ++ch)
@@ -188,7 +191,7 @@ void conv_direct_backward_weights(T* dw, T* db, const T* xp, const T* dyp, const
   if (!db) return;
   for (int64_t ch = 0; ch < chunks; ++ch) {
     const int64_t count = std::min(L, F - ch * L);
-    T s[kConvLanes<T>] = {};
+    T s[L] = {};
     const T* d = dyp + ch * n * P * L;
     for (int64_t pos = 0; pos < n * P; ++pos)
 #pragma omp simd
@@ -196,6 +199,21 @@ void conv_direct_backward_weights(T* dw, T* db, const T* xp, const T* dyp, const
     for (int64_t l = 0; l < count; ++l)
       db[ch * L + l] = accumulate ? db[ch * L + l] + s[l] : s[l];
   }
+}
+
+}  // namespace
+
+template <typename T>
+void conv_direct_forward(T* y, const T* xp, const T* wpad, const DirectConv& g, int64_t n) {
+  with_lanes<T>(g, [&](auto lanes) { forward_impl<decltype(lanes)::value>(y, xp, wpad, g, n); });
+}
+
+template <typename T>
+void conv_direct_backward_weights(T* dw, T* db, const T* xp, const T* dyp, const DirectConv& g,
+                                  int64_t n, bool accumulate, std::vector<T>& partial) {
+  with_lanes<T>(g, [&](auto lanes) {
+    backward_weights_impl<decltype(lanes)::value>(dw, db, xp, dyp, g, n, accumulate, partial);
+  });
 }
 
 template <typename T>

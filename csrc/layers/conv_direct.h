@@ -10,7 +10,9 @@
 
 namespace fastmlp {
 
-// Lanes of one register block of filters: 128 bytes (two AVX-512 registers).
+// Lanes of the widest register block of filters: 128 bytes (two AVX-512 registers). A
+// layer with fewer filters takes blocks of a half or a quarter of that (conv_lanes), so
+// few filters do not leave most lanes idle.
 template <typename T>
 constexpr int64_t kConvLanes = 128 / int64_t(sizeof(T));
 
@@ -22,16 +24,21 @@ constexpr int64_t kConvLanes = 128 / int64_t(sizeof(T));
 struct DirectConv {
   int64_t hp = 1, wp = 1, c = 1, oh = 1, ow = 1, sh = 1, sw = 1, kh = 1, kw = 1;
   int64_t k = 0, filters = 0;
+  int64_t lanes = 0;  // of a filter block: conv_lanes<T>(filters)
   std::vector<int64_t> off;
   int64_t sample() const { return hp * wp * c; }
   int64_t positions() const { return oh * ow; }
 };
 
-// Blocks of kConvLanes<T> filters.
+// The filter block for `filters` filters: a quarter, a half or all of kConvLanes.
 template <typename T>
-int64_t conv_chunks(const DirectConv& g) {
-  return (g.filters + kConvLanes<T> - 1) / kConvLanes<T>;
+int64_t conv_lanes(int64_t filters) {
+  constexpr int64_t L = kConvLanes<T>;
+  return filters <= L / 4 ? L / 4 : filters <= L / 2 ? L / 2 : L;
 }
+
+// Blocks of g.lanes filters.
+inline int64_t conv_chunks(const DirectConv& g) { return (g.filters + g.lanes - 1) / g.lanes; }
 
 // Taps rounded up to the kernel gradient's blocks of 8.
 inline int64_t conv_padded_taps(const DirectConv& g) { return (g.k + 7) / 8 * 8; }
@@ -50,7 +57,7 @@ inline int64_t conv_input_slack(const DirectConv& g) { return 7 * g.sw * g.c; }
 constexpr int64_t kDirectMaxTaps = 2048;
 
 // y (n, oh, ow, filters) = the windows of xp @ w, without bias.
-// wpad (chunks, k, lanes): the kernel (k, filters) split into blocks of lanes, zero-padded.
+// wpad (chunks, k, lanes): the kernel (k, filters) split into blocks of g.lanes, zero-padded.
 template <typename T>
 void conv_direct_forward(T* y, const T* xp, const T* wpad, const DirectConv& g, int64_t n);
 

@@ -12,6 +12,7 @@
 #include "common/aligned_buffer.h"
 #include "common/check.h"
 #include "common/parallel.h"
+#include "common/simd_clones.h"
 #include "layers/kinds.h"
 #include "layers/window.h"
 #include "nn/train_loop.h"
@@ -19,6 +20,52 @@
 namespace fastmlp {
 
 namespace {
+
+// One sample: y (oh, ow, c) = the max (and its offset in arg) or the mean of each window
+// of x (h, w, c). One function for the whole sample, built per SIMD level, so the loops
+// over the channels inline and vectorize even when they are short.
+template <bool Max, typename T>
+FASTMLP_SIMD_CLONES void pool_sample(T* y, int32_t* arg, const T* x, const Window& g,
+                                     int64_t c) {
+  for (int64_t p = 0; p < g.h.out; ++p)
+    for (int64_t q = 0; q < g.w.out; ++q) {
+      T* out = y + (p * g.w.out + q) * c;
+      int32_t* am = Max ? arg + (p * g.w.out + q) * c : nullptr;
+      int64_t count = 0;
+      for (int64_t a = 0; a < g.h.size; ++a) {
+        const int64_t r = p * g.h.stride + a - g.h.pad;
+        if (r < 0 || r >= g.h.in) continue;
+        for (int64_t b = 0; b < g.w.size; ++b) {
+          const int64_t s = q * g.w.stride + b - g.w.pad;
+          if (s < 0 || s >= g.w.in) continue;
+          const int32_t at = int32_t((r * g.w.in + s) * c);
+          const T* v = x + at;
+          if (count++ == 0) {
+            for (int64_t k = 0; k < c; ++k) {
+              out[k] = v[k];
+              if constexpr (Max) am[k] = at + int32_t(k);
+            }
+          } else if constexpr (Max) {
+            // The first maximum wins; a NaN replaces anything (it propagates).
+#pragma omp simd
+            for (int64_t k = 0; k < c; ++k) {
+              const bool take = v[k] > out[k] || v[k] != v[k];
+              out[k] = take ? v[k] : out[k];
+              am[k] = take ? at + int32_t(k) : am[k];
+            }
+          } else {
+#pragma omp simd
+            for (int64_t k = 0; k < c; ++k) out[k] += v[k];
+          }
+        }
+      }
+      if constexpr (!Max) {
+        const T inv = T(1) / T(count);
+#pragma omp simd
+        for (int64_t k = 0; k < c; ++k) out[k] *= inv;
+      }
+    }
+}
 
 template <typename T>
 class PoolLayer final : public Layer<T> {
@@ -53,47 +100,10 @@ class PoolLayer final : public Layer<T> {
     const int64_t in_size = g_.h.in * g_.w.in * c_, out_size = g_.out_positions() * c_;
 #pragma omp parallel for schedule(static) if (worth_parallel(n * in_size))
     for (int64_t i = 0; i < n; ++i) {
-      const T* xi = x + i * in_size;
-      T* yi = y + i * out_size;
-      int32_t* ai = max_ ? argmax_.data() + i * out_size : nullptr;
-      for (int64_t p = 0; p < g_.h.out; ++p)
-        for (int64_t q = 0; q < g_.w.out; ++q) {
-          T* out = yi + (p * g_.w.out + q) * c_;
-          int32_t* arg = ai ? ai + (p * g_.w.out + q) * c_ : nullptr;
-          int64_t count = 0;
-          for (int64_t a = 0; a < g_.h.size; ++a) {
-            const int64_t r = p * g_.h.stride + a - g_.h.pad;
-            if (r < 0 || r >= g_.h.in) continue;
-            for (int64_t b = 0; b < g_.w.size; ++b) {
-              const int64_t s = q * g_.w.stride + b - g_.w.pad;
-              if (s < 0 || s >= g_.w.in) continue;
-              const int32_t at = int32_t((r * g_.w.in + s) * c_);
-              const T* v = xi + at;
-              if (count++ == 0) {
-                for (int64_t k = 0; k < c_; ++k) {
-                  out[k] = v[k];
-                  if (arg) arg[k] = at + int32_t(k);
-                }
-              } else if (max_) {
-                // The first maximum wins; a NaN replaces any number (it propagates).
-#pragma omp simd
-                for (int64_t k = 0; k < c_; ++k) {
-                  const bool take = v[k] > out[k] || (v[k] != v[k] && out[k] == out[k]);
-                  out[k] = take ? v[k] : out[k];
-                  arg[k] = take ? at + int32_t(k) : arg[k];
-                }
-              } else {
-#pragma omp simd
-                for (int64_t k = 0; k < c_; ++k) out[k] += v[k];
-              }
-            }
-          }
-          if (!max_) {
-            const T inv = T(1) / T(count);
-#pragma omp simd
-            for (int64_t k = 0; k < c_; ++k) out[k] *= inv;
-          }
-        }
+      if (max_)
+        pool_sample<true>(y + i * out_size, argmax_.data() + i * out_size, x + i * in_size, g_, c_);
+      else
+        pool_sample<false>(y + i * out_size, nullptr, x + i * in_size, g_, c_);
     }
   }
 

@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from . import MLPClassifier, NeuralNetClassifier, __version__, _cli, _core
-from .layers import Conv1D, Conv2D, Dense, Flatten, MaxPooling2D
+from .layers import Conv1D, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 
 DATASETS = {
     "digits": datasets.load_digits,
@@ -47,8 +47,8 @@ def cnn_layers(dataset):
         return [Conv2D(16, 3, activation="relu"), MaxPooling2D(2), Flatten(),
                 Dense(64, activation="relu")], (8, 8, 1)
     conv = dict(strides=2, padding=1, activation="relu")
-    return [Conv1D(25, 5, **conv), Conv1D(25, 3, **conv), Conv1D(25, 3, **conv),
-            Flatten()], (40, 1)
+    return [Conv1D(25, 5, **conv), Conv1D(25, 3, **conv), Conv1D(25, 3, **conv), Flatten(),
+            Dropout(0.2)], (40, 1)
 
 
 def _hidden(text):
@@ -81,12 +81,16 @@ def main(argv=None):
     parser.add_argument("--solver", choices=["adam", "sgd", "lbfgs"], default="adam")
     parser.add_argument("--activation", choices=["relu", "tanh", "logistic", "identity"],
                         default="relu")
-    parser.add_argument("--max-iter", type=int, default=200)
+    parser.add_argument("--max-iter", type=int, default=None,
+                        help="epochs (default: 200; 150 for --model cnn --dataset mnist1d, "
+                        "its 6000 steps)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--float32", action="store_true", help="train in float32")
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     args = parser.parse_args(argv)
+    if args.max_iter is None:
+        args.max_iter = 150 if (args.model, args.dataset) == ("cnn", "mnist1d") else 200
 
     if args.model == "cnn" and args.dataset not in SIGNALS:
         parser.error(f"--model cnn needs images or signals: --dataset {' or '.join(SIGNALS)}, "
@@ -114,6 +118,11 @@ def main(argv=None):
         if args.solver == "lbfgs":
             parser.error("--model cnn trains with --solver adam or sgd")
         layers, input_shape = cnn_layers(args.dataset)
+        if args.dataset == "mnist1d":  # the README's recipe (examples/cnn_mnist1d.py)
+            common.update(learning_rate_init=2e-2, learning_rate="cosine",
+                          warmup_iters=min(5, args.max_iter - 1), alpha=0.0, shuffle=False,
+                          n_iter_no_change=np.inf,
+                          batch_size=100 if args.batch_size is None else args.batch_size)
         clf = NeuralNetClassifier(layers, input_shape=input_shape, **common)
         network = "cnn"
     else:
