@@ -158,6 +158,33 @@ def test_conv_paths_with_many_filters_and_batches():
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("filters", [3, 8, 16, 32, 40])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_direct_conv_fused_bias_relu_matches_the_reference(dtype, filters, use_bias):
+    # The direct kernel adds the bias and applies relu in its store; with one filter block
+    # exactly as wide as the filters, backward reads dy in place (no blocked copy).
+    rng = np.random.default_rng(11)
+    shape = (13, 3)
+    nets = [network([conv_spec(1, filters, 3, 2, 1, activation="relu", impl=impl,
+                               use_bias=use_bias)], shape, output="identity",
+                    loss="squared_error", dtype=dtype) for impl in ("direct", "reference")]
+    params = random_params(nets[0], rng).astype(dtype)
+    x = rng.normal(size=(6, 39)).astype(dtype)
+    x[0, 4] = np.nan  # a NaN survives the fused relu, as the activation's
+    g = rng.normal(size=(6, nets[0].output_size)).astype(dtype)
+    out = []
+    for net in nets:
+        y = net.forward(params, x)
+        grad = np.empty(net.n_params, dtype)
+        out.append((y, grad, net.backward(params, grad, g, input_grad=True)))
+    assert np.isnan(out[0][0]).any()
+    assert (out[0][0] == 0).any() and (out[0][0] > 0).any()
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for a, b in zip(out[0], out[1]):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
 def test_conv_without_bias_and_float32():
     layers = [conv_spec(1, 3, 3, use_bias=False)]
     net = check_parameter_gradient(layers, (6, 2))[0]

@@ -151,6 +151,7 @@ class ConvLayer final : public Layer<T> {
     if (padded_) dxpad_.reserve(size_t(checked_mul(rows, d_.sample())));
     dyp_.reserve(size_t(checked_mul(rows, chunks * L * g_.out_positions())));
     wpad_.reserve(size_t(chunks * d_.k * L));
+    bpad_.reserve(size_t(chunks * L));
     wt_.reserve(size_t(conv_padded_columns<T>(d_) * filters_));
     partial_.reserve(size_t(8 * chunks * conv_padded_taps(d_) * L));
   }
@@ -167,8 +168,9 @@ class ConvLayer final : public Layer<T> {
       forward_reference(z, x, w, b, n);
       activation_forward(fz, z, m, filters_);
     } else if (use_direct(ctx)) {
-      conv_direct_forward(z, padded_input(x, n), padded_kernel(w), d_, n);
-      activation_forward(fz, z, m, filters_, b);
+      const bool relu = fz == Activation::relu;
+      conv_direct_forward(z, padded_input(x, n), padded_kernel(w), padded_bias(b), relu, d_, n);
+      if (!relu) activation_forward(fz, z, m, filters_);
     } else {
       im2col(cols_.data(), x, g_, channels_, n);
       dense_forward(fz, z, cols_.data(), w, b, m, depth(), filters_, *ctx.gemm, ctx.precision);
@@ -188,7 +190,7 @@ class ConvLayer final : public Layer<T> {
     T* db = use_bias_ ? this->grad_of(grad, 1) : nullptr;
     const T* w = this->param(params, 0);
     if (reference_) return backward_reference(dw, db, dx, dy, x, w, n, ctx.accumulate);
-    if (use_direct(ctx)) return backward_direct(dw, db, dx, dy, x, w, n, ctx.accumulate);
+    if (use_direct(ctx)) return backward_direct(dw, db, dx, dy, w, n, ctx.accumulate);
     dense_backward_weights(dw, db, cols_.data(), dy, m, depth(), filters_, ctx.accumulate,
                            *ctx.gemm, ctx.precision);
     if (dx) {
@@ -286,13 +288,21 @@ class ConvLayer final : public Layer<T> {
     return wp;
   }
 
-  void backward_direct(T* dw, T* db, T* dx, const T* dy, const T* x, const T* w, int64_t n,
-                       bool accumulate) {
+  // The bias (zeros for none) in blocks of d_.lanes, zero-padded (bpad_).
+  const T* padded_bias(const T* b) {
+    T* bp = bpad_.data();
+    const int64_t total = conv_chunks(d_) * d_.lanes;
+    for (int64_t f = 0; f < total; ++f) bp[f] = b && f < filters_ ? b[f] : T(0);
+    return bp;
+  }
+
+  void backward_direct(T* dw, T* db, T* dx, T* dy, const T* w, int64_t n, bool accumulate) {
     const int64_t L = d_.lanes, chunks = conv_chunks(d_), P = g_.out_positions();
     const int64_t F = filters_;
     // dy in blocks of kConvLanes filters, zero-padded: (chunks, n*P, lanes).
-    T* dyp = dyp_.data();
-    for (int64_t ch = 0; ch < chunks; ++ch) {
+    // (With one block exactly as wide as the filters, that is dy itself.)
+    T* dyp = chunks == 1 && L == F ? dy : dyp_.data();
+    for (int64_t ch = 0; ch < chunks && dyp != dy; ++ch) {
       const int64_t count = std::min(L, F - ch * L);
       T* out = dyp + ch * n * P * L;
       for (int64_t pos = 0; pos < n * P; ++pos) {
@@ -385,7 +395,7 @@ class ConvLayer final : public Layer<T> {
   Window g_;
   DirectConv d_;
   AlignedBuffer<T> cols_, dcols_, pre_;            // im2col path; pre-activation
-  AlignedBuffer<T> xpad_, dxpad_, dyp_, wpad_, wt_;  // direct path
+  AlignedBuffer<T> xpad_, dxpad_, dyp_, wpad_, bpad_, wt_;  // direct path
   std::vector<T> partial_;
 };
 

@@ -23,7 +23,7 @@ constexpr int kRows = 8;
 template <int64_t L, typename T>
 FASTMLP_SIMD_CLONES void forward_block(T* y, int64_t ldy, int64_t rows, const T* x, int64_t step,
                                        const int64_t* off, int64_t k, const T* w,
-                                       int64_t count) {
+                                       const T* bias, bool relu, int64_t count) {
   T acc[kRows][L] = {};
   for (int64_t j = 0; j < k; ++j) {
     const T* wj = w + j * L;
@@ -35,17 +35,21 @@ FASTMLP_SIMD_CLONES void forward_block(T* y, int64_t ldy, int64_t rows, const T*
       for (int64_t l = 0; l < L; ++l) acc[r][l] += v * wj[l];
     }
   }
+  // The bias and a relu fused into the store (relu keeps a NaN, as activation_value).
   for (int r = 0; r < rows; ++r)
-    for (int64_t l = 0; l < count; ++l) y[r * ldy + l] = acc[r][l];
+    for (int64_t l = 0; l < count; ++l) {
+      const T v = acc[r][l] + bias[l];
+      y[r * ldy + l] = relu && v < T(0) ? T(0) : v;
+    }
 }
 
 // One output row of ow positions.
 template <int64_t L, typename T>
 void forward_row(T* y, int64_t ldy, const T* x, int64_t step, const int64_t* off, int64_t k,
-                 const T* w, int64_t count, int64_t ow) {
+                 const T* w, const T* bias, bool relu, int64_t count, int64_t ow) {
   for (int64_t q = 0; q < ow; q += kRows)
     forward_block<L>(y + q * ldy, ldy, std::min<int64_t>(kRows, ow - q), x + q * step, step,
-                     off, k, w, count);
+                     off, k, w, bias, relu, count);
 }
 
 // out (RK, lanes) += sum over the tile's positions t of x[base[t] + offs[r]] * dyp[t].
@@ -130,7 +134,8 @@ void with_lanes(const DirectConv& g, Fn&& fn) {
 }
 
 template <int64_t L, typename T>
-void forward_impl(T* y, const T* xp, const T* wpad, const DirectConv& g, int64_t n) {
+void forward_impl(T* y, const T* xp, const T* wpad, const T* bpad, bool relu,
+                  const DirectConv& g, int64_t n) {
   const int64_t F = g.filters, chunks = conv_chunks(g);
 #pragma omp parallel for schedule(static) if (worth_parallel(n * g.positions() * g.k * F / 16))
   for (int64_t i = 0; i < n; ++i)
@@ -139,7 +144,7 @@ void forward_impl(T* y, const T* xp, const T* wpad, const DirectConv& g, int64_t
       T* yr = y + (i * g.oh + p) * g.ow * F;
       for (int64_t ch = 0; ch < chunks; ++ch)
         forward_row<L>(yr + ch * L, F, x, g.sw * g.c, g.off.data(), g.k, wpad + ch * g.k * L,
-                       std::min(L, F - ch * L), g.ow);
+                       bpad + ch * L, relu, std::min(L, F - ch * L), g.ow);
     }
 }
 
@@ -204,8 +209,11 @@ void backward_weights_impl(T* dw, T* db, const T* xp, const T* dyp, const Direct
 }  // namespace
 
 template <typename T>
-void conv_direct_forward(T* y, const T* xp, const T* wpad, const DirectConv& g, int64_t n) {
-  with_lanes<T>(g, [&](auto lanes) { forward_impl<decltype(lanes)::value>(y, xp, wpad, g, n); });
+void conv_direct_forward(T* y, const T* xp, const T* wpad, const T* bpad, bool relu,
+                         const DirectConv& g, int64_t n) {
+  with_lanes<T>(g, [&](auto lanes) {
+    forward_impl<decltype(lanes)::value>(y, xp, wpad, bpad, relu, g, n);
+  });
 }
 
 template <typename T>
@@ -241,7 +249,8 @@ void conv_direct_backward_input(T* dxp, const T* dy, const T* wt, const DirectCo
 }
 
 #define FASTMLP_INSTANTIATE(T)                                                                 \
-  template void conv_direct_forward<T>(T*, const T*, const T*, const DirectConv&, int64_t);    \
+  template void conv_direct_forward<T>(T*, const T*, const T*, const T*, bool, const DirectConv&, \
+                                       int64_t);                                                \
   template void conv_direct_backward_weights<T>(T*, T*, const T*, const T*, const DirectConv&, \
                                                 int64_t, bool, std::vector<T>&);               \
   template void conv_direct_backward_input<T>(T*, const T*, const T*, const DirectConv&, int64_t);

@@ -56,10 +56,12 @@ inline int64_t conv_input_slack(const DirectConv& g) { return 7 * g.sw * g.c; }
 // The largest window (kh*kw*c) the direct kernels take.
 constexpr int64_t kDirectMaxTaps = 2048;
 
-// y (n, oh, ow, filters) = the windows of xp @ w, without bias.
-// wpad (chunks, k, lanes): the kernel (k, filters) split into blocks of g.lanes, zero-padded.
+// y (n, oh, ow, filters) = the windows of xp @ w + bias, then relu when `relu`.
+// wpad (chunks, k, lanes): the kernel (k, filters) split into blocks of g.lanes, zero-padded;
+// bpad (chunks, lanes): the bias likewise (zeros for none).
 template <typename T>
-void conv_direct_forward(T* y, const T* xp, const T* wpad, const DirectConv& g, int64_t n);
+void conv_direct_forward(T* y, const T* xp, const T* wpad, const T* bpad, bool relu,
+                         const DirectConv& g, int64_t n);
 
 // dw (k, filters) (+)= sum over positions of window^T dy; db (filters) (+)= sum of dy (may
 // be null). dyp (chunks, n*positions, lanes): dy split into blocks of lanes, zero-padded.

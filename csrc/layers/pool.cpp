@@ -21,12 +21,55 @@ namespace fastmlp {
 
 namespace {
 
+// One more window value v (at offset `at`) into the running max (argmax am) or sum.
+template <bool Max, typename T>
+__attribute__((always_inline)) inline void pool_step(T* out, int32_t* am, const T* v,
+                                                     int32_t at, int64_t c) {
+  if constexpr (Max) {
+    // The first maximum wins; a NaN replaces anything (it propagates).
+#pragma omp simd
+    for (int64_t k = 0; k < c; ++k) {
+      const bool take = v[k] > out[k] || v[k] != v[k];
+      out[k] = take ? v[k] : out[k];
+      am[k] = take ? at + int32_t(k) : am[k];
+    }
+  } else {
+#pragma omp simd
+    for (int64_t k = 0; k < c; ++k) out[k] += v[k];
+  }
+}
+
 // One sample: y (oh, ow, c) = the max (and its offset in arg) or the mean of each window
 // of x (h, w, c). One function for the whole sample, built per SIMD level, so the loops
 // over the channels inline and vectorize even when they are short.
 template <bool Max, typename T>
 FASTMLP_SIMD_CLONES void pool_sample(T* y, int32_t* arg, const T* x, const Window& g,
                                      int64_t c) {
+  if (g.h.pad == 0 && g.w.pad == 0 && (g.h.out - 1) * g.h.stride + g.h.size <= g.h.in &&
+      (g.w.out - 1) * g.w.stride + g.w.size <= g.w.in) {
+    // Every window inside the input: no bounds to check.
+    const T inv = T(1) / T(g.taps());
+    for (int64_t p = 0; p < g.h.out; ++p)
+      for (int64_t q = 0; q < g.w.out; ++q) {
+        T* out = y + (p * g.w.out + q) * c;
+        int32_t* am = Max ? arg + (p * g.w.out + q) * c : nullptr;
+        const int32_t at0 = int32_t((p * g.h.stride * g.w.in + q * g.w.stride) * c);
+        for (int64_t k = 0; k < c; ++k) {
+          out[k] = x[at0 + k];
+          if constexpr (Max) am[k] = at0 + int32_t(k);
+        }
+        for (int64_t a = 0; a < g.h.size; ++a)
+          for (int64_t b = a == 0 ? 1 : 0; b < g.w.size; ++b) {
+            const int32_t at = at0 + int32_t((a * g.w.in + b) * c);
+            pool_step<Max>(out, am, x + at, at, c);
+          }
+        if constexpr (!Max) {
+#pragma omp simd
+          for (int64_t k = 0; k < c; ++k) out[k] *= inv;
+        }
+      }
+    return;
+  }
   for (int64_t p = 0; p < g.h.out; ++p)
     for (int64_t q = 0; q < g.w.out; ++q) {
       T* out = y + (p * g.w.out + q) * c;
@@ -45,17 +88,8 @@ FASTMLP_SIMD_CLONES void pool_sample(T* y, int32_t* arg, const T* x, const Windo
               out[k] = v[k];
               if constexpr (Max) am[k] = at + int32_t(k);
             }
-          } else if constexpr (Max) {
-            // The first maximum wins; a NaN replaces anything (it propagates).
-#pragma omp simd
-            for (int64_t k = 0; k < c; ++k) {
-              const bool take = v[k] > out[k] || v[k] != v[k];
-              out[k] = take ? v[k] : out[k];
-              am[k] = take ? at + int32_t(k) : am[k];
-            }
           } else {
-#pragma omp simd
-            for (int64_t k = 0; k < c; ++k) out[k] += v[k];
+            pool_step<Max>(out, am, v, at, c);
           }
         }
       }
