@@ -135,7 +135,7 @@ class ConvLayer final : public Layer<T> {
     const int64_t pre = keep_pre_ ? g_.out_positions() * filters_ : 0;
     if (reference_) return pre;
     if (!direct_) return pre + 2 * g_.out_positions() * depth();  // cols, dcols
-    const int64_t padded = (padded_ ? 2 : 1) * d_.sample();        // xpad, dxpad
+    const int64_t padded = padded_ ? 2 * d_.sample() : 0;          // xpad, dxpad
     return pre + padded + conv_chunks(d_) * d_.lanes * g_.out_positions();  // dyp
   }
   void reserve(int64_t rows) override {
@@ -147,8 +147,10 @@ class ConvLayer final : public Layer<T> {
       return;
     }
     const int64_t chunks = conv_chunks(d_), L = d_.lanes;
-    xpad_.reserve(size_t(checked_mul(rows, d_.sample()) + conv_input_slack(d_)));
-    if (padded_) dxpad_.reserve(size_t(checked_mul(rows, d_.sample())));
+    if (padded_) {
+      xpad_.reserve(size_t(checked_mul(rows, d_.sample())));
+      dxpad_.reserve(size_t(checked_mul(rows, d_.sample())));
+    }
     dyp_.reserve(size_t(checked_mul(rows, chunks * L * g_.out_positions())));
     wpad_.reserve(size_t(chunks * d_.k * L));
     bpad_.reserve(size_t(chunks * L));
@@ -190,7 +192,7 @@ class ConvLayer final : public Layer<T> {
     T* db = use_bias_ ? this->grad_of(grad, 1) : nullptr;
     const T* w = this->param(params, 0);
     if (reference_) return backward_reference(dw, db, dx, dy, x, w, n, ctx.accumulate);
-    if (use_direct(ctx)) return backward_direct(dw, db, dx, dy, w, n, ctx.accumulate);
+    if (use_direct(ctx)) return backward_direct(dw, db, dx, dy, x, w, n, ctx.accumulate);
     dense_backward_weights(dw, db, cols_.data(), dy, m, depth(), filters_, ctx.accumulate,
                            *ctx.gemm, ctx.precision);
     if (dx) {
@@ -259,20 +261,25 @@ class ConvLayer final : public Layer<T> {
                       " values (kernel taps x channels)");
   }
 
-  // x copied into xpad_ (n, hp, wp, c), zero-padded, with the forward kernel's slack.
+  // x itself when no window overhangs it, else x copied into xpad_ (n, hp, wp, c) with
+  // its zeros (each value written once).
   const T* padded_input(const T* x, int64_t n) {
+    if (!padded_) return x;
     T* xp = xpad_.data();
-    const int64_t row = g_.w.in * channels_;
-    if (!padded_) {
-      std::memcpy(xp, x, sizeof(T) * size_t(n * d_.sample()));
-      std::fill(xp + n * d_.sample(), xp + n * d_.sample() + conv_input_slack(d_), T(0));
-      return xp;
-    }
-    std::fill(xp, xp + n * d_.sample() + conv_input_slack(d_), T(0));
+    const int64_t c = channels_, wp = d_.wp, row = g_.w.in * c;
+    const int64_t left = g_.w.pad * c, right = (wp - g_.w.pad - g_.w.in) * c;
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t r = 0; r < g_.h.in; ++r)
-        std::memcpy(xp + i * d_.sample() + ((r + g_.h.pad) * d_.wp + g_.w.pad) * channels_,
-                    x + (i * g_.h.in + r) * row, sizeof(T) * size_t(row));
+      for (int64_t r = 0; r < d_.hp; ++r) {
+        T* dst = xp + (i * d_.hp + r) * wp * c;
+        const int64_t src = r - g_.h.pad;
+        if (src < 0 || src >= g_.h.in) {
+          std::fill(dst, dst + wp * c, T(0));
+          continue;
+        }
+        std::fill(dst, dst + left, T(0));
+        std::memcpy(dst + left, x + (i * g_.h.in + src) * row, sizeof(T) * size_t(row));
+        std::fill(dst + left + row, dst + left + row + right, T(0));
+      }
     return xp;
   }
 
@@ -296,7 +303,8 @@ class ConvLayer final : public Layer<T> {
     return bp;
   }
 
-  void backward_direct(T* dw, T* db, T* dx, T* dy, const T* w, int64_t n, bool accumulate) {
+  void backward_direct(T* dw, T* db, T* dx, T* dy, const T* x, const T* w, int64_t n,
+                       bool accumulate) {
     const int64_t L = d_.lanes, chunks = conv_chunks(d_), P = g_.out_positions();
     const int64_t F = filters_;
     // dy in blocks of kConvLanes filters, zero-padded: (chunks, n*P, lanes).
@@ -312,8 +320,9 @@ class ConvLayer final : public Layer<T> {
         for (int64_t l = count; l < L; ++l) o[l] = T(0);
       }
     }
-    // The forward pass left the padded input in xpad_.
-    conv_direct_backward_weights(dw, db, xpad_.data(), dyp, d_, n, accumulate, partial_);
+    // The forward pass left the padded input in xpad_ (x itself when unpadded).
+    conv_direct_backward_weights(dw, db, padded_ ? xpad_.data() : x, dyp, d_, n, accumulate,
+                                 partial_);
     if (!dx) return;
     T* wt = wt_.data();
     const int64_t kp = conv_padded_columns<T>(d_);

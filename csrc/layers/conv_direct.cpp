@@ -14,23 +14,25 @@ namespace fastmlp {
 
 namespace {
 
-// y rows r < rows (row stride ldy), lanes l < count: the windows at x + r*step (+ off[j])
-// @ w. The block always computes kRows windows (reading the padded input's slack beyond
-// the last one) and stores `rows` of them: a partial block costs no more than a full one,
-// where smaller blocks would run at a fraction of the speed.
+// y rows r < rows (row stride ldy), lanes l < count: the windows at x[r] (+ off[j]) @ w,
+// plus the bias, then relu when `relu`. The block always computes kRows windows (the rows
+// beyond `rows` repeat a valid one) and stores `rows` of them: a partial block costs no
+// more than a full one, where smaller blocks would run at a fraction of the speed.
 constexpr int kRows = 8;
 
 template <int64_t L, typename T>
-FASTMLP_SIMD_CLONES void forward_block(T* y, int64_t ldy, int64_t rows, const T* x, int64_t step,
+FASTMLP_SIMD_CLONES void forward_block(T* y, int64_t ldy, int64_t rows, const T* const* x,
                                        const int64_t* off, int64_t k, const T* w,
                                        const T* bias, bool relu, int64_t count) {
+  const T* xr[kRows];
+  for (int r = 0; r < kRows; ++r) xr[r] = x[r];
   T acc[kRows][L] = {};
   for (int64_t j = 0; j < k; ++j) {
     const T* wj = w + j * L;
-    const T* xj = x + off[j];
+    const int64_t o = off[j];
 #pragma GCC unroll 8
     for (int r = 0; r < kRows; ++r) {
-      const T v = xj[r * step];
+      const T v = xr[r][o];
 #pragma omp simd
       for (int64_t l = 0; l < L; ++l) acc[r][l] += v * wj[l];
     }
@@ -43,14 +45,22 @@ FASTMLP_SIMD_CLONES void forward_block(T* y, int64_t ldy, int64_t rows, const T*
     }
 }
 
-// One output row of ow positions.
-template <int64_t L, typename T>
-void forward_row(T* y, int64_t ldy, const T* x, int64_t step, const int64_t* off, int64_t k,
-                 const T* w, const T* bias, bool relu, int64_t count, int64_t ow) {
-  for (int64_t q = 0; q < ow; q += kRows)
-    forward_block<L>(y + q * ldy, ldy, std::min<int64_t>(kRows, ow - q), x + q * step, step,
-                     off, k, w, bias, relu, count);
-}
+// Walks the output positions (i, p, q) of the batch in order without a division per step.
+struct PositionWalk {
+  const DirectConv& g;
+  int64_t i, p, q;
+  PositionWalk(const DirectConv& geometry, int64_t t)
+      : g(geometry), i(t / g.positions()), p(t % g.positions() / g.ow), q(t % g.ow) {}
+  // Offset in xp of the window of the current position.
+  int64_t base() const { return i * g.sample() + (p * g.sh * g.wp + q * g.sw) * g.c; }
+  void next() {
+    if (++q < g.ow) return;
+    q = 0;
+    if (++p < g.oh) return;
+    p = 0;
+    ++i;
+  }
+};
 
 // out (RK, lanes) += sum over the tile's positions t of x[base[t] + offs[r]] * dyp[t].
 template <int RK, int64_t L, typename T>
@@ -82,41 +92,49 @@ void weights_rows(T* out, const T* xp, const int64_t* base, int64_t count, const
     weights_block<kRows, L>(out + j * L, xp, base, count, dyp, off + j);
 }
 
-// dcol[j0 .. j0 + V*lanes) = dy (filters) @ wt[:, j0 ..] (rows of kp columns), in registers.
-template <int V, typename T>
-FASTMLP_SIMD_CLONES void input_gradient_block(T* dcol, const T* dy, const T* wt, int64_t filters,
-                                              int64_t kp) {
+// For R output positions r: dcol[r*ldc + j0 .. + V*lanes) = dy[r*filters ..] (filters) @
+// wt[:, j0 ..] (rows of kp columns), in registers. R positions at once share the loads of
+// wt and give the FMAs R*V independent chains (one position's V would wait on latency).
+template <int R, int V, typename T>
+FASTMLP_SIMD_CLONES void input_gradient_block(T* dcol, int64_t ldc, const T* dy, const T* wt,
+                                              int64_t filters, int64_t kp) {
   constexpr int64_t L = kConvLanes<T>;
-  T acc[V][L];
-  for (int v = 0; v < V; ++v)
-    for (int64_t l = 0; l < L; ++l) acc[v][l] = T(0);
+  T acc[R][V][L];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v)
+      for (int64_t l = 0; l < L; ++l) acc[r][v][l] = T(0);
   for (int64_t f = 0; f < filters; ++f) {
-    const T a = dy[f];
     const T* w = wt + f * kp;
+#pragma GCC unroll 2
+    for (int r = 0; r < R; ++r) {
+      const T a = dy[r * filters + f];
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) {
+      for (int v = 0; v < V; ++v) {
 #pragma omp simd
-      for (int64_t l = 0; l < L; ++l) acc[v][l] += a * w[v * L + l];
+        for (int64_t l = 0; l < L; ++l) acc[r][v][l] += a * w[v * L + l];
+      }
     }
   }
-  for (int v = 0; v < V; ++v)
-    for (int64_t l = 0; l < L; ++l) dcol[v * L + l] = acc[v][l];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v)
+      for (int64_t l = 0; l < L; ++l) dcol[r * ldc + v * L + l] = acc[r][v][l];
 }
 
-// dcol (round_up(k, lanes)) = dy (filters) @ wt (filters, kp), in blocks of up to 4 x lanes.
-template <typename T>
-void input_gradient_row(T* dcol, const T* dy, const T* wt, int64_t filters, int64_t k,
-                        int64_t kp) {
+// dcol (R, ldc): R positions' window gradients, dy (R, filters) @ wt (filters, kp), in
+// blocks of up to 4 x lanes columns.
+template <int R, typename T>
+void input_gradient_rows(T* dcol, int64_t ldc, const T* dy, const T* wt, int64_t filters,
+                         int64_t k, int64_t kp) {
   constexpr int64_t L = kConvLanes<T>;
   for (int64_t j0 = 0; j0 < k; j0 += 4 * L) {
     const int64_t vectors = std::min<int64_t>(4, (k - j0 + L - 1) / L);
     T* d = dcol + j0;
     const T* w = wt + j0;
     switch (vectors) {
-      case 4: input_gradient_block<4>(d, dy, w, filters, kp); break;
-      case 3: input_gradient_block<3>(d, dy, w, filters, kp); break;
-      case 2: input_gradient_block<2>(d, dy, w, filters, kp); break;
-      default: input_gradient_block<1>(d, dy, w, filters, kp); break;
+      case 4: input_gradient_block<R, 4>(d, ldc, dy, w, filters, kp); break;
+      case 3: input_gradient_block<R, 3>(d, ldc, dy, w, filters, kp); break;
+      case 2: input_gradient_block<R, 2>(d, ldc, dy, w, filters, kp); break;
+      default: input_gradient_block<R, 1>(d, ldc, dy, w, filters, kp); break;
     }
   }
 }
@@ -136,16 +154,23 @@ void with_lanes(const DirectConv& g, Fn&& fn) {
 template <int64_t L, typename T>
 void forward_impl(T* y, const T* xp, const T* wpad, const T* bpad, bool relu,
                   const DirectConv& g, int64_t n) {
-  const int64_t F = g.filters, chunks = conv_chunks(g);
-#pragma omp parallel for schedule(static) if (worth_parallel(n * g.positions() * g.k * F / 16))
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t p = 0; p < g.oh; ++p) {
-      const T* x = xp + i * g.sample() + p * g.sh * g.wp * g.c;
-      T* yr = y + (i * g.oh + p) * g.ow * F;
-      for (int64_t ch = 0; ch < chunks; ++ch)
-        forward_row<L>(yr + ch * L, F, x, g.sw * g.c, g.off.data(), g.k, wpad + ch * g.k * L,
-                       bpad + ch * L, relu, std::min(L, F - ch * L), g.ow);
+  // Blocks of kRows consecutive output positions of the whole batch (they may span
+  // samples): a sample with few positions no longer leaves most of a block idle.
+  const int64_t F = g.filters, chunks = conv_chunks(g), total = n * g.positions();
+  const int64_t blocks = (total + kRows - 1) / kRows;
+#pragma omp parallel for schedule(static) if (worth_parallel(total * g.k * F / 16))
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t t0 = b * kRows, rows = std::min<int64_t>(kRows, total - t0);
+    const T* x[kRows];
+    PositionWalk at(g, t0);
+    for (int r = 0; r < kRows; ++r) {
+      x[r] = xp + at.base();
+      if (r + 1 < rows) at.next();
     }
+    for (int64_t ch = 0; ch < chunks; ++ch)
+      forward_block<L>(y + t0 * F + ch * L, F, rows, x, g.off.data(), g.k, wpad + ch * g.k * L,
+                       bpad + ch * L, relu, std::min(L, F - ch * L));
+  }
 }
 
 template <int64_t L, typename T>
@@ -163,20 +188,10 @@ void backward_weights_impl(T* dw, T* db, const T* xp, const T* dyp, const Direct
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t first = n * blk / blocks * P, last = n * (blk + 1) / blocks * P;
     int64_t base[kTile];
-    // The position (i, p, q) of t0, moved along incrementally (no divisions per position).
-    int64_t i = first / P, p = (first % P) / g.ow, q = first % g.ow;
+    PositionWalk at(g, first);
     for (int64_t t0 = first; t0 < last; t0 += kTile) {
       const int64_t count = std::min(kTile, last - t0);
-      for (int64_t t = 0; t < count; ++t) {
-        base[t] = i * g.sample() + (p * g.sh * g.wp + q * g.sw) * g.c;
-        if (++q == g.ow) {
-          q = 0;
-          if (++p == g.oh) {
-            p = 0;
-            ++i;
-          }
-        }
-      }
+      for (int64_t t = 0; t < count; ++t, at.next()) base[t] = at.base();
       for (int64_t ch = 0; ch < chunks; ++ch)
         weights_rows<L>(partial.data() + blk * per_block + ch * kp * L, xp, base, count,
                         dyp + (ch * n * P + t0) * L, g.off.data(), kp);
@@ -227,24 +242,35 @@ void conv_direct_backward_weights(T* dw, T* db, const T* xp, const T* dyp, const
 template <typename T>
 void conv_direct_backward_input(T* dxp, const T* dy, const T* wt, const DirectConv& g,
                                 int64_t n) {
+  constexpr int kPair = 2;
+  constexpr int64_t kCol = kDirectMaxTaps + 4 * kConvLanes<T>;  // k rounded up
   const int64_t F = g.filters, P = g.positions(), k = g.k, run = g.kw * g.c;
+  const int64_t kp = conv_padded_columns<T>(g);
 #pragma omp parallel for schedule(static) if (worth_parallel(n * P * k * F / 16))
   for (int64_t i = 0; i < n; ++i) {
-    T dcol[kDirectMaxTaps + 4 * kConvLanes<T>];  // k <= kDirectMaxTaps, rounded up
+    T dcol[kPair * kCol];
     T* dxi = dxp + i * g.sample();
     std::fill(dxi, dxi + g.sample(), T(0));
-    for (int64_t p = 0; p < g.oh; ++p)
-      for (int64_t q = 0; q < g.ow; ++q) {
-        input_gradient_row(dcol, dy + ((i * g.oh + p) * g.ow + q) * F, wt, F, k,
-                           conv_padded_columns<T>(g));
+    // Positions in pairs (the last alone when P is odd), each window's gradient then
+    // added into dx in position order.
+    for (int64_t t0 = 0; t0 < P; t0 += kPair) {
+      const int64_t pair = std::min<int64_t>(kPair, P - t0);
+      const T* dyt = dy + (i * P + t0) * F;
+      if (pair == 2)
+        input_gradient_rows<2>(dcol, kCol, dyt, wt, F, k, kp);
+      else
+        input_gradient_rows<1>(dcol, kCol, dyt, wt, F, k, kp);
+      for (int64_t r = 0; r < pair; ++r) {
+        const int64_t p = (t0 + r) / g.ow, q = (t0 + r) % g.ow;
         T* dst = dxi + (p * g.sh * g.wp + q * g.sw) * g.c;
         for (int64_t a = 0; a < g.kh; ++a) {
           T* d = dst + a * g.wp * g.c;
-          const T* s = dcol + a * run;
+          const T* src = dcol + r * kCol + a * run;
 #pragma omp simd
-          for (int64_t t = 0; t < run; ++t) d[t] += s[t];
+          for (int64_t t = 0; t < run; ++t) d[t] += src[t];
         }
       }
+    }
   }
 }
 

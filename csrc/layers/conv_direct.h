@@ -19,8 +19,7 @@ constexpr int64_t kConvLanes = 128 / int64_t(sizeof(T));
 // The geometry the kernels walk: a padded input xp (n, hp, wp, c) -- every window inside
 // it -- and output positions (n, oh, ow); window tap j (of k = kh*kw*c) of the output at
 // (p, q) reads xp[i][p*sh*wp*c + q*sw*c + off[j]]. off has conv_padded_taps() entries, the
-// ones beyond k equal to 0. The forward kernel reads up to conv_input_slack() values
-// beyond the last sample of xp (their results are discarded).
+// ones beyond k equal to 0.
 struct DirectConv {
   int64_t hp = 1, wp = 1, c = 1, oh = 1, ow = 1, sh = 1, sw = 1, kh = 1, kw = 1;
   int64_t k = 0, filters = 0;
@@ -48,10 +47,6 @@ template <typename T>
 int64_t conv_padded_columns(const DirectConv& g) {
   return (g.k + 4 * kConvLanes<T> - 1) / (4 * kConvLanes<T>) * (4 * kConvLanes<T>);
 }
-
-// Values the forward kernel may read beyond the last sample of xp: up to 7 windows past
-// the end of a row.
-inline int64_t conv_input_slack(const DirectConv& g) { return 7 * g.sw * g.c; }
 
 // The largest window (kh*kw*c) the direct kernels take.
 constexpr int64_t kDirectMaxTaps = 2048;
