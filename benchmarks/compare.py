@@ -14,6 +14,7 @@ evaluation of the loss and gradient over all rows.
     python benchmarks/compare.py --workloads digits,mnist784
     python benchmarks/compare.py --workloads mnist784_bf16 --threads 1 --repeats 5
     python benchmarks/compare.py --workloads mnist20k_bf16 --bf16-kernels avx512,amx
+    python benchmarks/compare.py --workloads mnist1d_cnn,digits_cnn,lenet28 --repeats 5
 
 --wait-idle runs each fit only once no other process has been runnable for 2 s (Linux):
 on a machine shared with other jobs, multi-thread figures otherwise measure the collapse
@@ -24,7 +25,8 @@ fastmlp-bf16 is precision='bfloat16' with the kernel fastmlp measures fastest he
 (FASTMLP_BF16_KERNEL) to the *_bf16 workloads.
 
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the children's environment so that
-numpy (scikit-learn) runs its best kernel. PyTorch is optional (`pip install torch`).
+numpy (scikit-learn) runs its best kernel. PyTorch is optional (`pip install torch`);
+mnist1d_cnn needs `pip install mnist1d` (the data is built by its make_dataset).
 """
 
 import argparse
@@ -59,6 +61,16 @@ WORKLOADS = {
                    "make_regression(20000, 100, noise=1) float32, hidden (64,64), adam, 20 epochs"),
     "predict_proba": (("fastmlp", "sklearn"),
                       "predict_proba on 100,000 rows with a mnist784-shaped model"),
+    "mnist1d_cnn": (("fastmlp", "torch"),
+                    "MNIST-1D (4000 train / 1000 test, length 40), the paper's CNN (5,210 "
+                    "parameters), Adam, batch 100, 6000 steps (fastmlp: the README's recipe; "
+                    "PyTorch: the paper's, lr 1e-2); score: test accuracy"),
+    "digits_cnn": (("fastmlp", "torch"),
+                   "load_digits as 8x8 images, Conv2D(16,3)-MaxPooling2D(2)-Dense(64), adam, "
+                   "batch 200, 50 epochs"),
+    "lenet28": (("fastmlp", "torch"),
+                "LeNet-5 (61,706 parameters) on 12,000 random 28x28 images, Adam, batch 128; "
+                "time per epoch (median of 3 epochs after one warm-up epoch)"),
 }
 
 
@@ -143,6 +155,125 @@ print(json.dumps(out))
 """
 
 
+# ---------------------------------------------------------------- convolutional networks
+# The same models, data, optimizer, batches and steps in fastmlp and in PyTorch
+# (channels-last in fastmlp, channels-first in PyTorch).
+def _mnist1d(cache):
+    """MNIST-1D built by the mnist1d package's make_dataset (never downloaded)."""
+    path = Path(cache) / "mnist1d.npz"
+    if not path.exists():
+        from mnist1d.data import get_dataset_args, make_dataset
+
+        d = make_dataset(get_dataset_args())
+        np.savez(path, x=d["x"], y=d["y"], x_test=d["x_test"], y_test=d["y_test"])
+    d = np.load(path)
+    f = np.float32
+    return d["x"].astype(f), d["y"], d["x_test"].astype(f), d["y_test"]
+
+
+def _fastmlp_cnn(workload, X, y, X_test, y_test):
+    """(fit seconds, test accuracy or loss) of fastmlp's NeuralNetClassifier."""
+    from fastmlp import NeuralNetClassifier
+    from fastmlp.layers import Conv1D, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+
+    if workload == "mnist1d_cnn":  # the README's recipe (examples/cnn_mnist1d.py)
+        conv = dict(strides=2, padding=1, activation="relu")
+        layers = [Conv1D(25, 5, **conv), Conv1D(25, 3, **conv), Conv1D(25, 3, **conv), Flatten(),
+                  Dropout(0.2)]
+        est = NeuralNetClassifier(layers, input_shape=(40, 1), learning_rate_init=2e-2,
+                                  learning_rate="cosine", warmup_iters=5, batch_size=100,
+                                  max_iter=150, alpha=0.0, shuffle=False,
+                                  n_iter_no_change=np.inf, random_state=0)
+    elif workload == "digits_cnn":
+        layers = [Conv2D(16, 3, activation="relu"), MaxPooling2D(2), Flatten(),
+                  Dense(64, activation="relu")]
+        est = NeuralNetClassifier(layers, input_shape=(8, 8, 1), batch_size=200, max_iter=50,
+                                  alpha=0.0, n_iter_no_change=np.inf, random_state=0)
+    else:  # lenet28: one warm-up epoch, then three timed ones
+        layers = [Conv2D(6, 5, padding="same", activation="relu"), MaxPooling2D(2),
+                  Conv2D(16, 5, activation="relu"), MaxPooling2D(2), Flatten(),
+                  Dense(120, activation="relu"), Dense(84, activation="relu")]
+        est = NeuralNetClassifier(layers, input_shape=(28, 28, 1), batch_size=128, alpha=0.0,
+                                  random_state=0)
+        est.partial_fit(X, y, classes=np.arange(10))
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            est.partial_fit(X, y)
+            times.append(time.perf_counter() - start)
+        return float(np.median(times)), est.loss_
+    start = time.perf_counter()
+    est.fit(X, y)
+    return time.perf_counter() - start, est.score(X_test, y_test)
+
+
+def _torch_cnn(workload, X, y, X_test, y_test, threads):
+    """The same as _fastmlp_cnn in PyTorch (its default initialisation)."""
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    if workload == "mnist1d_cnn":
+        shape, batch, epochs, lr, shuffle = (1, 40), 100, 150, 1e-2, False
+        conv = dict(stride=2, padding=1)
+        model = nn.Sequential(
+            nn.Conv1d(1, 25, 5, **conv), nn.ReLU(), nn.Conv1d(25, 25, 3, **conv), nn.ReLU(),
+            nn.Conv1d(25, 25, 3, **conv), nn.ReLU(), nn.Flatten(), nn.Linear(125, 10))
+    elif workload == "digits_cnn":
+        shape, batch, epochs, lr, shuffle = (1, 8, 8), 200, 50, 1e-3, True
+        model = nn.Sequential(
+            nn.Conv2d(1, 16, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(144, 64), nn.ReLU(), nn.Linear(64, 10))
+    else:
+        shape, batch, epochs, lr, shuffle = (1, 28, 28), 128, 4, 1e-3, True
+        model = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5),
+            nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(),
+            nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    Xt = torch.from_numpy(np.ascontiguousarray(X.reshape((-1,) + shape)))
+    yt = torch.from_numpy(y.astype(np.int64))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = torch.randperm(len(Xt)) if shuffle else torch.arange(len(Xt))
+        for i in range(0, len(Xt), batch):
+            idx = order[i : i + batch]
+            opt.zero_grad()
+            loss = loss_fn(model(Xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - start)
+    if workload == "lenet28":
+        return float(np.median(times[1:])), loss.item()
+    with torch.no_grad():
+        pred = model(torch.from_numpy(X_test.reshape((-1,) + shape))).argmax(1).numpy()
+    return sum(times), float((pred == y_test).mean())
+
+
+def _cnn_workload(lib, workload, cache, threads):
+    if workload == "mnist1d_cnn":
+        X, y, X_test, y_test = _mnist1d(cache)
+    elif workload == "digits_cnn":
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
+        X = (X / 16).astype(np.float32)
+        X_test, y_test = X, y
+    else:
+        rng = np.random.RandomState(0)
+        X = rng.uniform(0, 1, (12000, 28 * 28)).astype(np.float32)
+        y = rng.randint(0, 10, 12000)
+        X_test = y_test = None
+    if lib == "torch":
+        fit, score = _torch_cnn(workload, X, y, X_test, y_test, threads)
+    else:
+        fit, score = _fastmlp_cnn(workload, X, y, X_test, y_test)
+    return {"time": fit, "score": score, "unit": "s/epoch" if workload == "lenet28" else "s"}
+
+
 def _reset_peak_rss():
     """Start the peak-RSS count afresh (Linux), so it covers the fit, not the data load."""
     try:
@@ -215,6 +346,8 @@ def run_one(lib, workload, cache, threads):
         est.fit(X, y)
         return {"time": time.perf_counter() - start, "score": est.score(X, y), "unit": "s",
                 "epochs": est.n_iter_, "macs": _epoch_macs(X.shape, est)}
+    if workload in ("mnist1d_cnn", "digits_cnn", "lenet28"):
+        return _cnn_workload(lib, workload, cache, threads)
     if workload == "predict_proba":
         X, y = _mnist784(cache)
         est = _estimator(lib, "MLPClassifier", hidden_layer_sizes=(256, 128), max_iter=1,
@@ -283,6 +416,12 @@ def main():
     forced = [f"fastmlp-bf16-{k}" for k in args.bf16_kernels.split(",") if k]
     libs = {w: WORKLOADS[w][0] + (tuple(forced) if w.endswith("_bf16") else ())
             for w in workloads}
+    if "mnist1d_cnn" in workloads:
+        try:
+            _mnist1d(args.cache)
+        except ImportError:
+            print("mnist1d_cnn skipped: pip install mnist1d", file=sys.stderr)
+            workloads.remove("mnist1d_cnn")
     results = {}
     for rep in range(args.repeats):
         for w in workloads:

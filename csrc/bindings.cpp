@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "nn/losses.h"
 #include "nn/network.h"
 #include "nn/optimizers.h"
+#include "layers/sequential.h"
 
 #ifdef FASTMLP_HAS_CUDA
 #include <memory>
@@ -117,6 +119,18 @@ const T* optional_weights(const py::object& sw, Array<T>& keep, int64_t n) {
   keep = require<T>(sw, "sample_weight");
   check_size(keep.size(), n, "sample_weight");
   return keep.data();
+}
+
+// The epoch's row order (int64, every entry in [0, n)), or null for rows in order.
+const int64_t* optional_order(const py::object& order_obj, Array<int64_t>& keep, int64_t n) {
+  if (order_obj.is_none()) return nullptr;
+  FASTMLP_CHECK(py::isinstance<Array<int64_t>>(order_obj), "order must be a C-contiguous int64 array");
+  keep = py::reinterpret_borrow<Array<int64_t>>(order_obj);
+  check_size(keep.size(), n, "order");
+  const int64_t* order = keep.data();
+  for (int64_t i = 0; i < n; ++i)
+    FASTMLP_CHECK(order[i] >= 0 && order[i] < n, "order holds a row out of range");
+  return order;
 }
 
 // Ctrl-C from a long C++ loop: every ~50 ms take the GIL back just long enough to run
@@ -429,17 +443,8 @@ void bind_network(py::module_& m, const char* name) {
              check_size(Y.size(), X.m.n * spec.sizes.back(), "Y");
              Array<T> sw_keep;
              const T* sw = optional_weights<T>(sw_obj, sw_keep, X.m.n);
-             const int64_t* order = nullptr;
              Array<int64_t> order_keep;
-             if (!order_obj.is_none()) {
-               FASTMLP_CHECK(py::isinstance<Array<int64_t>>(order_obj),
-                             "order must be a C-contiguous int64 array");
-               order_keep = py::reinterpret_borrow<Array<int64_t>>(order_obj);
-               check_size(order_keep.size(), X.m.n, "order");
-               order = order_keep.data();
-               for (int64_t i = 0; i < X.m.n; ++i)
-                 FASTMLP_CHECK(order[i] >= 0 && order[i] < X.m.n, "order holds a row out of range");
-             }
+             const int64_t* order = optional_order(order_obj, order_keep, X.m.n);
              T* p = writable(params, "params");
              T* a = writable(state_a, "optimizer state");
              T* b = opt.solver != Solver::sgd ? writable(state_b, "optimizer state") : nullptr;
@@ -507,6 +512,301 @@ void bind_network(py::module_& m, const char* name) {
            py::arg("params"), py::arg("X"), py::arg("out"));
 }
 
+
+// A layer spec from Python's plain data: {"kind": str, "args": {name: int | float | str |
+// tuple of ints}, "children": [spec, ...]} (python/fastmlp/layers.py builds them).
+LayerSpec as_layer_spec(const py::handle& obj) {
+  FASTMLP_CHECK(py::isinstance<py::dict>(obj), "a layer spec must be a dict");
+  auto d = py::reinterpret_borrow<py::dict>(obj);
+  FASTMLP_CHECK(d.contains("kind"), "a layer spec needs a 'kind'");
+  LayerSpec spec;
+  spec.kind = d["kind"].cast<std::string>();
+  if (d.contains("args")) {
+    for (auto item : d["args"].cast<py::dict>()) {
+      const std::string name = item.first.cast<std::string>();
+      const py::handle v = item.second;
+      if (py::isinstance<py::bool_>(v) || py::isinstance<py::int_>(v)) {
+        spec.args[name] = v.cast<int64_t>();
+      } else if (py::isinstance<py::float_>(v)) {
+        spec.args[name] = v.cast<double>();
+      } else if (py::isinstance<py::str>(v)) {
+        spec.args[name] = v.cast<std::string>();
+      } else if (py::isinstance<py::tuple>(v) || py::isinstance<py::list>(v)) {
+        spec.args[name] = v.cast<std::vector<int64_t>>();
+      } else {
+        throw std::invalid_argument(spec.kind + ": argument '" + name +
+                                    "' must be an int, a float, a str or a tuple of ints");
+      }
+    }
+  }
+  if (d.contains("children"))
+    for (auto child : d["children"].cast<py::list>()) spec.children.push_back(as_layer_spec(child));
+  return spec;
+}
+
+// The engine behind NeuralNetClassifier/Regressor, with the arrays its last forward pass
+// read kept alive for the backward pass that follows.
+template <typename T>
+struct SequentialHandle {
+  std::unique_ptr<Sequential<T>> net;
+  py::object last_x;
+};
+
+template <typename T>
+py::tuple as_tuple(const Shape& s) {
+  py::tuple t(s.size());
+  for (size_t i = 0; i < s.size(); ++i) t[i] = s[i];
+  return t;
+}
+
+template <typename T>
+void bind_sequential(py::module_& m, const char* name) {
+  using H = SequentialHandle<T>;
+  // The estimators keep the non-trainable state right after the parameters in one array:
+  // `params` holds n_params + n_state values; the optimizer states at least n_params.
+  auto split = [](H& h, py::object params_obj, bool write) {
+    auto params = require<T>(params_obj, "params");
+    check_size(params.size(), h.net->n_params() + h.net->n_state(), "params");
+    T* p = write ? writable(params, "params") : const_cast<T*>(params.data());
+    return std::make_pair(params, p);
+  };
+  auto input = [](H& h, const py::object& X_obj) {
+    auto X = as_input<T>(X_obj, h.net->input_size());
+    FASTMLP_CHECK(!X.m.sparse(), "the layer engine takes dense X");
+    FASTMLP_CHECK(X.m.n > 0, "X has no rows");
+    return X;
+  };
+  py::class_<H>(m, name, "A stack of layers' workspaces; parameters stay in numpy.")
+      .def(py::init([](py::list layers, std::vector<int64_t> input_shape,
+                       const std::string& output, const std::string& loss, int64_t chunk_rows,
+                       const std::string& precision, bool allow_slices) {
+             std::vector<LayerSpec> specs;
+             for (auto l : layers) specs.push_back(as_layer_spec(l));
+             auto h = new H;
+             h->net.reset(new Sequential<T>(std::move(specs), std::move(input_shape),
+                                            parse_activation(output), parse_loss(loss),
+                                            chunk_rows, parse_precision(precision),
+                                            allow_slices));
+             return h;
+           }),
+           py::arg("layers"), py::arg("input_shape"), py::arg("output_activation"),
+           py::arg("loss"), py::arg("chunk_rows"), py::arg("precision") = "native",
+           py::arg("allow_slices") = true)
+      .def_property_readonly("n_params", [](const H& h) { return h.net->n_params(); })
+      .def_property_readonly("n_decayed", [](const H& h) { return h.net->n_decayed(); })
+      .def_property_readonly("n_state", [](const H& h) { return h.net->n_state(); })
+      .def_property_readonly("input_shape", [](const H& h) { return as_tuple<T>(h.net->input_shape()); })
+      .def_property_readonly("output_shape", [](const H& h) { return as_tuple<T>(h.net->output_shape()); })
+      .def_property_readonly("input_size", [](const H& h) { return h.net->input_size(); })
+      .def_property_readonly("output_size", [](const H& h) { return h.net->output_size(); })
+      .def_property_readonly("chunk_rows", [](const H& h) { return h.net->chunk_rows(); })
+      .def_property_readonly("workspace_per_row", [](const H& h) { return h.net->workspace_per_row(); })
+      .def_property_readonly("sliced", [](const H& h) { return h.net->sliced(); })
+      .def("layout", [](const H& h) {
+        // Per layer: kind, shapes, slots with their offsets (states: after n_params in the
+        // estimators' array, offsets relative to the state vector).
+        py::list out;
+        for (int64_t i = 0; i < h.net->n_layers(); ++i) {
+          const Layer<T>& layer = h.net->layer(i);
+          py::list params, states;
+          const auto slots = layer.params();
+          for (size_t s = 0; s < slots.size(); ++s)
+            params.append(py::dict(
+                py::arg("name") = slots[s].name, py::arg("shape") = as_tuple<T>(slots[s].shape),
+                py::arg("offset") = h.net->param_offsets(i)[s],
+                py::arg("decayed") = slots[s].decayed, py::arg("init") = slots[s].init,
+                py::arg("fan_in") = slots[s].fan_in, py::arg("fan_out") = slots[s].fan_out));
+          const auto st = layer.states();
+          for (size_t s = 0; s < st.size(); ++s)
+            states.append(py::dict(
+                py::arg("name") = st[s].name, py::arg("shape") = as_tuple<T>(st[s].shape),
+                py::arg("offset") = h.net->state_offsets(i)[s], py::arg("init") = st[s].init));
+          out.append(py::dict(
+              py::arg("kind") = layer.kind(), py::arg("input_shape") = as_tuple<T>(layer.input_shape()),
+              py::arg("output_shape") = as_tuple<T>(layer.output_shape()),
+              py::arg("params") = params, py::arg("states") = states,
+              py::arg("workspace_per_row") = layer.workspace_per_row(),
+              py::arg("macs_per_row") = layer.macs_per_row()));
+        }
+        return out;
+      })
+      .def("loss_grad",
+           [split, input](H& h, py::object params_obj, py::object grad_obj, py::object X_obj,
+                          py::object Y_obj, py::object sw_obj, double alpha,
+                          py::object dropout_seed, bool training) {
+             auto [params, p] = split(h, params_obj, false);
+             auto grad = require<T>(grad_obj, "grad");
+             check_size(grad.size(), h.net->n_params(), "grad");
+             auto X = input(h, X_obj);
+             auto Y = require<T>(Y_obj, "Y");
+             check_size(Y.size(), X.m.n * h.net->output_size(), "Y");
+             Array<T> sw_keep;
+             const T* sw = optional_weights<T>(sw_obj, sw_keep, X.m.n);
+             T* g = writable(grad, "grad");
+             const uint64_t seed = dropout_seed.is_none() ? 0 : dropout_seed.cast<uint64_t>();
+             // Dropout needs a seed: without one a training pass keeps every unit.
+             const bool train = training;
+             bool interrupted = false;
+             double loss;
+             {
+               py::gil_scoped_release release;
+               SignalCheck check;
+               loss = h.net->loss_grad(p, p + h.net->n_params(), g, X.m, Y.data(), sw, nullptr,
+                                       X.m.n, alpha, train, seed, std::ref(check), &interrupted);
+             }
+             if (interrupted) throw py::error_already_set();
+             return loss;
+           },
+           py::arg("params"), py::arg("grad"), py::arg("X"), py::arg("Y"),
+           py::arg("sample_weight"), py::arg("alpha"), py::arg("dropout_seed") = py::none(),
+           py::arg("training") = true)
+      .def("train_epoch",
+           [split, input](H& h, py::object params_obj, py::object state_a_obj,
+                          py::object state_b_obj, int64_t adam_t, const std::string& solver,
+                          double lr, double momentum, bool nesterov, double beta_1,
+                          double beta_2, double epsilon, py::object X_obj, py::object Y_obj,
+                          py::object sw_obj, py::object order_obj, int64_t batch_size,
+                          double alpha, int64_t step, const std::string& schedule,
+                          int64_t warmup_steps, int64_t total_steps, double max_grad_norm,
+                          uint64_t dropout_seed) {
+             auto [params, p] = split(h, params_obj, true);
+             const int64_t np_ = h.net->n_params();
+             const OptimizerConfig opt =
+                 make_optimizer(solver, lr, momentum, nesterov, beta_1, beta_2, epsilon,
+                                schedule, warmup_steps, total_steps, max_grad_norm);
+             auto state_a = require<T>(state_a_obj, "optimizer state");
+             auto state_b = require<T>(state_b_obj, "optimizer state");
+             FASTMLP_CHECK(state_a.size() >= np_ && (opt.solver == Solver::sgd || state_b.size() >= np_),
+                           "the optimizer state needs at least n_params values");
+             FASTMLP_CHECK(step >= 0, "step must be >= 0");
+             auto X = input(h, X_obj);
+             auto Y = require<T>(Y_obj, "Y");
+             check_size(Y.size(), X.m.n * h.net->output_size(), "Y");
+             Array<T> sw_keep;
+             const T* sw = optional_weights<T>(sw_obj, sw_keep, X.m.n);
+             Array<int64_t> order_keep;
+             const int64_t* order = optional_order(order_obj, order_keep, X.m.n);
+             T* a = writable(state_a, "optimizer state");
+             T* b = opt.solver != Solver::sgd ? writable(state_b, "optimizer state") : nullptr;
+             bool interrupted = false;
+             double loss;
+             {
+               py::gil_scoped_release release;
+               SignalCheck check;
+               loss = h.net->train_epoch(p, p + np_, a, b, adam_t, opt, X.m, Y.data(), sw, order,
+                                         X.m.n, batch_size, alpha, step, dropout_seed,
+                                         std::ref(check), &interrupted);
+             }
+             if (interrupted) throw py::error_already_set();
+             return py::make_tuple(loss, adam_t);
+           },
+           py::arg("params"), py::arg("state_a"), py::arg("state_b"), py::arg("adam_t"),
+           py::arg("solver"), py::arg("learning_rate"), py::arg("momentum"),
+           py::arg("nesterov"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"),
+           py::arg("X"), py::arg("Y"), py::arg("sample_weight"), py::arg("order"),
+           py::arg("batch_size"), py::arg("alpha"), py::arg("step") = 0,
+           py::arg("schedule") = "constant", py::arg("warmup_steps") = 0,
+           py::arg("total_steps") = 0, py::arg("max_grad_norm") = 0.0,
+           py::arg("dropout_seed") = 0)
+      .def("mean_loss",
+           [split, input](H& h, py::object params_obj, py::object X_obj, py::object Y_obj,
+                          py::object sw_obj) {
+             auto [params, p] = split(h, params_obj, false);
+             auto X = input(h, X_obj);
+             auto Y = require<T>(Y_obj, "Y");
+             check_size(Y.size(), X.m.n * h.net->output_size(), "Y");
+             Array<T> sw_keep;
+             const T* sw = optional_weights<T>(sw_obj, sw_keep, X.m.n);
+             bool interrupted = false;
+             double loss;
+             {
+               py::gil_scoped_release release;
+               SignalCheck check;
+               loss = h.net->mean_loss(p, p + h.net->n_params(), X.m, Y.data(), sw,
+                                       std::ref(check), &interrupted);
+             }
+             if (interrupted) throw py::error_already_set();
+             return loss;
+           },
+           py::arg("params"), py::arg("X"), py::arg("Y"), py::arg("sample_weight"))
+      .def("predict",
+           [split, input](H& h, py::object params_obj, py::object X_obj, py::object out_obj) {
+             auto [params, p] = split(h, params_obj, false);
+             auto X = input(h, X_obj);
+             auto out = require<T>(out_obj, "out");
+             check_size(out.size(), X.m.n * h.net->output_size(), "out");
+             T* o = writable(out, "out");
+             bool interrupted = false;
+             {
+               py::gil_scoped_release release;
+               SignalCheck check;
+               h.net->predict(p, p + h.net->n_params(), X.m, o, std::ref(check), &interrupted);
+             }
+             if (interrupted) throw py::error_already_set();
+           },
+           py::arg("params"), py::arg("X"), py::arg("out"))
+      .def("forward",
+           [split](H& h, py::object params_obj, py::object x_obj, bool training,
+                   bool update_state, uint64_t seed, int64_t first) {
+             auto [params, p] = split(h, params_obj, update_state);
+             auto x = require<T>(x_obj, "x");
+             FASTMLP_CHECK(x.ndim() >= 1 && x.shape(0) > 0 && x.shape(0) <= h.net->chunk_rows(),
+                           "x needs between 1 and chunk_rows rows");
+             const int64_t n = x.shape(0);
+             check_size(x.size(), n * h.net->input_size(), "x");
+             Array<T> out({n, h.net->output_size()});
+             T* o = out.mutable_data();
+             Context ctx;
+             ctx.training = training;
+             ctx.update_state = update_state;
+             ctx.seed = seed;
+             ctx.first = first;
+             {
+               py::gil_scoped_release release;
+               const T* y = h.net->forward(p, p + h.net->n_params(), x.data(), n, ctx);
+               std::memcpy(o, y, sizeof(T) * size_t(n * h.net->output_size()));
+             }
+             h.last_x = x;
+             return out;
+           },
+           py::arg("params"), py::arg("x"), py::arg("training") = false,
+           py::arg("update_state") = false, py::arg("seed") = 0, py::arg("first") = 0,
+           "The network's output (n, output_size) for x (n, input_size), n <= chunk_rows.")
+      .def("backward",
+           [split](H& h, py::object params_obj, py::object grad_obj, py::object dout_obj,
+                   bool input_grad, bool accumulate) -> py::object {
+             FASTMLP_CHECK(h.last_x, "backward needs a forward pass first");
+             auto [params, p] = split(h, params_obj, false);
+             auto x = py::reinterpret_borrow<Array<T>>(h.last_x);
+             const int64_t n = x.shape(0);
+             auto grad = require<T>(grad_obj, "grad");
+             check_size(grad.size(), h.net->n_params(), "grad");
+             auto dout_in = require<T>(dout_obj, "dout");
+             check_size(dout_in.size(), n * h.net->output_size(), "dout");
+             Array<T> dout({n, h.net->output_size()});  // the engine overwrites its dout
+             std::memcpy(dout.mutable_data(), dout_in.data(), sizeof(T) * size_t(dout.size()));
+             T* g = writable(grad, "grad");
+             py::object dx_obj = py::none();
+             T* dx = nullptr;
+             if (input_grad) {
+               Array<T> dx_arr({n, h.net->input_size()});
+               dx = dx_arr.mutable_data();
+               dx_obj = dx_arr;
+             }
+             Context ctx;
+             ctx.accumulate = accumulate;
+             {
+               py::gil_scoped_release release;
+               h.net->backward(p, g, dx, dout.mutable_data(), n, ctx);
+             }
+             return dx_obj;
+           },
+           py::arg("params"), py::arg("grad"), py::arg("dout"), py::arg("input_grad") = false,
+           py::arg("accumulate") = false,
+           "After forward(x): the parameter gradients into grad from dout = d loss / d (the\n"
+           "last layer's output, before the output activation); returns d loss / d x when\n"
+           "input_grad, else None.");
+}
 
 #ifdef FASTMLP_HAS_CUDA
 // The device network keeps raw pointers to the data and parameter arrays between calls:
@@ -601,17 +901,8 @@ void bind_cuda(py::module_& m) {
              FASTMLP_CHECK(step >= 0, "step must be >= 0");
              FASTMLP_CHECK(h.keep[0] && h.keep[3], "set_data and set_params come first");
              const int64_t n = py::reinterpret_borrow<Array<float>>(h.keep[0]).shape(0);
-             const int64_t* order = nullptr;
              Array<int64_t> order_keep;
-             if (!order_obj.is_none()) {
-               FASTMLP_CHECK(py::isinstance<Array<int64_t>>(order_obj),
-                             "order must be a C-contiguous int64 array");
-               order_keep = py::reinterpret_borrow<Array<int64_t>>(order_obj);
-               check_size(order_keep.size(), n, "order");
-               order = order_keep.data();
-               for (int64_t i = 0; i < n; ++i)
-                 FASTMLP_CHECK(order[i] >= 0 && order[i] < n, "order holds a row out of range");
-             }
+             const int64_t* order = optional_order(order_obj, order_keep, n);
              double loss;
              {
                py::gil_scoped_release release;
@@ -848,4 +1139,6 @@ PYBIND11_MODULE(_core, m) {
   bind_kernels<double>(k64);
   bind_network<float>(m, "Network32");
   bind_network<double>(m, "Network64");
+  bind_sequential<float>(m, "Sequential32");
+  bind_sequential<double>(m, "Sequential64");
 }

@@ -80,3 +80,13 @@ def test_poisson_is_refused(digits):
     reg = MLPRegressor(loss="poisson", max_iter=3, random_state=0).fit(X, y)
     with pytest.raises(NotImplementedError, match="poisson"):
         fastmlp.to_onnx(reg, X[:1])
+
+
+def test_layer_networks_are_refused_with_a_clear_message(digits):
+    X, y = digits
+    clf = fastmlp.NeuralNetClassifier(max_iter=1, random_state=0).fit(X, y)
+    with pytest.raises(NotImplementedError, match="NeuralNetClassifier .* has no ONNX converter"):
+        fastmlp.to_onnx(clf, X[:1])
+    pipe = make_pipeline(StandardScaler(), fastmlp.NeuralNetRegressor(max_iter=1)).fit(X, y)
+    with pytest.raises(NotImplementedError, match="NeuralNetRegressor"):
+        fastmlp.to_onnx(pipe, X[:1])

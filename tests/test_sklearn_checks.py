@@ -2,9 +2,11 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fastmlp import MLPClassifier, MLPRegressor
+from fastmlp import MLPClassifier, MLPRegressor, NeuralNetClassifier, NeuralNetRegressor
 
 
-@parametrize_with_checks([MLPClassifier(), MLPRegressor()])
+@parametrize_with_checks(
+    [MLPClassifier(), MLPRegressor(), NeuralNetClassifier(), NeuralNetRegressor()]
+)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

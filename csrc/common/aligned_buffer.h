@@ -2,6 +2,7 @@
 // never shrinks, so a workspace sized once per fit costs nothing per batch.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <utility>

@@ -35,6 +35,22 @@ inline bool worth_parallel(int64_t elements) { return elements >= kParallelMinEl
 // call (no nesting) and in builds without OpenMP.
 int max_threads();
 
+// While one lives, the calling thread's parallel calls run serially and max_threads() is 1,
+// as inside a task: for work that must not wake other threads (nn/train_loop.h's serial
+// row slices on a busy machine).
+bool enter_serial();
+void leave_serial(bool was_serial);
+class SerialScope {
+ public:
+  SerialScope() : was_(enter_serial()) {}
+  ~SerialScope() { leave_serial(was_); }
+  SerialScope(const SerialScope&) = delete;
+  SerialScope& operator=(const SerialScope&) = delete;
+
+ private:
+  bool was_;
+};
+
 // Runs fn(ctx, t) for every t in [0, n_tasks) on at most `threads` threads, the caller one
 // of them, and returns when all have run. Tasks are claimed in increasing order by whichever
 // thread is free; fn must not throw. Another thread's call that finds the pool busy runs

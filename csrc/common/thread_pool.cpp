@@ -206,6 +206,14 @@ int max_threads() {
 #endif
 }
 
+bool enter_serial() {
+  const bool was = t_in_task;
+  t_in_task = true;
+  return was;
+}
+
+void leave_serial(bool was_serial) { t_in_task = was_serial; }
+
 void parallel_run(int64_t n_tasks, int threads, TaskFn fn, void* ctx) {
   if (n_tasks <= 0) return;
   threads = int(std::min<int64_t>(threads, n_tasks));

@@ -13,10 +13,12 @@ namespace {
 
 // db (out) (+)= column sums of delta (m,out), rows in order: thread-count independent.
 // Blocks of columns are summed in a local accumulator that stays in registers over all
-// the rows (adding into db itself re-read and re-wrote db for every row).
+// the rows (adding into db itself re-read and re-wrote db for every row). db null (a
+// layer without bias): nothing.
 template <typename T>
 FASTMLP_SIMD_CLONES void column_sums(T* __restrict db, const T* __restrict delta, int64_t m,
                                      int64_t out, bool accumulate) {
+  if (!db) return;
   constexpr int64_t kCols = 64 / sizeof(T) * 4;  // four vectors of the widest SIMD
   for (int64_t j0 = 0; j0 < out; j0 += kCols) {
     const int64_t w = std::min(kCols, out - j0);

@@ -13,7 +13,7 @@ namespace fastmlp {
 // The dense products run in `precision` (gemm_as): Precision::bf16 rounds x, w and delta to
 // bfloat16 inside the GEMM; everything else stays in T.
 
-// y (m,out) = f(x (m,in) @ w (in,out) + b (out))
+// y (m,out) = f(x (m,in) @ w (in,out) + b (out)); b may be null (no bias)
 template <typename T>
 void dense_forward(Activation f, T* y, const T* x, const T* w, const T* b, int64_t m, int64_t in,
                    int64_t out, GemmWorkspace& ws, Precision precision = Precision::native);
@@ -24,7 +24,7 @@ void dense_forward_csr(Activation f, T* y, const InputMatrix<T>& X, const int64_
                        int64_t first, const T* w, const T* b, int64_t m, int64_t out);
 
 // dw (in,out) (+)= x^T (in,m) @ delta (m,out);  db (out) (+)= sum over rows of delta
-// accumulate=false overwrites dw and db.
+// accumulate=false overwrites dw and db; db may be null (no bias).
 template <typename T>
 void dense_backward_weights(T* dw, T* db, const T* x, const T* delta, int64_t m, int64_t in,
                             int64_t out, bool accumulate, GemmWorkspace& ws,

@@ -49,62 +49,6 @@ void NetworkSpec::validate() const {
                 "softmax and exp are output activations only");
 }
 
-namespace {
-
-// Buffer sizes are products of user-controlled sizes: refuse overflow before allocating.
-int64_t checked_mul(int64_t a, int64_t b) {
-  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) throw std::bad_alloc();
-  return a * b;
-}
-
-// dst (m,width) = src rows (rows[i], or first+i); returns src itself when no copy is needed.
-template <typename T>
-const T* gather_rows(AlignedBuffer<T>& dst, const T* src, int64_t width, const int64_t* rows,
-                     int64_t first, int64_t m) {
-  if (!rows) return src + first * width;
-  dst.reserve(size_t(checked_mul(m, width)));
-  T* out = dst.data();
-  if (width == 1) {  // targets and sample weights of one column: a plain gather, no copy calls
-    for (int64_t i = 0; i < m; ++i) out[i] = src[rows[i]];
-    return out;
-  }
-  // Shuffled rows are random reads the hardware prefetcher cannot predict: fetch the rows
-  // a few iterations ahead so their cache misses overlap.
-  constexpr int64_t kAhead = 8;
-  const int64_t row_bytes = int64_t(sizeof(T)) * width;
-  parallel_rows(m, width, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      if (i + kAhead < m) {
-        const char* next = reinterpret_cast<const char*>(src + rows[i + kAhead] * width);
-#if defined(__GNUC__)
-        for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b);
-#endif
-      }
-      std::memcpy(out + i * width, src + rows[i] * width, size_t(row_bytes));
-    }
-  });
-  return out;
-}
-
-// sum(x^2) in double over fixed blocks, merged in block order: the same bits for any
-// thread count.
-template <typename T>
-double sum_of_squares(const T* x, int64_t n, std::vector<double>& partial) {
-  constexpr int64_t kBlock = 1 << 14;
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  partial.assign(size_t(blocks), 0.0);
-  parallel_for(blocks, worth_parallel(n) ? max_threads() : 1, [&](int64_t b) {
-    double s = 0.0;
-    const int64_t end = std::min(n, (b + 1) * kBlock);
-    for (int64_t i = b * kBlock; i < end; ++i) s += double(x[i]) * double(x[i]);
-    partial[size_t(b)] = s;
-  });
-  double total = 0.0;
-  for (double s : partial) total += s;
-  return total;
-}
-
-}  // namespace
 
 template <typename T>
 Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, std::vector<double> dropout,
@@ -160,12 +104,9 @@ Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, std::vector<double> dr
   // (below GEMM's own threshold) and each slice keeps enough rows to stay efficient.
   int64_t macs_per_row = 0;
   for (int64_t l = 0; l < L; ++l) macs_per_row += spec_.sizes[size_t(l)] * spec_.sizes[size_t(l) + 1];
-  constexpr int64_t kMinSliceRows = 32;
-  constexpr int64_t kSmallBatchMacs = int64_t(1) << 22;
-  if (allow_slices && chunk_rows_ >= kSlices * kMinSliceRows &&
-      macs_per_row * chunk_rows_ < kSmallBatchMacs) {
-    const int64_t rows_per_slice = (chunk_rows_ + kSlices - 1) / kSlices;
-    for (int s = 0; s < kSlices; ++s) {
+  if (allow_slices && worth_row_slices(macs_per_row, chunk_rows_)) {
+    const int64_t rows_per_slice = (chunk_rows_ + kRowSlices - 1) / kRowSlices;
+    for (int s = 0; s < kRowSlices; ++s) {
       slices_.emplace_back(new Network<T>(spec_, rows_per_slice, dropout_, precision_, false));
       if (s > 0) slice_grads_.emplace_back(size_t(spec_.n_params()));
     }
@@ -181,36 +122,13 @@ double Network<T>::batch_data_loss_grad(const T* params, T* grad, const T** more
   if (slices_.empty())
     return data_loss_grad(params, grad, X, Y, sw, rows, first, m, weight_sum, drop,
                           InterruptCheck(), nullptr);
-  const int64_t per = (m + kSlices - 1) / kSlices;
-  double losses[kSlices] = {}, sums[kSlices] = {};
-  parallel_for(kSlices, [&](int64_t s) {
-    const int64_t lo = s * per, mc = std::min(per, m - lo);
-    if (mc <= 0) return;
-    T* g = s == 0 ? grad : slice_grads_[size_t(s) - 1].data();
-    losses[s] = slices_[size_t(s)]->data_loss_grad(params, g, X, Y, sw, rows ? rows + lo : nullptr,
-                                                   first + lo, mc, &sums[s], drop,
-                                                   InterruptCheck(), nullptr);
-  });
-  // The slices' gradients add up in slice order; the last one is left to the optimizer
-  // step, which adds it in its own pass over the parameters (penalized_update's `more`).
-  const int64_t n_params = spec_.n_params();
-  double loss = losses[0];
-  *weight_sum = sums[0];
-  for (int s = 1; s < kSlices; ++s) {
-    if (s * per >= m) break;
-    const T* g = slice_grads_[size_t(s) - 1].data();
-    if (s + 1 == kSlices || (s + 1) * per >= m) {
-      *more = g;
-    } else {
-      parallel_rows(n_params, 1, [&](int64_t i0, int64_t i1) {
-#pragma omp simd
-        for (int64_t i = i0; i < i1; ++i) grad[i] += g[i];
-      });
-    }
-    loss += losses[s];
-    *weight_sum += sums[s];
-  }
-  return loss;
+  return sum_over_row_slices(
+      [&](int s, T* g, int64_t lo, int64_t len, double* sum) {
+        return slices_[size_t(s)]->data_loss_grad(params, g, X, Y, sw, rows ? rows + lo : nullptr,
+                                                  first + lo, len, sum, drop, InterruptCheck(),
+                                                  nullptr);
+      },
+      grad, more, slice_grads_, spec_.n_params(), m, weight_sum, slice_scheduler_);
 }
 
 template <typename T>
@@ -324,15 +242,8 @@ double Network<T>::loss_grad(const T* params, T* grad, const InputMatrix<T>& X, 
       data_loss_grad(params, grad, X, Y, sw, rows, 0, m, &weight_sum, drop, check, interrupted);
   if (interrupted && *interrupted) return data_loss;
   // L2 penalty on the weights only, divided by the same weight sum as the data term.
-  const int64_t n_coefs = spec_.n_coefs(), n_params = spec_.n_params();
-  const double sq = sum_of_squares(params, n_coefs, partial_sums_);
-  const T a = T(alpha), inv = T(1.0 / weight_sum);
-  parallel_rows(n_params, 1, [&](int64_t i0, int64_t i1) {
-#pragma omp simd
-    for (int64_t i = i0; i < i1; ++i)
-      grad[i] = i < n_coefs ? (grad[i] + a * params[i]) * inv : grad[i] * inv;
-  });
-  return data_loss / weight_sum + 0.5 * alpha * sq / weight_sum;
+  return add_l2_term(params, grad, spec_.n_params(), spec_.n_coefs(), data_loss, weight_sum,
+                     alpha, partial_sums_);
 }
 
 template <typename T>
@@ -341,43 +252,14 @@ double Network<T>::train_epoch(T* params, T* state_a, T* state_b, int64_t& adam_
                                const T* sw, const int64_t* order, int64_t m, int64_t batch_size,
                                double alpha, int64_t first_step, uint64_t dropout_seed,
                                const InterruptCheck& check, bool* interrupted) {
-  FASTMLP_CHECK(batch_size > 0 && batch_size <= chunk_rows_,
-                "batch_size must be in [1, chunk_rows]");
-  FASTMLP_CHECK(opt.schedule != Schedule::cosine ||
-                    (opt.warmup_steps >= 0 && opt.warmup_steps < opt.total_steps),
-                "the cosine schedule needs 0 <= warmup_steps < total_steps");
-  *interrupted = false;
-  const int64_t n_params = spec_.n_params(), n_coefs = spec_.n_coefs();
-  T* grad = grad_buf_.data();
   const DropoutDraw drop{!dropout_.empty(), dropout_seed};
-  // adamw's alpha decays the weights inside the step; it adds no penalty to the loss.
-  const double penalty = opt.solver == Solver::adamw ? 0.0 : alpha;
-  OptimizerConfig step_opt = opt;
-  double total = 0.0;
-  for (int64_t start = 0, step = first_step; start < m; start += batch_size, ++step) {
-    const int64_t mb = std::min(batch_size, m - start);
-    // An unshuffled epoch walks rows [start, start+mb) without an index list.
-    const int64_t* r = order ? order + start : nullptr;
-    double weight_sum;
-    const T* more;  // a slice's gradient still to add to grad
-    const double data_loss =
-        batch_data_loss_grad(params, grad, &more, X, Y, sw, r, start, mb, &weight_sum, drop);
-    if (opt.solver != Solver::sgd) ++adam_t;
-    if (opt.schedule == Schedule::cosine)
-      step_opt.learning_rate =
-          cosine_learning_rate(opt.learning_rate, step, opt.warmup_steps, opt.total_steps);
-    // The penalty, the 1/S scaling and the optimizer step in one pass over the parameters;
-    // the batch loss uses the weights from before the step, as scikit-learn's does.
-    const double sq = penalized_update(step_opt, adam_t, params, state_a, state_b, grad, more,
-                                       n_params, n_coefs, alpha, 1.0 / weight_sum,
-                                       partial_sums_);
-    total += (data_loss / weight_sum + 0.5 * penalty * sq / weight_sum) * double(mb);
-    if (check && check()) {
-      *interrupted = true;
-      break;
-    }
-  }
-  return total / double(m);
+  return train_epoch_loop(
+      [&](T* grad, const T** more, const int64_t* r, int64_t start, int64_t mb,
+          double* weight_sum) {
+        return batch_data_loss_grad(params, grad, more, X, Y, sw, r, start, mb, weight_sum, drop);
+      },
+      params, grad_buf_.data(), state_a, state_b, adam_t, opt, spec_.n_params(), spec_.n_coefs(),
+      order, m, batch_size, chunk_rows_, alpha, first_step, partial_sums_, check, interrupted);
 }
 
 template <typename T>

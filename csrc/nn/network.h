@@ -18,6 +18,7 @@
 #include "nn/input_matrix.h"
 #include "nn/losses.h"
 #include "nn/optimizers.h"
+#include "nn/train_loop.h"
 
 namespace fastmlp {
 
@@ -34,9 +35,6 @@ struct NetworkSpec {
   int64_t n_params() const;  // weights and biases
   void validate() const;     // throws std::invalid_argument
 };
-
-// Called between mini-batches; returning true stops the epoch early (Ctrl-C).
-using InterruptCheck = std::function<bool()>;
 
 // Whether a pass drops hidden units, and the seed its masks come from (nn/dropout.h).
 struct DropoutDraw {
@@ -55,7 +53,7 @@ class Network {
   // Precision::bf16 (float only, AVX-512 BF16 CPUs only: else std::invalid_argument) rounds
   // them to bfloat16 with float32 sums, while parameters, activations, losses, gradients
   // and optimizer state stay in T.
-  // allow_slices: small networks split each mini-batch into kSlices row slices trained in
+  // allow_slices: small networks split each mini-batch into kRowSlices row slices trained in
   // parallel (see batch_data_loss_grad); the slices themselves never split again.
   Network(NetworkSpec spec, int64_t chunk_rows, std::vector<double> dropout = {},
           Precision precision = Precision::native, bool allow_slices = true);
@@ -74,13 +72,8 @@ class Network {
                    const InterruptCheck& check = InterruptCheck(), bool* interrupted = nullptr,
                    const DropoutDraw& drop = DropoutDraw());
 
-  // One epoch: consecutive batches of `order` (null: rows in order), each followed by an
-  // optimizer step; returns sum(batch_loss * batch_len) / m as scikit-learn's loss_
-  // (adamw: the data term only, since alpha is a decay there, not a penalty).
-  // state_a/state_b: sgd velocity (b unused) or adam m and v; adam_t is the step counter.
-  // first_step: how many steps came before this epoch (the cosine schedule's position).
-  // dropout_seed: the epoch's masks (unused without dropout).
-  // Sets *interrupted and returns the loss so far when `check` asks to stop.
+  // One epoch of the shared loop (nn/train_loop.h, train_epoch_loop: arguments and
+  // result as documented there); dropout_seed: the epoch's masks (unused without dropout).
   double train_epoch(T* params, T* state_a, T* state_b, int64_t& adam_t,
                      const OptimizerConfig& opt, const InputMatrix<T>& X, const T* Y,
                      const T* sw, const int64_t* order, int64_t m, int64_t batch_size,
@@ -143,10 +136,10 @@ class Network {
   AlignedBuffer<T> grad_buf_;
   std::vector<double> partial_sums_;  // reserved once: assign() below never reallocates
   // Small layers cannot keep two cores busy within one product, so such a network splits
-  // a mini-batch into a fixed number of row slices instead, each with its own workspaces.
-  static constexpr int kSlices = 2;
+  // a mini-batch into kRowSlices row slices instead, each with its own workspaces.
   std::vector<std::unique_ptr<Network<T>>> slices_;
   std::vector<AlignedBuffer<T>> slice_grads_;  // gradients of slices 1.. (slice 0: grad)
+  SliceScheduler slice_scheduler_;
   GemmWorkspace gemm_ws_;
 };
 

@@ -163,22 +163,21 @@ def _warn_bf16_fallback():
     )
 
 
-class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
-    """Base class for MLP classification and regression.
+class BaseNetwork(CallbackSupportMixin, BaseEstimator, ABC):
+    """What every fastmlp network estimator shares: the Python epoch loop.
+
+    Early stopping, scores, the validation loss, verbose lines, callbacks, Ctrl-C, the
+    all-or-nothing restore and the convergence warning, around one C++ ``train_epoch``
+    call per epoch. A subclass provides the network: its flat parameter vector
+    (``_packed_params``), the core objects that train and evaluate it
+    (``_training_network``, ``_evaluation_network``) and how many of the parameters the
+    L2 penalty covers (``_n_decayed``).
 
     Warning: This class should not be used directly. Use derived classes instead.
     """
 
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": [
-            "array-like",
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "activation": [
-            StrOptions({"identity", "logistic", "tanh", "relu",
-                        "leaky_relu", "gelu", "silu", "elu", "softplus"})
-        ],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam", "adamw"})],
+        "solver": [StrOptions({"sgd", "adam", "adamw"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
             StrOptions({"auto"}),
@@ -204,77 +203,112 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             Interval(Integral, 1, None, closed="left"),
             Options(Real, {np.inf}),
         ],
-        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
-        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
         "warmup_iters": [Interval(Integral, 0, None, closed="left")],
         "early_stopping_metric": [StrOptions({"score", "loss"})],
         "precision": [StrOptions({"float32", "float64", "bfloat16"}), None],
     }
 
-    @abstractmethod
-    def __init__(
-        self,
-        hidden_layer_sizes,
-        activation,
-        solver,
-        alpha,
-        batch_size,
-        learning_rate,
-        learning_rate_init,
-        power_t,
-        max_iter,
-        loss,
-        shuffle,
-        random_state,
-        tol,
-        verbose,
-        warm_start,
-        momentum,
-        nesterovs_momentum,
-        early_stopping,
-        validation_fraction,
-        beta_1,
-        beta_2,
-        epsilon,
-        n_iter_no_change,
-        max_fun,
-        dropout=0.0,
-        max_grad_norm=None,
-        warmup_iters=0,
-    ):
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.loss = loss
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dropout = dropout
-        self.max_grad_norm = max_grad_norm
-        self.warmup_iters = warmup_iters
+    # validate_data's options for X: the MLPs take sparse X, the layer engine n-d arrays.
+    _input_checks: dict = {"accept_sparse": ["csr", "csc"]}
+    # The fitted attribute that holds the weights (its presence means "fitted").
+    _weights_attribute = "coefs_"
 
-    # ------------------------------------------------------------------ parameters
-    def _layer_units(self):
-        return [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+    # ------------------------------------------------------------------ the network
+    @abstractmethod
+    def _packed_params(self):
+        """The flat vector the core trains (refreshed from the fitted attributes)."""
+
+    @abstractmethod
+    def _restore_views(self, flat):
+        """Point the fitted attributes at `flat` again (after a failed fit)."""
+
+    @abstractmethod
+    def _training_network(self, dtype, batch_size, X):
+        """(core network with train_epoch and predict, whether it drops units) for a fit."""
+
+    @abstractmethod
+    def _evaluation_network(self, dtype, rows):
+        """A core network with mean_loss and predict, for chunks of `rows` rows."""
+
+    @abstractmethod
+    def _n_decayed(self):
+        """How many leading entries of the flat vector the L2 penalty covers."""
+
+    def _outputs_surely_finite(self, X):
+        """True when the outputs on X provably stay finite (spares a check's pass)."""
+        return False
+
+    def _init_training_state(self):
+        """The curves and early-stopping records of a cold stochastic fit."""
+        self._optimizer = None
+        self._best_params = None
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        # A list from the first fit that has a validation set (_fit_stochastic).
+        self.validation_loss_curve_ = None
+        self.best_validation_loss_ = None
+        if self.early_stopping and self.early_stopping_metric == "loss":
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_validation_loss_ = np.inf
+            self.best_loss_ = None
+        elif self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _check_schedule(self):
+        """The checks of learning_rate='cosine' and warmup_iters that span parameters."""
+        if self.warmup_iters and self.learning_rate != "cosine":
+            raise ValueError(
+                f"warmup_iters={self.warmup_iters} applies to learning_rate='cosine' only, "
+                f"got learning_rate={self.learning_rate!r}."
+            )
+        if self.learning_rate == "cosine" and self.warmup_iters >= self.max_iter:
+            raise ValueError(
+                f"warmup_iters ({self.warmup_iters}) must be smaller than max_iter "
+                f"({self.max_iter}) with learning_rate='cosine'."
+            )
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_flat_params", None)  # the fitted weights (its views) carry it
+        state["_fastmlp_format_version"] = _FORMAT_VERSION
+        return state
+
+    def __setstate__(self, state):
+        version = state.get("_fastmlp_format_version", _FORMAT_VERSION)
+        if not isinstance(version, int) or version > _FORMAT_VERSION:
+            raise ValueError(
+                f"This {type(self).__name__} was saved in fastmlp format version "
+                f"{version}, newer than this fastmlp understands ({_FORMAT_VERSION}). "
+                "Upgrade fastmlp to load it."
+            )
+        super().__setstate__(state)
+
+    def _predict_dtype(self, X, flat):
+        """As scikit-learn: float32 only when both the data and the model are float32;
+        a precision computes in its dtype (bfloat16: float32, from the master weights)."""
+        precision = getattr(self, "precision", None)
+        if precision is not None:
+            return _PRECISION_DTYPE[precision]
+        if X.dtype == np.float32 and flat.dtype == np.float32:
+            return np.float32
+        return np.float64
+
+    def _output_activation(self):
+        """The output layer's activation, as scikit-learn's MLPs choose it."""
+        if not is_classifier(self):
+            return "exp" if self.loss == "poisson" else "identity"
+        if self._label_type == "multiclass":
+            return "softmax"
+        return "logistic"
 
     def _core_loss(self):
         """The C++ loss paired with out_activation_ (canonical link), or the regressor's
@@ -289,173 +323,6 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             "softmax": "log_loss",
             "logistic": "binary_log_loss",
         }[self.out_activation_]
-
-    def _packed_params(self):
-        """The flat parameter vector behind coefs_ and intercepts_.
-
-        If a user assigned new arrays (or the model was unpickled, which copies views),
-        they are packed into a fresh vector and coefs_/intercepts_ become views of it.
-        """
-        flat = self.__dict__.get("_flat_params")
-        if flat is not None and self._are_views_of(flat):
-            return flat
-        coefs, intercepts = list(self.coefs_), list(self.intercepts_)
-        if len(coefs) != len(intercepts) or not coefs:
-            raise ValueError(
-                "coefs_ and intercepts_ must be non-empty lists of the same length, got "
-                f"{len(coefs)} and {len(intercepts)}."
-            )
-        units = [np.shape(coefs[0])[0]] + [np.shape(c)[1] for c in coefs]
-        for i, (c, b) in enumerate(zip(coefs, intercepts)):
-            if np.shape(c) != (units[i], units[i + 1]) or np.shape(b) != (units[i + 1],):
-                raise ValueError(
-                    f"coefs_[{i}] has shape {np.shape(c)} and intercepts_[{i}] has shape "
-                    f"{np.shape(b)}; expected {(units[i], units[i + 1])} and "
-                    f"{(units[i + 1],)} for consecutive layers."
-                )
-        dtype = np.result_type(*coefs, *intercepts)
-        dtype = np.float32 if dtype == np.float32 else np.float64
-        flat = np.concatenate(
-            [np.asarray(a, dtype=dtype).ravel() for a in coefs + intercepts]
-        )
-        self._set_views(flat, units)
-        return flat
-
-    def _set_views(self, flat, units):
-        self._flat_params = flat
-        coefs, intercepts, start = [], [], 0
-        for fan_in, fan_out in zip(units[:-1], units[1:]):
-            coefs.append(flat[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
-            start += fan_in * fan_out
-        for fan_out in units[1:]:
-            intercepts.append(flat[start : start + fan_out])
-            start += fan_out
-        self.coefs_, self.intercepts_ = coefs, intercepts
-
-    def _are_views_of(self, flat):
-        base = flat.ctypes.data
-        start = 0
-        try:
-            units = self._layer_units()
-        except (AttributeError, IndexError, TypeError):
-            return False
-        expected = []
-        for fan_in, fan_out in zip(units[:-1], units[1:]):
-            expected.append((start, (fan_in, fan_out)))
-            start += fan_in * fan_out
-        offsets_b = []
-        for fan_out in units[1:]:
-            offsets_b.append((start, (fan_out,)))
-            start += fan_out
-        if start != flat.size or len(self.intercepts_) != len(self.coefs_):
-            return False
-        for arr, (offset, shape) in zip(
-            list(self.coefs_) + list(self.intercepts_), expected + offsets_b
-        ):
-            if not (
-                isinstance(arr, np.ndarray)
-                and arr.dtype == flat.dtype
-                and arr.shape == shape
-                and arr.flags.c_contiguous
-                and arr.ctypes.data == base + offset * flat.itemsize
-            ):
-                return False
-        return True
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        state.pop("_flat_params", None)  # coefs_/intercepts_ carry the weights
-        state["_fastmlp_format_version"] = _FORMAT_VERSION
-        return state
-
-    def __setstate__(self, state):
-        version = state.get("_fastmlp_format_version", _FORMAT_VERSION)
-        if not isinstance(version, int) or version > _FORMAT_VERSION:
-            raise ValueError(
-                f"This {type(self).__name__} was saved in fastmlp format version "
-                f"{version}, newer than this fastmlp understands ({_FORMAT_VERSION}). "
-                "Upgrade fastmlp to load it."
-            )
-        super().__setstate__(state)
-
-    # ------------------------------------------------------------------ forward
-    def _forward_pass_fast(self, X, check_input=True):
-        """Output-layer activations for X (n_samples, n_outputs)."""
-        if check_input:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        flat = self._packed_params()
-        # As scikit-learn: float32 only when both the data and the model are float32;
-        # a precision computes in its dtype (bfloat16: float32, from the master weights).
-        precision = getattr(self, "precision", None)
-        if precision is not None:
-            dtype = _PRECISION_DTYPE[precision]
-        elif X.dtype == np.float32 and flat.dtype == np.float32:
-            dtype = np.float32
-        else:
-            dtype = np.float64
-        params = flat if flat.dtype == dtype else flat.astype(dtype)
-        units = self._layer_units()
-        if _cuda.predict_on_device(self, X, flat):
-            out = _cuda.predict(
-                units, self.activation, self.out_activation_, self._core_loss(), flat, X
-            )
-            return out.astype(dtype, copy=False)
-        out = np.empty((X.shape[0], units[-1]), dtype=dtype)
-        if X.shape[0] == 0:
-            return out
-        net = _network(
-            dtype, units, self.activation, self.out_activation_, self._core_loss(),
-            min(X.shape[0], _CHUNK_ROWS),
-        )
-        net.predict(params, _core_input(X, dtype), out)
-        return out
-
-    # ------------------------------------------------------------------ fit
-    def _initialize(self, y, layer_units, dtype, rng):
-        self.n_iter_ = 0
-        self.t_ = 0
-        self.n_outputs_ = y.shape[1]
-        self.n_layers_ = len(layer_units)
-        if not is_classifier(self):
-            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
-        elif self._label_type == "multiclass":
-            self.out_activation_ = "softmax"
-        else:
-            self.out_activation_ = "logistic"
-
-        # Glorot-uniform, drawn exactly as scikit-learn draws it (same generator calls in
-        # the same order), so a random_state gives scikit-learn's initial weights. The
-        # activations beyond scikit-learn's use relu's factor 6.
-        factor = 2.0 if self.activation == "logistic" else 6.0
-        coefs, intercepts = [], []
-        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
-            bound = np.sqrt(factor / (fan_in + fan_out))
-            coefs.append(rng.uniform(-bound, bound, (fan_in, fan_out)))
-            intercepts.append(rng.uniform(-bound, bound, fan_out))
-        flat = np.concatenate([a.ravel() for a in coefs + intercepts]).astype(dtype)
-        self._set_views(flat, layer_units)
-        self._optimizer = None
-        self._best_params = None
-
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
-            # A list from the first fit that has a validation set (_fit_stochastic).
-            self.validation_loss_curve_ = None
-            self.best_validation_loss_ = None
-            if self.early_stopping and self.early_stopping_metric == "loss":
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
-                self.best_validation_loss_ = np.inf
-                self.best_loss_ = None
-            elif self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
 
     def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
         # All or nothing: training updates the weights and optimizer state in place, so a
@@ -482,10 +349,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         continuation (warm_start, partial_fit) updates the weights, the optimizer state
         and the curves in place, so those are copied.
         """
-        continuing = "coefs_" in self.__dict__ and (self.warm_start or incremental)
+        continuing = self._weights_attribute in self.__dict__ and (
+            self.warm_start or incremental
+        )
         if not continuing:
             return dict(self.__dict__), False
-        flat = self._packed_params()  # first, so that coefs_ are views of flat
+        flat = self._packed_params()  # first, so that the fitted weights are views of flat
         state = dict(self.__dict__)
         state["_flat_params"] = flat.copy()
         state["_optimizer"] = copy.deepcopy(state.get("_optimizer"))
@@ -498,158 +367,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         self.__dict__.clear()
         self.__dict__.update(state)
         if continuing:
-            # coefs_ are views of the weights that the failed fit changed: re-point them.
-            self._set_views(state["_flat_params"], self._layer_units())
-
-    def _dropout_rates(self, n_hidden):
-        """`dropout` as one float per hidden layer; ValueError where it does not fit."""
-        if isinstance(self.dropout, Real):
-            return [float(self.dropout)] * n_hidden
-        rates = np.asarray(self.dropout, dtype=np.float64)
-        if rates.ndim != 1 or rates.size != n_hidden:
-            raise ValueError(
-                f"dropout must be a float or a sequence of one rate per hidden layer "
-                f"({n_hidden}), got {self.dropout!r}."
-            )
-        if not np.all((rates >= 0) & (rates < 1)):
-            raise ValueError(f"dropout rates must be in [0, 1), got {self.dropout!r}.")
-        return [float(r) for r in rates]
-
-    def _check_training_extras(self, n_hidden):
-        """Checks of dropout, max_grad_norm, learning_rate='cosine' and warmup_iters that
-        span several parameters; returns the dropout rate of each hidden layer."""
-        rates = self._dropout_rates(n_hidden)
-        if self.solver == "lbfgs":
-            used = [
-                name
-                for name, on in (
-                    ("dropout", any(rates)),
-                    ("max_grad_norm", self.max_grad_norm is not None),
-                    ("learning_rate='cosine'", self.learning_rate == "cosine"),
-                )
-                if on
-            ]
-            if used:
-                raise ValueError(
-                    f"{' and '.join(used)} apply to the stochastic solvers ('sgd', 'adam', "
-                    "'adamw') only, not to solver='lbfgs'."
-                )
-        if self.warmup_iters and self.learning_rate != "cosine":
-            raise ValueError(
-                f"warmup_iters={self.warmup_iters} applies to learning_rate='cosine' only, "
-                f"got learning_rate={self.learning_rate!r}."
-            )
-        if self.learning_rate == "cosine" and self.warmup_iters >= self.max_iter:
-            raise ValueError(
-                f"warmup_iters ({self.warmup_iters}) must be smaller than max_iter "
-                f"({self.max_iter}) with learning_rate='cosine'."
-            )
-        return rates
-
-    def _fit_checked(self, X, y, sample_weight, incremental, validation_data=None):
-        if validation_data is not None and self.solver not in _STOCHASTIC_SOLVERS:
-            raise ValueError(
-                "validation_data needs a stochastic solver ('sgd', 'adam' or 'adamw'): it "
-                f"is evaluated after every epoch; got solver={self.solver!r}."
-            )
-        hidden_layer_sizes = self.hidden_layer_sizes
-        if not hasattr(hidden_layer_sizes, "__iter__"):
-            hidden_layer_sizes = [hidden_layer_sizes]
-        hidden_layer_sizes = list(hidden_layer_sizes)
-        if np.any(np.array(hidden_layer_sizes) <= 0):
-            raise ValueError(
-                "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes
-            )
-        self._check_training_extras(len(hidden_layer_sizes))
-        first_pass = not hasattr(self, "coefs_") or (
-            not self.warm_start and not incremental
-        )
-        X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        precision = getattr(self, "precision", None)
-        if precision is not None:
-            want = _PRECISION_DTYPE[precision]
-            if X.dtype != want:
-                X = X.astype(want)
-            if not first_pass and self._packed_params().dtype != want:
-                raise ValueError(
-                    f"precision={precision!r} trains {np.dtype(want).name} models; this one "
-                    f"is {self._packed_params().dtype}. Fit again without warm_start."
-                )
-        device = _cuda.fit_device(self, X)
-        if precision == "bfloat16" and device == "cpu":
-            _check_bf16_cpu()
-        if device == "cuda":
-            X = _cuda.as_float32(X)
-            if not first_pass and self._packed_params().dtype != np.float32:
-                raise ValueError(
-                    "device='cuda' trains float32 models; this one is float64. Fit again "
-                    "without warm_start."
-                )
-        n_samples, n_features = X.shape
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
-        if y.ndim == 1:
-            y = y.reshape((-1, 1))
-        # class_weight (classifiers): sklearn's compute_sample_weight, times sample_weight.
-        class_weights = self._class_weight_table(y, incremental)
-        if class_weights is not None:
-            cw = self._class_sample_weight(class_weights, y)
-            sample_weight = cw if sample_weight is None else sample_weight * cw
-        validation = None
-        if validation_data is not None:
-            X_val, y_val, sw_val = self._check_validation_data(validation_data, y.shape[1])
-            if class_weights is not None:
-                cw = self._class_sample_weight(class_weights, y_val)
-                sw_val = cw if sw_val is None else sw_val * cw
-            validation = (X_val, y_val, sw_val)
-        layer_units = [n_features] + [int(h) for h in hidden_layer_sizes] + [y.shape[1]]
-        rng = check_random_state(self.random_state)
-
-        if first_pass:
-            # Before numpy draws the initial weights, which may be far beyond RAM.
-            if self.solver == "lbfgs":
-                rows = min(n_samples, _CHUNK_ROWS)
-            elif self.batch_size == "auto":
-                rows = min(200, n_samples)
-            else:
-                rows = min(self.batch_size, n_samples)
-            _check_fits_in_memory(layer_units, rows, X.dtype.itemsize)
-            self._initialize(y, layer_units, X.dtype, rng)
-        elif self._layer_units() != layer_units:
-            raise ValueError(
-                f"The fitted network has layer sizes {self._layer_units()} but this call "
-                f"needs {layer_units}: hidden_layer_sizes or the number of outputs changed "
-                "since the last fit. Fit again without warm_start."
-            )
-        self.n_outputs_ = y.shape[1]
-
-        # Train in the model's dtype: float32 data stays float32.
-        dtype = self._packed_params().dtype
-        if X.dtype != dtype:
-            X = X.astype(dtype)
-        if sample_weight is not None:
-            sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
-        if validation is not None:
-            X_val, y_val, sw_val = validation
-            validation = (
-                X_val.astype(dtype, copy=False),
-                y_val,
-                None if sw_val is None else np.ascontiguousarray(sw_val, dtype=dtype),
-            )
-
-        hooks = _callbacks.FitHooks(self, X, y, sample_weight)
-        hooks.fit_begin()
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, y, sample_weight, rng, incremental, hooks, validation)
-        elif self.solver == "lbfgs":
-            self._fit_lbfgs(X, y, sample_weight, hooks)
-
-        # As scikit-learn, the weights (a non-finite loss already raised, except with
-        # early stopping, where loss_ is the last epoch's and the weights the best epoch's).
-        if not np.isfinite(self._packed_params()).all():
-            raise ValueError(_NON_FINITE_MSG)
-        hooks.fit_end()
-        return self
+            # The fitted weights are views of those the failed fit changed: re-point them.
+            self._restore_views(state["_flat_params"])
 
     def _class_weight_table(self, y, incremental):
         """Per-output (classes, weights) from class_weight; None without class weights.
@@ -676,8 +395,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         sw_val = validation_data[2] if len(validation_data) == 3 else None
         try:
             X_val = validate_data(
-                self, X_val, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
-                reset=False,
+                self, X_val, dtype=(np.float64, np.float32), reset=False, **self._input_checks
             )
             y_val = self._validation_targets(y_val, n_outputs)
             check_consistent_length(X_val, y_val)
@@ -694,58 +412,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         data = net.mean_loss(flat, X_val, Y_val, sw_val)
         if self.solver == "adamw":
             return data
-        n_coefs = sum(c.size for c in self.coefs_)
-        w = flat[:n_coefs]
+        w = flat[: self._n_decayed()]
         sq = float(np.dot(w, w)) if w.dtype == np.float64 else float(
             np.dot(w.astype(np.float64), w.astype(np.float64)))
         return data + 0.5 * float(self.alpha) * sq * penalty_scale
-
-    def _lbfgs_objective(self, X, y, sample_weight):
-        """The function L-BFGS minimises: packed parameters (float64) -> (loss, gradient),
-        the full-batch loss with its L2 term and its gradient from one C++ call
-        (scikit-learn's _loss_grad_lbfgs; tests/test_sklearn_mlp.py checks it by finite
-        differences)."""
-        flat = self._packed_params()
-        dtype = flat.dtype
-        net = _network(
-            dtype, self._layer_units(), self.activation, self.out_activation_,
-            self._core_loss(), min(X.shape[0], _CHUNK_ROWS),
-            precision=getattr(self, "precision", None),
-        )
-        Xc = _core_input(X, dtype)
-        Y = np.ascontiguousarray(y, dtype=dtype)
-        grad = np.empty_like(flat)
-        alpha = float(self.alpha)
-
-        def loss_grad(packed):
-            params = np.ascontiguousarray(packed, dtype=dtype)
-            loss = net.loss_grad(params, grad, Xc, Y, sample_weight, alpha)
-            return loss, grad.astype(np.float64)  # scipy keeps it: hand over a copy
-
-        return loss_grad
-
-    def _fit_lbfgs(self, X, y, sample_weight, hooks=_callbacks.NO_HOOKS):
-        flat = self._packed_params()
-        loss_grad = self._lbfgs_objective(X, y, sample_weight)
-        # L-BFGS-B's own vector work is tiny; BLAS threads spinning between its calls
-        # would steal the cores from our OpenMP threads (measured: 6x slower gradients).
-        with threadpool_limits(limits=1, user_api="blas"):
-            opt_res = scipy.optimize.minimize(
-                loss_grad,
-                flat.astype(np.float64),
-                method="L-BFGS-B",
-                jac=True,
-                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-                callback=hooks.lbfgs_callback(flat),
-            )
-        hooks.lbfgs_close()
-        self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
-        self.loss_ = opt_res.fun
-        flat[:] = opt_res.x
-        if not np.isfinite(self.loss_):
-            # L-BFGS-B stops at a non-finite first evaluation with finite weights: the
-            # same divergence as non-finite weights, and the same error.
-            raise ValueError(_NON_FINITE_MSG)
 
     def _new_optimizer(self, n_params, dtype):
         """Optimizer state as plain values and arrays, so pickles hold nothing else.
@@ -833,20 +503,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
-        units = self._layer_units()
-        dropout = self._dropout_rates(len(units) - 2)
-        dropping = any(dropout)
-        if _cuda.fit_device(self, X_train) == "cuda":
-            net = _cuda.DeviceTrainer(
-                units, self.activation, self.out_activation_, self._core_loss(), batch_size,
-                dropout if dropping else (),
-                "bf16" if getattr(self, "precision", None) == "bfloat16" else "float32",
-            )
-        else:
-            net = _network(
-                dtype, units, self.activation, self.out_activation_, self._core_loss(),
-                batch_size, dropout if dropping else (), getattr(self, "precision", None),
-            )
+        net, dropping = self._training_network(dtype, batch_size, X_train)
         # Steps per epoch, and what the cosine schedule spans: max_iter epochs of them.
         n_batches = -(-n_samples // batch_size)
         extras = dict(
@@ -858,11 +515,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         Xc = _core_input(X_train, dtype)
         Y = np.ascontiguousarray(y_train, dtype=dtype)
         if track_val_loss:
-            # Always on the CPU (device='cuda' mirrors the weights to the host each epoch).
-            val_net = _network(
-                dtype, self._layer_units(), self.activation, self.out_activation_,
-                self._core_loss(), min(X_val.shape[0], _CHUNK_ROWS),
-            )
+            val_net = self._evaluation_network(dtype, min(X_val.shape[0], _CHUNK_ROWS))
             Xc_val = _core_input(X_val, dtype)
             # The L2 term of an epoch's loss: 0.5 alpha ||W||^2 / batch length per batch,
             # averaged over batches weighted by their length.
@@ -994,38 +647,6 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             if not np.isfinite(out).all():
                 raise ValueError(_NON_FINITE_MSG)
 
-    def _outputs_surely_finite(self, X):
-        """True when |pre-activations| are provably far below overflow for every row of X.
-
-        By Cauchy-Schwarz a row's pre-activation z = a @ W + b has ||z|| <= ||a|| ||W||_F +
-        ||b|| (and so does every partial sum of the product); relu, identity, leaky_relu,
-        gelu, silu and elu keep the bound, softplus adds log 2 per unit, tanh and logistic
-        map into [-1, 1]. Far below the dtype's maximum (and below
-        log(max) for Poisson's exp) nothing can overflow.
-        """
-        with np.errstate(over="ignore", invalid="ignore"):
-            if sp.issparse(X):
-                bound = float(np.sqrt(np.max(np.asarray(X.multiply(X).sum(axis=1)))))
-            else:  # in row chunks: no temporary the size of X
-                bound = float(np.sqrt(max(
-                    np.einsum("ij,ij->i", X[i : i + _CHUNK_ROWS], X[i : i + _CHUNK_ROWS]).max()
-                    for i in range(0, X.shape[0], _CHUNK_ROWS)
-                )))
-            finfo = np.finfo(self._packed_params().dtype)
-            limit = float(finfo.max) * 1e-6
-            for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
-                z = float(np.linalg.norm(W)) * bound + float(np.linalg.norm(b))
-                if not z < limit:
-                    return False
-                hidden = i < len(self.coefs_) - 1
-                if hidden and self.activation in ("tanh", "logistic"):
-                    bound = np.sqrt(W.shape[1])
-                elif hidden and self.activation == "softplus":  # softplus(z) <= |z| + log 2
-                    bound = z + np.sqrt(W.shape[1])
-                else:  # the others have |f(z)| <= |z|
-                    bound = z
-        return self.out_activation_ != "exp" or z < 0.5 * np.log(float(finfo.max))
-
     def _trigger_stopping(self, opt, msg):
         """scikit-learn's optimizer.trigger_stopping: True when training should stop."""
         if opt["solver"] in _ADAM_SOLVERS or opt["lr_schedule"] != "adaptive":
@@ -1087,6 +708,474 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 " optimizers. %s is not stochastic." % self.solver
             )
         return True
+
+
+class BaseMultilayerPerceptron(BaseNetwork):
+    """Base class for MLP classification and regression.
+
+    Warning: This class should not be used directly. Use derived classes instead.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseNetwork._parameter_constraints,
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [
+            StrOptions({"identity", "logistic", "tanh", "relu",
+                        "leaky_relu", "gelu", "silu", "elu", "softplus"})
+        ],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam", "adamw"})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        loss,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+        dropout=0.0,
+        max_grad_norm=None,
+        warmup_iters=0,
+    ):
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.max_grad_norm = max_grad_norm
+        self.warmup_iters = warmup_iters
+
+    # ------------------------------------------------------------------ parameters
+    def _layer_units(self):
+        return [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+
+    def _packed_params(self):
+        """The flat parameter vector behind coefs_ and intercepts_.
+
+        If a user assigned new arrays (or the model was unpickled, which copies views),
+        they are packed into a fresh vector and coefs_/intercepts_ become views of it.
+        """
+        flat = self.__dict__.get("_flat_params")
+        if flat is not None and self._are_views_of(flat):
+            return flat
+        coefs, intercepts = list(self.coefs_), list(self.intercepts_)
+        if len(coefs) != len(intercepts) or not coefs:
+            raise ValueError(
+                "coefs_ and intercepts_ must be non-empty lists of the same length, got "
+                f"{len(coefs)} and {len(intercepts)}."
+            )
+        units = [np.shape(coefs[0])[0]] + [np.shape(c)[1] for c in coefs]
+        for i, (c, b) in enumerate(zip(coefs, intercepts)):
+            if np.shape(c) != (units[i], units[i + 1]) or np.shape(b) != (units[i + 1],):
+                raise ValueError(
+                    f"coefs_[{i}] has shape {np.shape(c)} and intercepts_[{i}] has shape "
+                    f"{np.shape(b)}; expected {(units[i], units[i + 1])} and "
+                    f"{(units[i + 1],)} for consecutive layers."
+                )
+        dtype = np.result_type(*coefs, *intercepts)
+        dtype = np.float32 if dtype == np.float32 else np.float64
+        flat = np.concatenate(
+            [np.asarray(a, dtype=dtype).ravel() for a in coefs + intercepts]
+        )
+        self._set_views(flat, units)
+        return flat
+
+    def _set_views(self, flat, units):
+        self._flat_params = flat
+        coefs, intercepts, start = [], [], 0
+        for fan_in, fan_out in zip(units[:-1], units[1:]):
+            coefs.append(flat[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
+            start += fan_in * fan_out
+        for fan_out in units[1:]:
+            intercepts.append(flat[start : start + fan_out])
+            start += fan_out
+        self.coefs_, self.intercepts_ = coefs, intercepts
+
+    def _are_views_of(self, flat):
+        base = flat.ctypes.data
+        start = 0
+        try:
+            units = self._layer_units()
+        except (AttributeError, IndexError, TypeError):
+            return False
+        expected = []
+        for fan_in, fan_out in zip(units[:-1], units[1:]):
+            expected.append((start, (fan_in, fan_out)))
+            start += fan_in * fan_out
+        offsets_b = []
+        for fan_out in units[1:]:
+            offsets_b.append((start, (fan_out,)))
+            start += fan_out
+        if start != flat.size or len(self.intercepts_) != len(self.coefs_):
+            return False
+        for arr, (offset, shape) in zip(
+            list(self.coefs_) + list(self.intercepts_), expected + offsets_b
+        ):
+            if not (
+                isinstance(arr, np.ndarray)
+                and arr.dtype == flat.dtype
+                and arr.shape == shape
+                and arr.flags.c_contiguous
+                and arr.ctypes.data == base + offset * flat.itemsize
+            ):
+                return False
+        return True
+
+    def _restore_views(self, flat):
+        self._set_views(flat, self._layer_units())
+
+    def _n_decayed(self):
+        return sum(c.size for c in self.coefs_)
+
+    def _reconstruction_attributes(self, params=None):
+        """What a copy of the estimator needs to predict as of now (or as of `params`),
+        for the callbacks (sklearn.callback)."""
+        if params is None:
+            coefs = [np.array(c) for c in self.coefs_]
+            intercepts = [np.array(b) for b in self.intercepts_]
+        else:
+            dtype = self._packed_params().dtype
+            coefs, intercepts = _callbacks.unflatten(
+                np.asarray(params, dtype=dtype), self._layer_units()
+            )
+        return {"coefs_": coefs, "intercepts_": intercepts}
+
+    def _training_network(self, dtype, batch_size, X):
+        units = self._layer_units()
+        dropout = self._dropout_rates(len(units) - 2)
+        dropping = any(dropout)
+        if _cuda.fit_device(self, X) == "cuda":
+            net = _cuda.DeviceTrainer(
+                units, self.activation, self.out_activation_, self._core_loss(), batch_size,
+                dropout if dropping else (),
+                "bf16" if getattr(self, "precision", None) == "bfloat16" else "float32",
+            )
+        else:
+            net = _network(
+                dtype, units, self.activation, self.out_activation_, self._core_loss(),
+                batch_size, dropout if dropping else (), getattr(self, "precision", None),
+            )
+        return net, dropping
+
+    def _evaluation_network(self, dtype, rows):
+        # Always on the CPU (device='cuda' mirrors the weights to the host each epoch).
+        return _network(
+            dtype, self._layer_units(), self.activation, self.out_activation_,
+            self._core_loss(), rows,
+        )
+
+    # ------------------------------------------------------------------ forward
+    def _forward_pass_fast(self, X, check_input=True):
+        """Output-layer activations for X (n_samples, n_outputs)."""
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        flat = self._packed_params()
+        dtype = self._predict_dtype(X, flat)
+        params = flat if flat.dtype == dtype else flat.astype(dtype)
+        units = self._layer_units()
+        if _cuda.predict_on_device(self, X, flat):
+            out = _cuda.predict(
+                units, self.activation, self.out_activation_, self._core_loss(), flat, X
+            )
+            return out.astype(dtype, copy=False)
+        out = np.empty((X.shape[0], units[-1]), dtype=dtype)
+        if X.shape[0] == 0:
+            return out
+        net = _network(
+            dtype, units, self.activation, self.out_activation_, self._core_loss(),
+            min(X.shape[0], _CHUNK_ROWS),
+        )
+        net.predict(params, _core_input(X, dtype), out)
+        return out
+
+    # ------------------------------------------------------------------ fit
+    def _initialize(self, y, layer_units, dtype, rng):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._output_activation()
+
+        # Glorot-uniform, drawn exactly as scikit-learn draws it (same generator calls in
+        # the same order), so a random_state gives scikit-learn's initial weights. The
+        # activations beyond scikit-learn's use relu's factor 6.
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        coefs, intercepts = [], []
+        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            coefs.append(rng.uniform(-bound, bound, (fan_in, fan_out)))
+            intercepts.append(rng.uniform(-bound, bound, fan_out))
+        flat = np.concatenate([a.ravel() for a in coefs + intercepts]).astype(dtype)
+        self._set_views(flat, layer_units)
+        self._optimizer = None
+        self._best_params = None
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._init_training_state()
+
+    def _dropout_rates(self, n_hidden):
+        """`dropout` as one float per hidden layer; ValueError where it does not fit."""
+        if isinstance(self.dropout, Real):
+            return [float(self.dropout)] * n_hidden
+        rates = np.asarray(self.dropout, dtype=np.float64)
+        if rates.ndim != 1 or rates.size != n_hidden:
+            raise ValueError(
+                f"dropout must be a float or a sequence of one rate per hidden layer "
+                f"({n_hidden}), got {self.dropout!r}."
+            )
+        if not np.all((rates >= 0) & (rates < 1)):
+            raise ValueError(f"dropout rates must be in [0, 1), got {self.dropout!r}.")
+        return [float(r) for r in rates]
+
+    def _check_training_extras(self, n_hidden):
+        """Checks of dropout, max_grad_norm, learning_rate='cosine' and warmup_iters that
+        span several parameters; returns the dropout rate of each hidden layer."""
+        rates = self._dropout_rates(n_hidden)
+        if self.solver == "lbfgs":
+            used = [
+                name
+                for name, on in (
+                    ("dropout", any(rates)),
+                    ("max_grad_norm", self.max_grad_norm is not None),
+                    ("learning_rate='cosine'", self.learning_rate == "cosine"),
+                )
+                if on
+            ]
+            if used:
+                raise ValueError(
+                    f"{' and '.join(used)} apply to the stochastic solvers ('sgd', 'adam', "
+                    "'adamw') only, not to solver='lbfgs'."
+                )
+        self._check_schedule()
+        return rates
+
+    def _fit_checked(self, X, y, sample_weight, incremental, validation_data=None):
+        if validation_data is not None and self.solver not in _STOCHASTIC_SOLVERS:
+            raise ValueError(
+                "validation_data needs a stochastic solver ('sgd', 'adam' or 'adamw'): it "
+                f"is evaluated after every epoch; got solver={self.solver!r}."
+            )
+        hidden_layer_sizes = self.hidden_layer_sizes
+        if not hasattr(hidden_layer_sizes, "__iter__"):
+            hidden_layer_sizes = [hidden_layer_sizes]
+        hidden_layer_sizes = list(hidden_layer_sizes)
+        if np.any(np.array(hidden_layer_sizes) <= 0):
+            raise ValueError(
+                "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes
+            )
+        self._check_training_extras(len(hidden_layer_sizes))
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental
+        )
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        precision = getattr(self, "precision", None)
+        if precision is not None:
+            want = _PRECISION_DTYPE[precision]
+            if X.dtype != want:
+                X = X.astype(want)
+            if not first_pass and self._packed_params().dtype != want:
+                raise ValueError(
+                    f"precision={precision!r} trains {np.dtype(want).name} models; this one "
+                    f"is {self._packed_params().dtype}. Fit again without warm_start."
+                )
+        device = _cuda.fit_device(self, X)
+        if precision == "bfloat16" and device == "cpu":
+            _check_bf16_cpu()
+        if device == "cuda":
+            X = _cuda.as_float32(X)
+            if not first_pass and self._packed_params().dtype != np.float32:
+                raise ValueError(
+                    "device='cuda' trains float32 models; this one is float64. Fit again "
+                    "without warm_start."
+                )
+        n_samples, n_features = X.shape
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        # class_weight (classifiers): sklearn's compute_sample_weight, times sample_weight.
+        class_weights = self._class_weight_table(y, incremental)
+        if class_weights is not None:
+            cw = self._class_sample_weight(class_weights, y)
+            sample_weight = cw if sample_weight is None else sample_weight * cw
+        validation = None
+        if validation_data is not None:
+            X_val, y_val, sw_val = self._check_validation_data(validation_data, y.shape[1])
+            if class_weights is not None:
+                cw = self._class_sample_weight(class_weights, y_val)
+                sw_val = cw if sw_val is None else sw_val * cw
+            validation = (X_val, y_val, sw_val)
+        layer_units = [n_features] + [int(h) for h in hidden_layer_sizes] + [y.shape[1]]
+        rng = check_random_state(self.random_state)
+
+        if first_pass:
+            # Before numpy draws the initial weights, which may be far beyond RAM.
+            if self.solver == "lbfgs":
+                rows = min(n_samples, _CHUNK_ROWS)
+            elif self.batch_size == "auto":
+                rows = min(200, n_samples)
+            else:
+                rows = min(self.batch_size, n_samples)
+            _check_fits_in_memory(layer_units, rows, X.dtype.itemsize)
+            self._initialize(y, layer_units, X.dtype, rng)
+        elif self._layer_units() != layer_units:
+            raise ValueError(
+                f"The fitted network has layer sizes {self._layer_units()} but this call "
+                f"needs {layer_units}: hidden_layer_sizes or the number of outputs changed "
+                "since the last fit. Fit again without warm_start."
+            )
+        self.n_outputs_ = y.shape[1]
+
+        # Train in the model's dtype: float32 data stays float32.
+        dtype = self._packed_params().dtype
+        if X.dtype != dtype:
+            X = X.astype(dtype)
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+        if validation is not None:
+            X_val, y_val, sw_val = validation
+            validation = (
+                X_val.astype(dtype, copy=False),
+                y_val,
+                None if sw_val is None else np.ascontiguousarray(sw_val, dtype=dtype),
+            )
+
+        hooks = _callbacks.FitHooks(self, X, y, sample_weight)
+        hooks.fit_begin()
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, y, sample_weight, rng, incremental, hooks, validation)
+        elif self.solver == "lbfgs":
+            self._fit_lbfgs(X, y, sample_weight, hooks)
+
+        # As scikit-learn, the weights (a non-finite loss already raised, except with
+        # early stopping, where loss_ is the last epoch's and the weights the best epoch's).
+        if not np.isfinite(self._packed_params()).all():
+            raise ValueError(_NON_FINITE_MSG)
+        hooks.fit_end()
+        return self
+
+    def _lbfgs_objective(self, X, y, sample_weight):
+        """The function L-BFGS minimises: packed parameters (float64) -> (loss, gradient),
+        the full-batch loss with its L2 term and its gradient from one C++ call
+        (scikit-learn's _loss_grad_lbfgs; tests/test_sklearn_mlp.py checks it by finite
+        differences)."""
+        flat = self._packed_params()
+        dtype = flat.dtype
+        net = _network(
+            dtype, self._layer_units(), self.activation, self.out_activation_,
+            self._core_loss(), min(X.shape[0], _CHUNK_ROWS),
+            precision=getattr(self, "precision", None),
+        )
+        Xc = _core_input(X, dtype)
+        Y = np.ascontiguousarray(y, dtype=dtype)
+        grad = np.empty_like(flat)
+        alpha = float(self.alpha)
+
+        def loss_grad(packed):
+            params = np.ascontiguousarray(packed, dtype=dtype)
+            loss = net.loss_grad(params, grad, Xc, Y, sample_weight, alpha)
+            return loss, grad.astype(np.float64)  # scipy keeps it: hand over a copy
+
+        return loss_grad
+
+    def _fit_lbfgs(self, X, y, sample_weight, hooks=_callbacks.NO_HOOKS):
+        flat = self._packed_params()
+        loss_grad = self._lbfgs_objective(X, y, sample_weight)
+        # L-BFGS-B's own vector work is tiny; BLAS threads spinning between its calls
+        # would steal the cores from our OpenMP threads (measured: 6x slower gradients).
+        with threadpool_limits(limits=1, user_api="blas"):
+            opt_res = scipy.optimize.minimize(
+                loss_grad,
+                flat.astype(np.float64),
+                method="L-BFGS-B",
+                jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+                callback=hooks.lbfgs_callback(flat),
+            )
+        hooks.lbfgs_close()
+        self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
+        self.loss_ = opt_res.fun
+        flat[:] = opt_res.x
+        if not np.isfinite(self.loss_):
+            # L-BFGS-B stops at a non-finite first evaluation with finite weights: the
+            # same divergence as non-finite weights, and the same error.
+            raise ValueError(_NON_FINITE_MSG)
+
+    def _outputs_surely_finite(self, X):
+        """True when |pre-activations| are provably far below overflow for every row of X.
+
+        By Cauchy-Schwarz a row's pre-activation z = a @ W + b has ||z|| <= ||a|| ||W||_F +
+        ||b|| (and so does every partial sum of the product); relu, identity, leaky_relu,
+        gelu, silu and elu keep the bound, softplus adds log 2 per unit, tanh and logistic
+        map into [-1, 1]. Far below the dtype's maximum (and below
+        log(max) for Poisson's exp) nothing can overflow.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            if sp.issparse(X):
+                bound = float(np.sqrt(np.max(np.asarray(X.multiply(X).sum(axis=1)))))
+            else:  # in row chunks: no temporary the size of X
+                bound = float(np.sqrt(max(
+                    np.einsum("ij,ij->i", X[i : i + _CHUNK_ROWS], X[i : i + _CHUNK_ROWS]).max()
+                    for i in range(0, X.shape[0], _CHUNK_ROWS)
+                )))
+            finfo = np.finfo(self._packed_params().dtype)
+            limit = float(finfo.max) * 1e-6
+            for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+                z = float(np.linalg.norm(W)) * bound + float(np.linalg.norm(b))
+                if not z < limit:
+                    return False
+                hidden = i < len(self.coefs_) - 1
+                if hidden and self.activation in ("tanh", "logistic"):
+                    bound = np.sqrt(W.shape[1])
+                elif hidden and self.activation == "softplus":  # softplus(z) <= |z| + log 2
+                    bound = z + np.sqrt(W.shape[1])
+                else:  # the others have |f(z)| <= |z|
+                    bound = z
+        return self.out_activation_ != "exp" or z < 0.5 * np.log(float(finfo.max))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -27,7 +27,7 @@ def max_subtasks(est, incremental):
     return est.max_iter
 
 
-def _unflatten(flat, units):
+def unflatten(flat, units):
     """Copies of coefs_ and intercepts_ from a flat vector in the estimator's packing."""
     coefs, intercepts, start = [], [], 0
     for fan_in, fan_out in zip(units[:-1], units[1:]):
@@ -73,14 +73,7 @@ class FitHooks:
 
     def _state(self, params=None):
         """What a copy of the estimator needs to predict as of now (or as of `params`)."""
-        est = self._est
-        if params is None:
-            coefs = [np.array(c) for c in est.coefs_]
-            intercepts = [np.array(b) for b in est.intercepts_]
-        else:
-            dtype = est._packed_params().dtype
-            coefs, intercepts = _unflatten(np.asarray(params, dtype=dtype), est._layer_units())
-        return {"coefs_": coefs, "intercepts_": intercepts}
+        return self._est._reconstruction_attributes(params)
 
     def _call(self, ctx, hook, params=None):
         kwargs = dict(

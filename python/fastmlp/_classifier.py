@@ -15,9 +15,234 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import _check_y, check_is_fitted, column_or_1d, validate_data
 
 from ._base import BaseMultilayerPerceptron
+from ._neural_net import BaseNeuralNet
 
 
-class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
+class _ClassifierNetwork(ClassifierMixin):
+    """What MLPClassifier and NeuralNetClassifier share: the label encoding (one output per
+    class, or per label of multilabel y), class weights, predict and predict_proba, on top
+    of the network's forward pass (``_forward_pass_fast``) and fit (``_fit``)."""
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+            **self._input_checks,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+
+        # Which classes a call may see: a cold fit defines them; warm_start needs
+        # exactly the same set; partial_fit needs a subset of the first call's.
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._fit_label_encoding(y)
+            self.classes_ = self._binarizer_classes
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same "
+                        "classes as in the previous call to fit. Previously "
+                        f"got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    "`y` has classes not in `self.classes_`. "
+                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
+        return X, self._binarize(y)
+
+    def _class_weight_table(self, y, incremental):
+        """Per-output (classes, weights) for class_weight, as compute_sample_weight builds
+        them from the labels of `y` (binarized); None when class_weight is None.
+
+        partial_fit weighs against every class (classes_, or {0, 1} per label) as
+        SGDClassifier does, and refuses 'balanced', which needs the whole data.
+        """
+        class_weight = self.class_weight
+        if class_weight is None:
+            return None
+        if incremental and isinstance(class_weight, str):
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit. In order to "
+                "use 'balanced' weights, use compute_class_weight('balanced', "
+                "classes=classes, y=y). In place of y you can use a large enough sample "
+                "of the full training set target to properly estimate the class "
+                "frequency distributions. Pass the resulting weights as the "
+                "class_weight parameter."
+            )
+        labels = self._inverse_binarize(y)
+        if labels.ndim == 1:
+            labels = labels.reshape(-1, 1)
+        n_outputs = labels.shape[1]
+        # compute_sample_weight's multi-output rules and messages.
+        if n_outputs > 1:
+            if isinstance(class_weight, dict):
+                raise ValueError(
+                    "For multi-output, class_weight should be a list of dicts, or the "
+                    "string 'balanced'."
+                )
+            if isinstance(class_weight, list) and len(class_weight) != n_outputs:
+                raise ValueError(
+                    "For multi-output, number of elements in class_weight should match "
+                    f"number of outputs. Got {len(class_weight)} element(s) while having "
+                    f"{n_outputs} outputs."
+                )
+        elif isinstance(class_weight, list):
+            raise ValueError(
+                "class_weight is a list (one dict per label, for multilabel y) but y "
+                "has a single output: pass a dict or 'balanced'."
+            )
+        table = []
+        for k in range(n_outputs):
+            y_k = labels[:, k]
+            if not incremental:
+                classes_k = np.unique(y_k)
+            elif n_outputs == 1:
+                classes_k = np.asarray(self.classes_)
+            else:
+                classes_k = np.array([0, 1])
+            weight_k = class_weight if isinstance(class_weight, (str, dict)) else class_weight[k]
+            table.append((classes_k, compute_class_weight(weight_k, classes=classes_k, y=y_k)))
+        return table
+
+    def _class_sample_weight(self, table, y):
+        """Sample weights (float64) of the binarized targets `y` from a class-weight table:
+        the product over outputs, as compute_sample_weight computes them. A label absent
+        from the table (a multilabel column constant in training, seen in validation
+        data) weighs 1."""
+        labels = self._inverse_binarize(y)
+        if labels.ndim == 1:
+            labels = labels.reshape(-1, 1)
+        weights = []
+        for (classes_k, weight_k), y_k in zip(table, labels.T):
+            idx = np.clip(np.searchsorted(classes_k, y_k), 0, len(classes_k) - 1)
+            weights.append(np.where(classes_k[idx] == y_k, weight_k[idx], 1.0))
+        return np.prod(weights, axis=0, dtype=np.float64)
+
+    def _validation_targets(self, y_val, n_outputs):
+        """y_val binarized as y is; labels unseen in training are an error."""
+        y_val = _check_y(y_val, multi_output=True)
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        if self._label_type != "multilabel-indicator" and not type_of_target(
+            y_val
+        ).startswith("multilabel"):
+            unseen = np.setdiff1d(unique_labels(y_val), self.classes_)
+            if len(unseen):
+                raise ValueError(
+                    f"y_val has labels not seen in training: {unseen}. The model's "
+                    f"classes are {self.classes_}."
+                )
+        return self._binarize(y_val)
+
+    def _fit_label_encoding(self, y):
+        """Learn the label encoding; only plain values are kept (for small pickles)."""
+        lb = LabelBinarizer().fit(y)
+        self._binarizer_classes = lb.classes_
+        self._label_type = lb.y_type_
+
+    def _binarize(self, y):
+        if type_of_target(y).startswith("multilabel") != (
+            self._label_type == "multilabel-indicator"
+        ):
+            if self._label_type == "multilabel-indicator":
+                raise ValueError("The object was fitted with multilabel input.")
+            raise ValueError("The object was not fitted with multilabel input.")
+        # Bool first, as scikit-learn, so float32 data is not upcast.
+        return label_binarize(y, classes=self._binarizer_classes).astype(bool)
+
+    def _inverse_binarize(self, y):
+        """Labels from network outputs (or from binarized targets)."""
+        classes = self._binarizer_classes
+        if self._label_type == "multiclass":
+            return classes.take(np.asarray(y).argmax(axis=1), mode="clip")
+        y = (np.asarray(y) > 0.5).astype(int)
+        if self._label_type == "multilabel-indicator":
+            return y
+        y = y.ravel()
+        if len(classes) == 1:
+            return np.repeat(classes[0], len(y))
+        return classes[y]
+
+    def predict(self, X):
+        """Predict the classes of X with the trained network.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray, shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._inverse_binarize(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(
+            X, y, sample_weight=sample_weight, score_function=accuracy_score
+        )
+
+    def predict_log_proba(self, X):
+        """Return the log of probability estimates.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted log-probability of the sample for each class in the
+            model, where classes are ordered as they are in ``self.classes_``.
+        """
+        y_prob = self.predict_proba(X)
+        return np.log(y_prob, out=y_prob)
+
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted probability of the sample for each class in the
+            model, where classes are ordered as they are in ``self.classes_``.
+        """
+        check_is_fitted(self)
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPClassifier(_ClassifierNetwork, BaseMultilayerPerceptron):
     """Multi-layer Perceptron classifier trained by fastmlp's C++ core.
 
     Same parameters, defaults, fitted attributes, methods, warnings and errors as
@@ -427,153 +652,6 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         "class_weight": [dict, list, StrOptions({"balanced"}), None],
     }
 
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            dtype=(np.float64, np.float32),
-            reset=reset,
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-
-        # Which classes a call may see: a cold fit defines them; warm_start needs
-        # exactly the same set; partial_fit needs a subset of the first call's.
-        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
-            self._fit_label_encoding(y)
-            self.classes_ = self._binarizer_classes
-        else:
-            classes = unique_labels(y)
-            if self.warm_start:
-                if set(classes) != set(self.classes_):
-                    raise ValueError(
-                        "warm_start can only be used where `y` has the same "
-                        "classes as in the previous call to fit. Previously "
-                        f"got {self.classes_}, `y` has {classes}"
-                    )
-            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(
-                    "`y` has classes not in `self.classes_`. "
-                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
-                )
-        return X, self._binarize(y)
-
-    def _class_weight_table(self, y, incremental):
-        """Per-output (classes, weights) for class_weight, as compute_sample_weight builds
-        them from the labels of `y` (binarized); None when class_weight is None.
-
-        partial_fit weighs against every class (classes_, or {0, 1} per label) as
-        SGDClassifier does, and refuses 'balanced', which needs the whole data.
-        """
-        class_weight = self.class_weight
-        if class_weight is None:
-            return None
-        if incremental and isinstance(class_weight, str):
-            raise ValueError(
-                "class_weight 'balanced' is not supported for partial_fit. In order to "
-                "use 'balanced' weights, use compute_class_weight('balanced', "
-                "classes=classes, y=y). In place of y you can use a large enough sample "
-                "of the full training set target to properly estimate the class "
-                "frequency distributions. Pass the resulting weights as the "
-                "class_weight parameter."
-            )
-        labels = self._inverse_binarize(y)
-        if labels.ndim == 1:
-            labels = labels.reshape(-1, 1)
-        n_outputs = labels.shape[1]
-        # compute_sample_weight's multi-output rules and messages.
-        if n_outputs > 1:
-            if isinstance(class_weight, dict):
-                raise ValueError(
-                    "For multi-output, class_weight should be a list of dicts, or the "
-                    "string 'balanced'."
-                )
-            if isinstance(class_weight, list) and len(class_weight) != n_outputs:
-                raise ValueError(
-                    "For multi-output, number of elements in class_weight should match "
-                    f"number of outputs. Got {len(class_weight)} element(s) while having "
-                    f"{n_outputs} outputs."
-                )
-        elif isinstance(class_weight, list):
-            raise ValueError(
-                "class_weight is a list (one dict per label, for multilabel y) but y "
-                "has a single output: pass a dict or 'balanced'."
-            )
-        table = []
-        for k in range(n_outputs):
-            y_k = labels[:, k]
-            if not incremental:
-                classes_k = np.unique(y_k)
-            elif n_outputs == 1:
-                classes_k = np.asarray(self.classes_)
-            else:
-                classes_k = np.array([0, 1])
-            weight_k = class_weight if isinstance(class_weight, (str, dict)) else class_weight[k]
-            table.append((classes_k, compute_class_weight(weight_k, classes=classes_k, y=y_k)))
-        return table
-
-    def _class_sample_weight(self, table, y):
-        """Sample weights (float64) of the binarized targets `y` from a class-weight table:
-        the product over outputs, as compute_sample_weight computes them. A label absent
-        from the table (a multilabel column constant in training, seen in validation
-        data) weighs 1."""
-        labels = self._inverse_binarize(y)
-        if labels.ndim == 1:
-            labels = labels.reshape(-1, 1)
-        weights = []
-        for (classes_k, weight_k), y_k in zip(table, labels.T):
-            idx = np.clip(np.searchsorted(classes_k, y_k), 0, len(classes_k) - 1)
-            weights.append(np.where(classes_k[idx] == y_k, weight_k[idx], 1.0))
-        return np.prod(weights, axis=0, dtype=np.float64)
-
-    def _validation_targets(self, y_val, n_outputs):
-        """y_val binarized as y is; labels unseen in training are an error."""
-        y_val = _check_y(y_val, multi_output=True)
-        if y_val.ndim == 2 and y_val.shape[1] == 1:
-            y_val = column_or_1d(y_val, warn=True)
-        if self._label_type != "multilabel-indicator" and not type_of_target(
-            y_val
-        ).startswith("multilabel"):
-            unseen = np.setdiff1d(unique_labels(y_val), self.classes_)
-            if len(unseen):
-                raise ValueError(
-                    f"y_val has labels not seen in training: {unseen}. The model's "
-                    f"classes are {self.classes_}."
-                )
-        return self._binarize(y_val)
-
-    def _fit_label_encoding(self, y):
-        """Learn the label encoding; only plain values are kept (for small pickles)."""
-        lb = LabelBinarizer().fit(y)
-        self._binarizer_classes = lb.classes_
-        self._label_type = lb.y_type_
-
-    def _binarize(self, y):
-        if type_of_target(y).startswith("multilabel") != (
-            self._label_type == "multilabel-indicator"
-        ):
-            if self._label_type == "multilabel-indicator":
-                raise ValueError("The object was fitted with multilabel input.")
-            raise ValueError("The object was not fitted with multilabel input.")
-        # Bool first, as scikit-learn, so float32 data is not upcast.
-        return label_binarize(y, classes=self._binarizer_classes).astype(bool)
-
-    def _inverse_binarize(self, y):
-        """Labels from network outputs (or from binarized targets)."""
-        classes = self._binarizer_classes
-        if self._label_type == "multiclass":
-            return classes.take(np.asarray(y).argmax(axis=1), mode="clip")
-        y = (np.asarray(y) > 0.5).astype(int)
-        if self._label_type == "multilabel-indicator":
-            return y
-        y = y.ravel()
-        if len(classes) == 1:
-            return np.repeat(classes[0], len(y))
-        return classes[y]
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the model to data matrix X and target(s) y.
@@ -606,33 +684,6 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return self._fit(
             X, y, sample_weight=sample_weight, incremental=False,
             validation_data=validation_data,
-        )
-
-    def predict(self, X):
-        """Predict using the multi-layer perceptron classifier.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-
-        Returns
-        -------
-        y : ndarray, shape (n_samples,) or (n_samples, n_classes)
-            The predicted classes.
-        """
-        check_is_fitted(self)
-        return self._predict(X)
-
-    def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        return self._inverse_binarize(y_pred)
-
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(
-            X, y, sample_weight=sample_weight, score_function=accuracy_score
         )
 
     @available_if(lambda est: est._check_solver())
@@ -668,46 +719,317 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                 self._fit_label_encoding(classes)
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def predict_log_proba(self, X):
-        """Return the log of probability estimates.
+
+class NeuralNetClassifier(_ClassifierNetwork, BaseNeuralNet):
+    """Neural-network classifier built from Keras-style layers, trained by fastmlp's C++
+    layer engine.
+
+    A scikit-learn classifier (fit, predict, predict_proba, partial_fit, score, pickling,
+    clone, pipelines, grid search over ``layers``) whose network is any stack of
+    ``fastmlp.layers`` -- dense, convolutional, pooling, normalisation, dropout --
+    followed by the output layer MLPClassifier would add. Training runs whole epochs in
+    C++ with MLPClassifier's optimizers, schedules, early stopping, class weights and
+    callbacks; results do not depend on the number of threads.
+
+    Parameters
+    ----------
+    layers : list of fastmlp.layers.Layer, default=None
+        The hidden layers, in order (``fastmlp.layers``: Dense, Conv1D, Conv2D,
+        pooling, Flatten, Dropout, BatchNormalization, Activation, ...). The output layer
+        is added after them as MLPClassifier adds it: a Dense layer with one unit per
+        class (or per label, one for binary y), softmax for multiclass y, logistic
+        otherwise. The last layer must output a flat vector (end with Flatten or a
+        global pooling layer after convolutions). None means ``[Dense(100,
+        activation="relu")]``, MLPClassifier's default network (with Keras's
+        initialisation).
+
+    input_shape : tuple of int, default=None
+        The shape of one sample, channels last: ``(features,)``, ``(steps, channels)``
+        or ``(height, width, channels)``. X may then be ``(n_samples, *input_shape)`` or
+        flat ``(n_samples, prod(input_shape))``. None takes the shape from X at fit:
+        ``X.shape[1:]``, with a channel axis of 1 added when the first layer needs one
+        more axis (``(n, steps)`` for Conv1D, ``(n, height, width)`` for Conv2D). A shape
+        that does not fit is a ValueError naming both.
+
+    solver : {'sgd', 'adam', 'adamw'}, default='adam'
+        The optimizer of the mini-batch steps, as MLPClassifier's ('adamw': Adam with
+        decoupled weight decay ``alpha``). There is no 'lbfgs'.
+
+    alpha : float, default=0.0001
+        Strength of the L2 penalty on the kernels (not on biases or normalisation
+        scales), divided by the batch's sample weight as MLPClassifier's; for 'adamw' the
+        decoupled decay rate.
+
+    batch_size : int or 'auto', default='auto'
+        Size of the mini-batches; 'auto' is ``min(200, n_samples)``.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, default='constant'
+        Learning-rate schedule, as MLPClassifier's: 'invscaling' and 'adaptive' for
+        'sgd'; 'cosine' (per mini-batch step, with ``warmup_iters`` epochs of linear
+        warmup) for every solver.
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate.
+
+    power_t : float, default=0.5
+        Exponent of 'invscaling'.
+
+    max_iter : int, default=200
+        Maximum number of epochs.
+
+    shuffle : bool, default=True
+        Whether to shuffle the samples every epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Initial weights, the early-stopping split, the shuffling and the dropout masks.
+
+    tol : float, default=1e-4
+        Tolerance of the stopping rule (see ``n_iter_no_change``).
+
+    verbose : bool, default=False
+        Print the loss of every epoch.
+
+    warm_start : bool, default=False
+        Continue from the fitted weights on the next call to fit.
+
+    momentum : float, default=0.9
+        Momentum of 'sgd'.
+
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum for 'sgd'.
+
+    early_stopping : bool, default=False
+        Stop when the validation score (or loss, see ``early_stopping_metric``) has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs, on a ``validation_fraction``
+        split of X (or ``validation_data``), and keep the best epoch's weights.
+
+    validation_fraction : float, default=0.1
+        Fraction of X held out for early stopping.
+
+    beta_1 : float, default=0.9
+        Adam's first-moment decay.
+
+    beta_2 : float, default=0.999
+        Adam's second-moment decay.
+
+    epsilon : float, default=1e-8
+        Adam's epsilon.
+
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+
+    device : {'cpu', 'cuda', 'auto'}, default='cpu'
+        The layer engine runs on the CPU: 'cuda' raises a ValueError naming the first
+        layer without a GPU kernel; 'auto' uses the CPU.
+
+    max_grad_norm : float or None, default=None
+        Clip the global L2 norm of each mini-batch gradient to this value.
+
+    warmup_iters : int, default=0
+        Epochs of linear warmup of ``learning_rate='cosine'``.
+
+    class_weight : dict, list of dicts, 'balanced' or None, default=None
+        Weights of the classes, as MLPClassifier's.
+
+    early_stopping_metric : {'score', 'loss'}, default='score'
+        What early stopping watches: the validation score, or the validation loss.
+
+    precision : {'float32', 'float64', 'bfloat16'} or None, default=None
+        None follows X (float32 X trains a float32 model, anything else float64);
+        'bfloat16' runs the products of Dense layers and convolutions in bfloat16 with
+        float32 sums (AVX-512 BF16 CPUs).
+
+    Attributes
+    ----------
+    layers_ : list of FittedLayer
+        Every layer of the fitted network, the added output layer last, each with its
+        spec, its input and output shapes per sample, and its ``weights`` and ``states``
+        as numpy views of the model's parameter vector.
+
+    n_params_ : int
+        Number of trainable parameters.
+
+    input_shape_ : tuple of int
+        The shape of one sample the network takes.
+
+    loss_ : float
+        The loss of the last epoch (with its L2 term).
+
+    loss_curve_ : list of float
+        The loss of every epoch.
+
+    validation_loss_curve_ : list of float or None
+        The validation loss after every epoch, when there is a validation set.
+
+    validation_scores_ : list of float or None
+        The validation score of every epoch with ``early_stopping=True``.
+
+    best_loss_, best_validation_score_, best_validation_loss_ : float or None
+        As MLPClassifier's.
+
+    t_ : int
+        Training samples seen.
+
+    n_iter_ : int
+        Epochs run.
+
+    n_outputs_ : int
+        Number of outputs.
+
+    out_activation_ : str
+        The output layer's activation.
+
+    n_features_in_ : int
+        Values per sample (the product of ``input_shape_``).
+
+    classes_ : ndarray or list of ndarray
+        Class labels for each output.
+
+    See Also
+    --------
+    NeuralNetRegressor : The same engine for regression.
+    MLPClassifier : The dense network, scikit-learn's exact drop-in replacement.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from fastmlp import NeuralNetClassifier
+    >>> from fastmlp.layers import Conv2D, MaxPooling2D, Flatten, Dense
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = NeuralNetClassifier(
+    ...     [Conv2D(8, 3, activation="relu"), MaxPooling2D(2), Flatten(),
+    ...      Dense(32, activation="relu")],
+    ...     input_shape=(8, 8, 1), max_iter=5, random_state=0,
+    ... ).fit(X / 16, y)
+    >>> clf.layers_[0].output_shape
+    (6, 6, 8)
+    >>> clf.predict_proba(X[:2] / 16).shape
+    (2, 10)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseNeuralNet._parameter_constraints,
+        "class_weight": [dict, list, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        layers=None,
+        input_shape=None,
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        device="cpu",
+        max_grad_norm=None,
+        warmup_iters=0,
+        class_weight=None,
+        early_stopping_metric="score",
+        precision=None,
+    ):
+        super().__init__(
+            layers=layers,
+            input_shape=input_shape,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            device=device,
+            max_grad_norm=max_grad_norm,
+            warmup_iters=warmup_iters,
+            early_stopping_metric=early_stopping_metric,
+            precision=precision,
+        )
+        self.class_weight = class_weight
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, validation_data=None):
+        """Fit the network to X and y.
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_features)
-            The input data.
+        X : array-like of shape (n_samples, *input_shape) or (n_samples, n_features)
+            The input samples (see ``input_shape``).
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels, or a label indicator matrix for multilabel classification.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), \
+                default=None
+            A validation set, as MLPClassifier's.
 
         Returns
         -------
-        log_y_prob : ndarray of shape (n_samples, n_classes)
-            The predicted log-probability of the sample for each class in the
-            model, where classes are ordered as they are in ``self.classes_``.
+        self : object
+            The fitted estimator.
         """
-        y_prob = self.predict_proba(X)
-        return np.log(y_prob, out=y_prob)
+        return self._fit(
+            X, y, sample_weight=sample_weight, incremental=False,
+            validation_data=validation_data,
+        )
 
-    def predict_proba(self, X):
-        """Probability estimates.
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over X and y, from the current weights.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+        X : array-like of shape (n_samples, *input_shape) or (n_samples, n_features)
+            The input samples.
+
+        y : array-like of shape (n_samples,)
+            The target values.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        classes : array of shape (n_classes,), default=None
+            Classes across all calls to partial_fit; required on the first call.
 
         Returns
         -------
-        y_prob : ndarray of shape (n_samples, n_classes)
-            The predicted probability of the sample for each class in the
-            model, where classes are ordered as they are in ``self.classes_``.
+        self : object
+            The estimator.
         """
-        check_is_fitted(self)
-        y_pred = self._forward_pass_fast(X)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        if y_pred.ndim == 1:
-            return np.vstack([1 - y_pred, y_pred]).T
-        return y_pred
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        return tags
+        if _check_partial_fit_first_call(self, classes):
+            if type_of_target(y).startswith("multilabel"):
+                self._fit_label_encoding(y)
+            else:
+                self._fit_label_encoding(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)

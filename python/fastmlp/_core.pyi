@@ -65,6 +65,39 @@ class _Network:
 class Network32(_Network): ...
 class Network64(_Network): ...
 
+# The layer engine (csrc/layers/sequential.h). `params` holds the n_params trainable values
+# followed by the n_state non-trainable ones; layer specs are dicts
+# {"kind": str, "args": {str: int | float | str | tuple[int, ...]}, "children": [spec, ...]}.
+class _Sequential:
+    n_params: int
+    n_decayed: int
+    n_state: int
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    input_size: int
+    output_size: int
+    chunk_rows: int
+    workspace_per_row: int
+    sliced: bool
+    def __init__(self, layers: list[dict], input_shape: list[int], output_activation: str, loss: str, chunk_rows: int, precision: str = "native", allow_slices: bool = True) -> None: ...
+    def layout(self) -> list[dict]: ...
+    def loss_grad(self, params: np.ndarray, grad: np.ndarray, X: np.ndarray, Y: np.ndarray, sample_weight: Optional[np.ndarray], alpha: float, dropout_seed: Optional[int] = None, training: bool = True) -> float: ...
+    def train_epoch(
+        self, params: np.ndarray, state_a: np.ndarray, state_b: np.ndarray, adam_t: int,
+        solver: str, learning_rate: float, momentum: float, nesterov: bool, beta_1: float,
+        beta_2: float, epsilon: float, X: np.ndarray, Y: np.ndarray,
+        sample_weight: Optional[np.ndarray], order: Optional[np.ndarray], batch_size: int,
+        alpha: float, step: int = 0, schedule: str = "constant", warmup_steps: int = 0,
+        total_steps: int = 0, max_grad_norm: float = 0.0, dropout_seed: int = 0,
+    ) -> tuple[float, int]: ...
+    def mean_loss(self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, sample_weight: Optional[np.ndarray]) -> float: ...
+    def predict(self, params: np.ndarray, X: np.ndarray, out: np.ndarray) -> None: ...
+    def forward(self, params: np.ndarray, x: np.ndarray, training: bool = False, update_state: bool = False, seed: int = 0, first: int = 0) -> np.ndarray: ...
+    def backward(self, params: np.ndarray, grad: np.ndarray, dout: np.ndarray, input_grad: bool = False, accumulate: bool = False) -> Optional[np.ndarray]: ...
+
+class Sequential32(_Sequential): ...
+class Sequential64(_Sequential): ...
+
 # Only in builds with FASTMLP_CUDA=ON (has_cuda is True); float32 only.
 class CudaNetwork32:
     n_params: int

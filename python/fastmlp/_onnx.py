@@ -120,13 +120,27 @@ def _register():
     _registered = True
 
 
+def _refuse_layer_networks(estimator):
+    """NotImplementedError for the layer engine's estimators, in a Pipeline too: skl2onnx
+    has no converter for them (it would fail with an obscure message)."""
+    from ._neural_net import BaseNeuralNet
+
+    for step in [estimator] + [s for _, s in getattr(estimator, "steps", [])]:
+        if isinstance(step, BaseNeuralNet):
+            raise NotImplementedError(
+                f"to_onnx exports MLPClassifier and MLPRegressor only: {type(step).__name__} "
+                "(the layer engine) has no ONNX converter yet. Pickle it (joblib) instead."
+            )
+
+
 def to_onnx(estimator, X_sample, **kwargs):
     """Convert a fitted fastmlp estimator (or a Pipeline ending in one) to ONNX.
 
     Parameters
     ----------
     estimator : MLPClassifier, MLPRegressor or Pipeline
-        The fitted model.
+        The fitted model. NeuralNetClassifier and NeuralNetRegressor are refused with a
+        NotImplementedError (no converter yet).
 
     X_sample : ndarray of shape (n_samples, n_features)
         A few rows of input; their dtype (float32 or float64) is the model's input type.
@@ -149,6 +163,7 @@ def to_onnx(estimator, X_sample, **kwargs):
     >>> sess = ort.InferenceSession(onx.SerializeToString())        # doctest: +SKIP
     >>> label, proba = sess.run(None, {"X": X.astype(np.float32)})  # doctest: +SKIP
     """
+    _refuse_layer_networks(estimator)
     skl2onnx = _skl2onnx()
     _register()
     if is_classifier(estimator) and not hasattr(estimator, "steps"):

@@ -7,9 +7,69 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_y, check_is_fitted, column_or_1d, validate_data
 
 from ._base import BaseMultilayerPerceptron
+from ._neural_net import BaseNeuralNet
 
 
-class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
+class _RegressorNetwork(RegressorMixin):
+    """What MLPRegressor and NeuralNetRegressor share: numeric targets, predict and the
+    R^2 score, on top of the network's forward pass and fit."""
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+            **self._input_checks,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def _validation_targets(self, y_val, n_outputs):
+        """y_val as (n_val, n_outputs) floats, with as many outputs as y."""
+        y_val = _check_y(y_val, multi_output=True, y_numeric=True)
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        y_val = y_val.reshape(y_val.shape[0], -1)
+        if y_val.shape[1] != n_outputs:
+            raise ValueError(
+                f"y_val has {y_val.shape[1]} output(s) but y has {n_outputs}."
+            )
+        return y_val
+
+    def predict(self, X):
+        """Predict with the trained network.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(
+            X, y, sample_weight=sample_weight, score_function=r2_score
+        )
+
+
+class MLPRegressor(_RegressorNetwork, BaseMultilayerPerceptron):
     """Multi-layer Perceptron regressor trained by fastmlp's C++ core.
 
     Same parameters, defaults, fitted attributes, methods, warnings and errors as
@@ -450,60 +510,6 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             validation_data=validation_data,
         )
 
-    def predict(self, X):
-        """Predict using the multi-layer perceptron model.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            The predicted values.
-        """
-        check_is_fitted(self)
-        return self._predict(X)
-
-    def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
-
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(
-            X, y, sample_weight=sample_weight, score_function=r2_score
-        )
-
-    def _validation_targets(self, y_val, n_outputs):
-        """y_val as (n_val, n_outputs) floats, with as many outputs as y."""
-        y_val = _check_y(y_val, multi_output=True, y_numeric=True)
-        if y_val.ndim == 2 and y_val.shape[1] == 1:
-            y_val = column_or_1d(y_val, warn=True)
-        y_val = y_val.reshape(y_val.shape[0], -1)
-        if y_val.shape[1] != n_outputs:
-            raise ValueError(
-                f"y_val has {y_val.shape[1]} output(s) but y has {n_outputs}."
-            )
-        return y_val
-
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            y_numeric=True,
-            dtype=(np.float64, np.float32),
-            reset=reset,
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        return X, y
-
     # As in scikit-learn 1.9 (whose solver check lacks its call parentheses), partial_fit
     # exists for every solver; with lbfgs each call runs a full L-BFGS optimisation.
     @_fit_context(prefer_skip_nested_validation=True)
@@ -525,5 +531,304 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         -------
         self : object
             Trained MLP model.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+
+class NeuralNetRegressor(_RegressorNetwork, BaseNeuralNet):
+    """Neural-network regressor built from Keras-style layers, trained by fastmlp's C++
+    layer engine.
+
+    A scikit-learn regressor whose network is any stack of ``fastmlp.layers``, followed
+    by the output layer MLPRegressor would add (one linear unit per target; exp for
+    ``loss='poisson'``). Training as NeuralNetClassifier's.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson', 'absolute_error', 'huber'}, default='squared_error'
+        The loss, as MLPRegressor's.
+
+    layers : list of fastmlp.layers.Layer, default=None
+        The hidden layers, in order (``fastmlp.layers``: Dense, Conv1D, Conv2D,
+        pooling, Flatten, Dropout, BatchNormalization, Activation, ...). The output layer
+        is added after them as MLPRegressor adds it: a Dense layer with one linear unit
+        per target (exp for loss='poisson'). The last layer must output a flat vector (end with Flatten or a
+        global pooling layer after convolutions). None means ``[Dense(100,
+        activation="relu")]``, MLPRegressor's default network (with Keras's
+        initialisation).
+
+    input_shape : tuple of int, default=None
+        The shape of one sample, channels last: ``(features,)``, ``(steps, channels)``
+        or ``(height, width, channels)``. X may then be ``(n_samples, *input_shape)`` or
+        flat ``(n_samples, prod(input_shape))``. None takes the shape from X at fit:
+        ``X.shape[1:]``, with a channel axis of 1 added when the first layer needs one
+        more axis (``(n, steps)`` for Conv1D, ``(n, height, width)`` for Conv2D). A shape
+        that does not fit is a ValueError naming both.
+
+    solver : {'sgd', 'adam', 'adamw'}, default='adam'
+        The optimizer of the mini-batch steps, as MLPClassifier's ('adamw': Adam with
+        decoupled weight decay ``alpha``). There is no 'lbfgs'.
+
+    alpha : float, default=0.0001
+        Strength of the L2 penalty on the kernels (not on biases or normalisation
+        scales), divided by the batch's sample weight as MLPClassifier's; for 'adamw' the
+        decoupled decay rate.
+
+    batch_size : int or 'auto', default='auto'
+        Size of the mini-batches; 'auto' is ``min(200, n_samples)``.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, default='constant'
+        Learning-rate schedule, as MLPClassifier's: 'invscaling' and 'adaptive' for
+        'sgd'; 'cosine' (per mini-batch step, with ``warmup_iters`` epochs of linear
+        warmup) for every solver.
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate.
+
+    power_t : float, default=0.5
+        Exponent of 'invscaling'.
+
+    max_iter : int, default=200
+        Maximum number of epochs.
+
+    shuffle : bool, default=True
+        Whether to shuffle the samples every epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Initial weights, the early-stopping split, the shuffling and the dropout masks.
+
+    tol : float, default=1e-4
+        Tolerance of the stopping rule (see ``n_iter_no_change``).
+
+    verbose : bool, default=False
+        Print the loss of every epoch.
+
+    warm_start : bool, default=False
+        Continue from the fitted weights on the next call to fit.
+
+    momentum : float, default=0.9
+        Momentum of 'sgd'.
+
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum for 'sgd'.
+
+    early_stopping : bool, default=False
+        Stop when the validation score (or loss, see ``early_stopping_metric``) has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs, on a ``validation_fraction``
+        split of X (or ``validation_data``), and keep the best epoch's weights.
+
+    validation_fraction : float, default=0.1
+        Fraction of X held out for early stopping.
+
+    beta_1 : float, default=0.9
+        Adam's first-moment decay.
+
+    beta_2 : float, default=0.999
+        Adam's second-moment decay.
+
+    epsilon : float, default=1e-8
+        Adam's epsilon.
+
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+
+    device : {'cpu', 'cuda', 'auto'}, default='cpu'
+        The layer engine runs on the CPU: 'cuda' raises a ValueError naming the first
+        layer without a GPU kernel; 'auto' uses the CPU.
+
+    max_grad_norm : float or None, default=None
+        Clip the global L2 norm of each mini-batch gradient to this value.
+
+    warmup_iters : int, default=0
+        Epochs of linear warmup of ``learning_rate='cosine'``.
+
+    early_stopping_metric : {'score', 'loss'}, default='score'
+        What early stopping watches: the validation score, or the validation loss.
+
+    precision : {'float32', 'float64', 'bfloat16'} or None, default=None
+        None follows X (float32 X trains a float32 model, anything else float64);
+        'bfloat16' runs the products of Dense layers and convolutions in bfloat16 with
+        float32 sums (AVX-512 BF16 CPUs).
+
+    Attributes
+    ----------
+    layers_ : list of FittedLayer
+        Every layer of the fitted network, the added output layer last, each with its
+        spec, its input and output shapes per sample, and its ``weights`` and ``states``
+        as numpy views of the model's parameter vector.
+
+    n_params_ : int
+        Number of trainable parameters.
+
+    input_shape_ : tuple of int
+        The shape of one sample the network takes.
+
+    loss_ : float
+        The loss of the last epoch (with its L2 term).
+
+    loss_curve_ : list of float
+        The loss of every epoch.
+
+    validation_loss_curve_ : list of float or None
+        The validation loss after every epoch, when there is a validation set.
+
+    validation_scores_ : list of float or None
+        The validation score of every epoch with ``early_stopping=True``.
+
+    best_loss_, best_validation_score_, best_validation_loss_ : float or None
+        As MLPClassifier's.
+
+    t_ : int
+        Training samples seen.
+
+    n_iter_ : int
+        Epochs run.
+
+    n_outputs_ : int
+        Number of outputs.
+
+    out_activation_ : str
+        The output layer's activation.
+
+    n_features_in_ : int
+        Values per sample (the product of ``input_shape_``).
+
+    See Also
+    --------
+    NeuralNetClassifier : The same engine for classification.
+    MLPRegressor : The dense network, scikit-learn's exact drop-in replacement.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import NeuralNetRegressor
+    >>> from fastmlp.layers import Conv1D, GlobalAveragePooling1D
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 16))
+    >>> y = X[:, :8].sum(axis=1)
+    >>> reg = NeuralNetRegressor([Conv1D(4, 3, activation="relu"), GlobalAveragePooling1D()],
+    ...                          max_iter=3, random_state=0).fit(X, y)
+    >>> reg.input_shape_
+    (16, 1)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseNeuralNet._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber"})],
+    }
+
+    def __init__(
+        self,
+        layers=None,
+        input_shape=None,
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        device="cpu",
+        max_grad_norm=None,
+        warmup_iters=0,
+        early_stopping_metric="score",
+        precision=None,
+        loss="squared_error",
+    ):
+        super().__init__(
+            layers=layers,
+            input_shape=input_shape,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            device=device,
+            max_grad_norm=max_grad_norm,
+            warmup_iters=warmup_iters,
+            early_stopping_metric=early_stopping_metric,
+            precision=precision,
+        )
+        self.loss = loss
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, validation_data=None):
+        """Fit the network to X and y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *input_shape) or (n_samples, n_features)
+            The input samples (see ``input_shape``).
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), \
+                default=None
+            A validation set, as MLPRegressor's.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(
+            X, y, sample_weight=sample_weight, incremental=False,
+            validation_data=validation_data,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over X and y, from the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *input_shape) or (n_samples, n_features)
+            The input samples.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            The estimator.
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)

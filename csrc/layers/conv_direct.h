@@ -1,0 +1,75 @@
+// Direct convolution kernels for the small convolutions of Conv1D/Conv2D (few channels and
+// filters), where im2col + GEMM spends more time copying and packing than multiplying:
+// they read the (zero-padded) input in place through a table of tap offsets and keep a
+// block of outputs in registers (the compiler vectorizes the fixed-width lanes; built for
+// AVX-512, AVX2 and baseline x86-64, chosen at load time). Channels last throughout.
+// Tested against the naive loops (impl="reference") in tests/test_layers_conv.py.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace fastmlp {
+
+// Lanes of the widest register block of filters: 128 bytes (two AVX-512 registers). A
+// layer with fewer filters takes blocks of a half or a quarter of that (conv_lanes), so
+// few filters do not leave most lanes idle.
+template <typename T>
+constexpr int64_t kConvLanes = 128 / int64_t(sizeof(T));
+
+// The geometry the kernels walk: a padded input xp (n, hp, wp, c) -- every window inside
+// it -- and output positions (n, oh, ow); window tap j (of k = kh*kw*c) of the output at
+// (p, q) reads xp[i][p*sh*wp*c + q*sw*c + off[j]]. off has conv_padded_taps() entries, the
+// ones beyond k equal to 0.
+struct DirectConv {
+  int64_t hp = 1, wp = 1, c = 1, oh = 1, ow = 1, sh = 1, sw = 1, kh = 1, kw = 1;
+  int64_t k = 0, filters = 0;
+  int64_t lanes = 0;  // of a filter block: conv_lanes<T>(filters)
+  std::vector<int64_t> off;
+  int64_t sample() const { return hp * wp * c; }
+  int64_t positions() const { return oh * ow; }
+};
+
+// The filter block for `filters` filters: a quarter, a half or all of kConvLanes.
+template <typename T>
+int64_t conv_lanes(int64_t filters) {
+  constexpr int64_t L = kConvLanes<T>;
+  return filters <= L / 4 ? L / 4 : filters <= L / 2 ? L / 2 : L;
+}
+
+// Blocks of g.lanes filters.
+inline int64_t conv_chunks(const DirectConv& g) { return (g.filters + g.lanes - 1) / g.lanes; }
+
+// Taps rounded up to the kernel gradient's blocks of 8.
+inline int64_t conv_padded_taps(const DirectConv& g) { return (g.k + 7) / 8 * 8; }
+
+// The row length of the transposed kernel wt: k rounded up to blocks of 4 x lanes.
+template <typename T>
+int64_t conv_padded_columns(const DirectConv& g) {
+  return (g.k + 4 * kConvLanes<T> - 1) / (4 * kConvLanes<T>) * (4 * kConvLanes<T>);
+}
+
+// The largest window (kh*kw*c) the direct kernels take.
+constexpr int64_t kDirectMaxTaps = 2048;
+
+// y (n, oh, ow, filters) = the windows of xp @ w + bias, then relu when `relu`.
+// wpad (chunks, k, lanes): the kernel (k, filters) split into blocks of g.lanes, zero-padded;
+// bpad (chunks, lanes): the bias likewise (zeros for none).
+template <typename T>
+void conv_direct_forward(T* y, const T* xp, const T* wpad, const T* bpad, bool relu,
+                         const DirectConv& g, int64_t n);
+
+// dw (k, filters) (+)= sum over positions of window^T dy; db (filters) (+)= sum of dy (may
+// be null). dyp (chunks, n*positions, lanes): dy split into blocks of lanes, zero-padded.
+// The sums run over the samples in fixed blocks merged in order: the bits do not depend
+// on the thread count. partial: scratch the kernel sizes.
+template <typename T>
+void conv_direct_backward_weights(T* dw, T* db, const T* xp, const T* dyp, const DirectConv& g,
+                                  int64_t n, bool accumulate, std::vector<T>& partial);
+
+// dxp (n, hp, wp, c) = the sum over the windows covering each input value of dy @ w^T
+// (overwritten). wt (filters, conv_padded_columns): the kernel transposed, zero-padded.
+template <typename T>
+void conv_direct_backward_input(T* dxp, const T* dy, const T* wt, const DirectConv& g,
+                                int64_t n);
+
+}  // namespace fastmlp

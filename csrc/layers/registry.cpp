@@ -1,0 +1,32 @@
+// make_layer<T>: Keras's class name -> the layer kind's factory (layers/kinds.h).
+#include <stdexcept>
+
+#include "layers/kinds.h"
+
+namespace fastmlp {
+
+template <typename T>
+std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec) {
+  const std::string& k = spec.kind;
+  if (k == "Dense") return make_dense<T>(spec);
+  if (k == "Flatten") return make_flatten<T>(spec);
+  if (k == "Activation") return make_activation<T>(spec);
+  if (k == "Dropout") return make_dropout<T>(spec);
+  if (k == "Conv1D") return make_conv1d<T>(spec);
+  if (k == "Conv2D") return make_conv2d<T>(spec);
+  if (k == "MaxPooling1D") return make_max_pooling1d<T>(spec);
+  if (k == "MaxPooling2D") return make_max_pooling2d<T>(spec);
+  if (k == "AveragePooling1D") return make_average_pooling1d<T>(spec);
+  if (k == "AveragePooling2D") return make_average_pooling2d<T>(spec);
+  if (k == "GlobalMaxPooling1D") return make_global_max_pooling1d<T>(spec);
+  if (k == "GlobalMaxPooling2D") return make_global_max_pooling2d<T>(spec);
+  if (k == "GlobalAveragePooling1D") return make_global_average_pooling1d<T>(spec);
+  if (k == "GlobalAveragePooling2D") return make_global_average_pooling2d<T>(spec);
+  if (k == "BatchNormalization") return make_batch_normalization<T>(spec);
+  throw std::invalid_argument("unknown layer kind '" + k + "'");
+}
+
+template std::unique_ptr<Layer<float>> make_layer<float>(const LayerSpec&);
+template std::unique_ptr<Layer<double>> make_layer<double>(const LayerSpec&);
+
+}  // namespace fastmlp

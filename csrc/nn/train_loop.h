@@ -1,0 +1,247 @@
+// The one training loop of the core, shared by the MLP (nn/network.h) and the layer
+// engine (layers/sequential.h): an epoch of mini-batches over a shuffled order, each
+// followed by the fused penalized optimizer step (with gradient clipping and the cosine
+// schedule), Ctrl-C checks between batches; the row slices that let small networks use
+// every core; the L2 term of a full-batch loss; and the row gather of the input.
+// Reductions use fixed splits and a fixed merge order: results do not depend on the
+// thread count. Tested through both users (tests/test_threads.py, test_training_extras.py,
+// test_layers*.py).
+#pragma once
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <new>
+#include <vector>
+
+#include "common/aligned_buffer.h"
+#include "common/check.h"
+#include "common/parallel.h"
+#include "nn/optimizers.h"
+
+namespace fastmlp {
+
+// Called between mini-batches; returning true stops the epoch early (Ctrl-C).
+using InterruptCheck = std::function<bool()>;
+
+// Buffer sizes are products of user-controlled sizes: refuse overflow before allocating.
+inline int64_t checked_mul(int64_t a, int64_t b) {
+  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) throw std::bad_alloc();
+  return a * b;
+}
+
+// dst (m,width) = src rows (rows[i], or first+i); returns src itself when no copy is needed.
+template <typename T>
+const T* gather_rows(AlignedBuffer<T>& dst, const T* src, int64_t width, const int64_t* rows,
+                     int64_t first, int64_t m) {
+  if (!rows) return src + first * width;
+  dst.reserve(size_t(checked_mul(m, width)));
+  T* out = dst.data();
+  if (width == 1) {  // targets and sample weights of one column: a plain gather, no copy calls
+    for (int64_t i = 0; i < m; ++i) out[i] = src[rows[i]];
+    return out;
+  }
+  // Shuffled rows are random reads the hardware prefetcher cannot predict: fetch the rows
+  // a few iterations ahead so their cache misses overlap.
+  constexpr int64_t kAhead = 8;
+  const int64_t row_bytes = int64_t(sizeof(T)) * width;
+parallel_rows(m, width, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      if (i + kAhead < m) {
+        const char* next = reinterpret_cast<const char*>(src + rows[i + kAhead] * width);
+#if defined(__GNUC__)
+        for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b);
+#endif
+      }
+      std::memcpy(out + i * width, src + rows[i] * width, size_t(row_bytes));
+    }
+  });
+  return out;
+}
+
+// sum(x^2) in double over fixed blocks, merged in block order: the same bits for any
+// thread count.
+template <typename T>
+double sum_of_squares(const T* x, int64_t n, std::vector<double>& partial) {
+  constexpr int64_t kBlock = 1 << 14;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  partial.assign(size_t(blocks), 0.0);
+  parallel_for(blocks, worth_parallel(n) ? max_threads() : 1, [&](int64_t b) {
+    double s = 0.0;
+    const int64_t end = std::min(n, (b + 1) * kBlock);
+    for (int64_t i = b * kBlock; i < end; ++i) s += double(x[i]) * double(x[i]);
+    partial[size_t(b)] = s;
+  });
+  double total = 0.0;
+  for (double s : partial) total += s;
+  return total;
+}
+
+// The full-batch loss from its data term: grad (the unscaled sum of per-row data
+// gradients) becomes (grad + alpha*w) / S on the first n_decayed entries and grad / S on
+// the rest; returns data_loss / S + 0.5 alpha ||w[:n_decayed]||^2 / S.
+template <typename T>
+double add_l2_term(const T* params, T* grad, int64_t n_params, int64_t n_decayed,
+                   double data_loss, double weight_sum, double alpha,
+                   std::vector<double>& partial) {
+  const double sq = sum_of_squares(params, n_decayed, partial);
+  const T a = T(alpha), inv = T(1.0 / weight_sum);
+  parallel_rows(n_params, 1, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i)
+      grad[i] = i < n_decayed ? (grad[i] + a * params[i]) * inv : grad[i] * inv;
+  });
+  return data_loss / weight_sum + 0.5 * alpha * sq / weight_sum;
+}
+
+// Small networks cannot keep two cores busy within one product, so they split a
+// mini-batch into kRowSlices slices, each run by its own copy of the workspaces.
+constexpr int kRowSlices = 2;
+
+// Whether a network with `macs_per_row` multiply-adds per sample splits batches of
+// `chunk_rows`: when its products are below GEMM's own threading threshold and each slice
+// keeps enough rows to stay efficient.
+inline bool worth_row_slices(int64_t macs_per_row, int64_t chunk_rows) {
+  constexpr int64_t kMinSliceRows = 32;
+  constexpr int64_t kSmallBatchMacs = int64_t(1) << 22;
+  return chunk_rows >= kRowSlices * kMinSliceRows && macs_per_row * chunk_rows < kSmallBatchMacs;
+}
+
+// Whether the row slices of the next batch run on two threads or one after the other,
+// from their measured times. On a busy machine (other processes on the cores) a thread
+// the OS preempts stalls the barrier that ends every parallel batch for a whole time
+// slice: measured on the MNIST-1D CNN, 10x slower than one thread. The choice changes no
+// result (the same slices, merged in the same order), only where they run; each mode's
+// time per row is a moving average, and every kProbe batches the other mode runs once to
+// refresh its estimate.
+class SliceScheduler {
+ public:
+  bool parallel() {
+    ++batches_;
+    const double serial = per_row_[0], par = per_row_[1];
+    if (par == 0.0) return true;       // measure the parallel mode first,
+    if (serial == 0.0) return false;   // then the serial one
+    const bool faster = par <= serial;
+    return batches_ % kProbe == 0 ? !faster : faster;
+  }
+  void record(bool parallel, double seconds, int64_t rows) {
+    double& avg = per_row_[parallel ? 1 : 0];
+    const double x = seconds / double(rows);
+    avg = avg == 0.0 ? x : 0.8 * avg + 0.2 * x;
+  }
+
+ private:
+  static constexpr int64_t kProbe = 64;
+  double per_row_[2] = {0.0, 0.0};  // serial, parallel
+  int64_t batches_ = 0;
+};
+
+// The data loss and gradient of m rows over the row slices, on two threads or one after
+// the other as `scheduler` chooses:
+// slice(s, g, lo, len, &weight_sum) computes slice s (rows [lo, lo+len) of the batch) into
+// g (grad for slice 0, slice_grads[s-1] for the others) and returns its loss; the slices'
+// gradients are then added in slice order, so the bits do not depend on the threads. The
+// last slice's gradient is not added but left in *more, for the optimizer step to add in
+// its own pass over the parameters (penalized_update's `more`); more null: added here.
+template <typename T, typename SliceFn>
+double sum_over_row_slices(SliceFn&& slice, T* grad, const T** more,
+                           std::vector<AlignedBuffer<T>>& slice_grads, int64_t n_params,
+                           int64_t m, double* weight_sum, SliceScheduler& scheduler) {
+  const int64_t per = (m + kRowSlices - 1) / kRowSlices;
+  double losses[kRowSlices] = {}, sums[kRowSlices] = {};
+  const int threads = std::min(kRowSlices, max_threads());
+  const bool parallel = threads > 1 && scheduler.parallel();
+  const auto start = std::chrono::steady_clock::now();
+  auto run = [&](int64_t s) {
+    const int64_t lo = s * per, len = std::min(per, m - lo);
+    if (len <= 0) return;
+    T* g = s == 0 ? grad : slice_grads[size_t(s) - 1].data();
+    losses[s] = slice(int(s), g, lo, len, &sums[s]);
+  };
+  if (parallel) {
+    // Inside a task the kernels' own parallel calls run serially (no nesting).
+    parallel_for(kRowSlices, threads, run);
+  } else {
+    // One slice after the other, truly serial: the kernels' own parallel calls would
+    // otherwise wake the other thread, the very wait this mode avoids.
+    SerialScope serial;
+    for (int64_t s = 0; s < kRowSlices; ++s) run(s);
+  }
+  if (threads > 1) {
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    scheduler.record(parallel, took.count(), m);
+  }
+  if (more) *more = nullptr;
+  double loss = losses[0];
+  *weight_sum = sums[0];
+  for (int s = 1; s < kRowSlices; ++s) {
+    if (s * per >= m) break;
+    const T* g = slice_grads[size_t(s) - 1].data();
+    if (more && (s + 1 == kRowSlices || (s + 1) * per >= m)) {
+      *more = g;
+    } else {
+      parallel_rows(n_params, 1, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+        for (int64_t i = i0; i < i1; ++i) grad[i] += g[i];
+      });
+    }
+    loss += losses[s];
+    *weight_sum += sums[s];
+  }
+  return loss;
+}
+
+// One epoch: consecutive batches of `order` (null: rows in order), each followed by an
+// optimizer step; returns sum(batch_loss * batch_len) / m as scikit-learn's loss_
+// (adamw: the data term only, since alpha is a decay there, not a penalty).
+// batch(grad, &more, rows, first, len, &weight_sum) leaves the unscaled data gradient of
+// the batch's rows (rows[i], or first+i) in grad (plus *more when it sets more: a second
+// gradient still to add, see sum_over_row_slices) and returns the sum of their weighted
+// losses. The first n_decayed parameters get the L2 penalty (or AdamW's decay).
+// state_a/state_b: sgd velocity (b unused) or adam m and v; adam_t is the step counter;
+// first_step: the steps before this epoch (the cosine schedule's position). Sets
+// *interrupted and returns the loss so far when `check` asks to stop.
+template <typename T, typename BatchFn>
+double train_epoch_loop(BatchFn&& batch, T* params, T* grad, T* state_a, T* state_b,
+                        int64_t& adam_t, const OptimizerConfig& opt, int64_t n_params,
+                        int64_t n_decayed, const int64_t* order, int64_t m, int64_t batch_size,
+                        int64_t chunk_rows, double alpha, int64_t first_step,
+                        std::vector<double>& partial, const InterruptCheck& check,
+                        bool* interrupted) {
+  FASTMLP_CHECK(batch_size > 0 && batch_size <= chunk_rows,
+                "batch_size must be in [1, chunk_rows]");
+  FASTMLP_CHECK(opt.schedule != Schedule::cosine ||
+                    (opt.warmup_steps >= 0 && opt.warmup_steps < opt.total_steps),
+                "the cosine schedule needs 0 <= warmup_steps < total_steps");
+  *interrupted = false;
+  // adamw's alpha decays the weights inside the step; it adds no penalty to the loss.
+  const double penalty = opt.solver == Solver::adamw ? 0.0 : alpha;
+  OptimizerConfig step_opt = opt;
+  double total = 0.0;
+  for (int64_t start = 0, step = first_step; start < m; start += batch_size, ++step) {
+    const int64_t mb = std::min(batch_size, m - start);
+    // An unshuffled epoch walks rows [start, start+mb) without an index list.
+    const int64_t* r = order ? order + start : nullptr;
+    double weight_sum;
+    const T* more = nullptr;
+    const double data_loss = batch(grad, &more, r, start, mb, &weight_sum);
+    if (opt.solver != Solver::sgd) ++adam_t;
+    if (opt.schedule == Schedule::cosine)
+      step_opt.learning_rate =
+          cosine_learning_rate(opt.learning_rate, step, opt.warmup_steps, opt.total_steps);
+    // The penalty, the 1/S scaling and the optimizer step in one pass over the parameters;
+    // the batch loss uses the weights from before the step, as scikit-learn's does.
+    const double sq = penalized_update(step_opt, adam_t, params, state_a, state_b, grad, more,
+                                       n_params, n_decayed, alpha, 1.0 / weight_sum, partial);
+    total += (data_loss / weight_sum + 0.5 * penalty * sq / weight_sum) * double(mb);
+    if (check && check()) {
+      *interrupted = true;
+      break;
+    }
+  }
+  return total / double(m);
+}
+
+}  // namespace fastmlp

@@ -1,0 +1,18 @@
+"""The Examples sections of the layer API's docstrings run and print what they show."""
+
+import doctest
+import warnings
+
+import pytest
+
+import fastmlp._classifier
+import fastmlp._regressor
+import fastmlp.layers
+
+
+@pytest.mark.parametrize("module", [fastmlp.layers, fastmlp._classifier, fastmlp._regressor])
+def test_docstring_examples(module):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
