@@ -360,7 +360,8 @@ class BaseNeuralNet(BaseNetwork):
             chosen = spec._initializers()
             for p in info["params"]:
                 init = chosen.get(p["name"], p["init"])
-                values = draw_initial(init, p["shape"], p["fan_in"], p["fan_out"], rng)
+                values = spec._draw_initial(p["name"], init, p["shape"], p["fan_in"],
+                                            p["fan_out"], rng)
                 flat[p["offset"] : p["offset"] + values.size] = values.ravel()
             for s in info["states"]:
                 at = self._n_params_total + s["offset"]
