@@ -415,7 +415,7 @@ def test_workspace_per_row_is_what_the_readme_states():
     T, d, u = 7, 3, 5
     cases = [(GRU(u, return_sequences=True), T * (2 * d + 10 * u) + 2 * u),
              (GRU(u), T * (2 * d + 9 * u) + 2 * u),
-             (GRU(u, reset_after=False), T * (2 * d + 8 * u) + 2 * u),
+             (GRU(u, reset_after=False), T * (2 * d + 8 * u) + 3 * u),
              (LSTM(u), T * (2 * d + 11 * u) + 4 * u),
              (LSTM(u, return_sequences=True), T * (2 * d + 12 * u) + 4 * u)]
     for layer, want in cases:

@@ -4,7 +4,9 @@
 // along the last axis: "concat" [forward, backward], "sum", "mul" or "ave". With
 // return_sequences the backward layer's states are flipped back first, so that step t of
 // the output holds both directions' states at input step t. The two layers' parameters are
-// this layer's slots "forward_kernel", ..., "backward_kernel", ... in that order.
+// this layer's slots "forward_kernel", ..., "backward_kernel", ... in that order. The layers
+// write their outputs into their places of the merged output (concat) or into buffers
+// merged after, read their gradients the same way, and the second adds into dx.
 // Tested in tests/test_layers_recurrent.py (numpy, finite differences, threads).
 #include <cstring>
 #include <stdexcept>
@@ -12,6 +14,7 @@
 #include "common/aligned_buffer.h"
 #include "common/check.h"
 #include "layers/kinds.h"
+#include "layers/recurrent.h"
 #include "nn/train_loop.h"
 
 namespace fastmlp {
@@ -50,13 +53,15 @@ class BidirectionalLayer final : public Layer<T> {
                         (forward.get_int("return_sequences", 0) != 0),
                     "the layer and backward_layer must have the same return_sequences");
     }
-    fwd_ = make_layer<T>(forward);
-    bwd_ = make_layer<T>(backward);
+    fwd_layer_ = make_layer<T>(forward);
+    bwd_layer_ = make_layer<T>(backward);
+    fwd_ = recurrent(fwd_layer_);
+    bwd_ = recurrent(bwd_layer_);
   }
 
   std::vector<ParamSlot> params() const override {
     std::vector<ParamSlot> p;
-    for (auto [layer, prefix] : {std::pair{fwd_.get(), "forward_"}, {bwd_.get(), "backward_"}})
+    for (auto [layer, prefix] : {std::pair{fwd_, "forward_"}, {bwd_, "backward_"}})
       for (ParamSlot slot : layer->params()) {
         slot.name = prefix + slot.name;
         p.push_back(slot);
@@ -73,17 +78,17 @@ class BidirectionalLayer final : public Layer<T> {
 
   int64_t workspace_per_row() const override {
     const int64_t yf = shape_size(fwd_->output_shape()), yb = shape_size(bwd_->output_shape());
-    return fwd_->workspace_per_row() + bwd_->workspace_per_row() + 2 * (yf + yb) +
-           shape_size(this->in_);  // the two outputs, their gradients, dx of the second
+    return fwd_->workspace_per_row() + bwd_->workspace_per_row() +
+           (merge_ == Merge::concat ? 0 : 2 * (yf + yb));  // the outputs and their gradients
   }
   void reserve(int64_t rows) override {
     fwd_->reserve(rows);
     bwd_->reserve(rows);
+    if (merge_ == Merge::concat) return;
     for (auto* b : {&yf_, &dyf_})
       b->reserve(size_t(checked_mul(rows, shape_size(fwd_->output_shape()))));
     for (auto* b : {&yb_, &dyb_})
       b->reserve(size_t(checked_mul(rows, shape_size(bwd_->output_shape()))));
-    dx_.reserve(size_t(checked_mul(rows, shape_size(this->in_))));
   }
   int64_t macs_per_row() const override { return fwd_->macs_per_row() + bwd_->macs_per_row(); }
   bool sequential_steps() const override { return true; }
@@ -91,70 +96,47 @@ class BidirectionalLayer final : public Layer<T> {
   // y (n, [steps,] out) = merge(forward(x), flip(backward(x)))
   void forward(const Context& ctx, const T* params, T* state, T* y, const T* x,
                int64_t n) override {
+    if (merge_ == Merge::concat) {  // each layer writes its columns of y
+      fwd_->forward(ctx, params, state, y, x, n);
+      bwd_->forward(ctx, params, state, y, x, n);
+      return;
+    }
     fwd_->forward(ctx, params, state, yf_.data(), x, n);
     bwd_->forward(ctx, params, state, yb_.data(), x, n);
-    const int64_t uf = fwd_->output_shape().back(), ub = bwd_->output_shape().back();
-    const int64_t width = this->out_.back();
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t q = 0; q < steps_; ++q) {
-        const T* a = yf_.data() + (i * steps_ + q) * uf;
-        const T* b = yb_.data() + (i * steps_ + steps_ - 1 - q) * ub;
-        T* o = y + (i * steps_ + q) * width;
-        switch (merge_) {
-          case Merge::concat:
-            std::memcpy(o, a, sizeof(T) * size_t(uf));
-            std::memcpy(o + uf, b, sizeof(T) * size_t(ub));
-            break;
-          case Merge::sum:
-            for (int64_t j = 0; j < width; ++j) o[j] = a[j] + b[j];
-            break;
-          case Merge::mul:
-            for (int64_t j = 0; j < width; ++j) o[j] = a[j] * b[j];
-            break;
-          case Merge::ave:
-            for (int64_t j = 0; j < width; ++j) o[j] = T(0.5) * (a[j] + b[j]);
-            break;
-        }
-      }
+    const T* a = yf_.data();
+    const T* b = yb_.data();
+    const int64_t size = n * shape_size(this->out_);
+    switch (merge_) {
+      case Merge::sum:
+        for (int64_t i = 0; i < size; ++i) y[i] = a[i] + b[i];
+        break;
+      case Merge::mul:
+        for (int64_t i = 0; i < size; ++i) y[i] = a[i] * b[i];
+        break;
+      default:  // ave
+        for (int64_t i = 0; i < size; ++i) y[i] = T(0.5) * (a[i] + b[i]);
+        break;
+    }
   }
 
   void backward(const Context& ctx, const T* params, T* grad, T* dx, T* dy, const T* x,
                 const T*, int64_t n) override {
-    const int64_t uf = fwd_->output_shape().back(), ub = bwd_->output_shape().back();
-    const int64_t width = this->out_.back();
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t q = 0; q < steps_; ++q) {
-        const int64_t at_f = (i * steps_ + q) * uf, at_b = (i * steps_ + steps_ - 1 - q) * ub;
-        const T* go = dy + (i * steps_ + q) * width;
-        T* da = dyf_.data() + at_f;
-        T* db = dyb_.data() + at_b;
-        const T* a = yf_.data() + at_f;
-        const T* b = yb_.data() + at_b;
-        for (int64_t j = 0; j < width; ++j) {
-          switch (merge_) {
-            case Merge::concat:
-              (j < uf ? da[j] : db[j - uf]) = go[j];
-              break;
-            case Merge::sum:
-              da[j] = db[j] = go[j];
-              break;
-            case Merge::mul:
-              da[j] = go[j] * b[j];
-              db[j] = go[j] * a[j];
-              break;
-            case Merge::ave:
-              da[j] = db[j] = T(0.5) * go[j];
-              break;
-          }
-        }
+    T* df = dy;
+    T* db = dy;  // concat: each layer reads its columns of dy
+    if (merge_ != Merge::concat) {
+      df = dyf_.data();
+      db = dyb_.data();
+      const T* a = yf_.data();
+      const T* b = yb_.data();
+      const int64_t size = n * shape_size(this->out_);
+      for (int64_t i = 0; i < size; ++i) {
+        const T go = merge_ == Merge::ave ? T(0.5) * dy[i] : dy[i];
+        df[i] = merge_ == Merge::mul ? go * b[i] : go;
+        db[i] = merge_ == Merge::mul ? go * a[i] : go;
       }
-    fwd_->backward(ctx, params, grad, dx, dyf_.data(), x, yf_.data(), n);
-    bwd_->backward(ctx, params, grad, dx ? dx_.data() : nullptr, dyb_.data(), x, yb_.data(), n);
-    if (dx) {
-      const T* d2 = dx_.data();
-      const int64_t size = n * shape_size(this->in_);
-      for (int64_t i = 0; i < size; ++i) dx[i] += d2[i];
     }
+    fwd_->backward(ctx, params, grad, dx, df, x, nullptr, n);
+    bwd_->backward(ctx, params, grad, dx, db, x, nullptr, n);  // adds into dx
   }
 
  private:
@@ -170,16 +152,26 @@ class BidirectionalLayer final : public Layer<T> {
     FASTMLP_CHECK(same_steps && (merge_ == Merge::concat || f == b),
                   "the forward layer's output " + shape_str(f) + " and the backward layer's " +
                       shape_str(b) + " do not merge");
-    steps_ = f.size() == 2 ? f[0] : 1;
+    // The backward layer's steps come out last to first: flipped back into place.
+    const bool sequences = f.size() == 2;
+    const int64_t width = merge_ == Merge::concat ? f.back() + b.back() : f.back();
+    fwd_->place_output(merge_ == Merge::concat ? width : f.back(), 0, false, false);
+    bwd_->place_output(merge_ == Merge::concat ? width : b.back(),
+                       merge_ == Merge::concat ? f.back() : 0, sequences, true);
     Shape out = f;
-    if (merge_ == Merge::concat) out.back() += b.back();
+    out.back() = width;
     return out;
   }
 
+  static SequenceLayer<T>* recurrent(std::unique_ptr<Layer<T>>& layer) {
+    return dynamic_cast<SequenceLayer<T>*>(layer.get());
+  }
+
   Merge merge_ = Merge::concat;
-  std::unique_ptr<Layer<T>> fwd_, bwd_;
-  int64_t steps_ = 1;  // output steps (1 without return_sequences)
-  AlignedBuffer<T> yf_, yb_, dyf_, dyb_, dx_;
+  std::unique_ptr<Layer<T>> fwd_layer_, bwd_layer_;
+  SequenceLayer<T>* fwd_ = nullptr;
+  SequenceLayer<T>* bwd_ = nullptr;
+  AlignedBuffer<T> yf_, yb_, dyf_, dyb_;  // merge modes other than concat
 };
 
 }  // namespace

@@ -21,86 +21,49 @@ namespace {
 template <typename T>
 FASTMLP_SIMD_CLONES void gru_forward_blocks(const RecurrentPass<T>& p, int64_t t, int64_t b0,
                                             int64_t b1) {
-  constexpr int64_t B = kRecurrentLanes<T>;
-  const int64_t u = p.units, G = 3 * u, ld = p.ld(), ldh = p.ld_h();
+  using P = RecurrentPass<T>;
+  constexpr int64_t B = P::L;
+  const int64_t u = p.units, G = 3 * u, S = p.steps, span = u * B;
   const bool after = p.cell == RecurrentCell::gru;
   const T* U = p.recurrent;
   for (int64_t blk = b0; blk < b1; ++blk) {
-    const int64_t at = t * p.rows + blk * B;  // step t, the block's first row
-    const T* hp = p.h + at;                   // h_{t-1}; feature k at hp + k * ldh
-    T* hn = p.h + at + p.rows;                // h_t
-    const T* gx = p.g + at;
-    T* gt = p.gates + at;
-    T* aux = p.aux + at;
-    // z, r = rf(x W + b + h U + b'), each accumulator one vector of rows across k.
+    const T* hp = P::chunk(p.h, u, S + 1, blk, t);  // h_{t-1}; feature k at hp + k * B
+    T* hn = P::chunk(p.h, u, S + 1, blk, t + 1);    // h_t
+    const T* gx = P::chunk(p.g, G, S, blk, t);      // x_t W
+    T* gt = P::chunk(p.gates, G, S, blk, t);        // z, r, hh
+    T* aux = P::chunk(p.aux, u, S, blk, t);
+    T* z = gt;
+    T* r = gt + span;
+    T* hh = gt + 2 * span;
+    // z, r = rf(x W + b + h U + b')
     for (int64_t c = 0; c < 2 * u; ++c) {
       const T bc = (p.bias ? p.bias[c] : T(0)) + (p.rbias ? p.rbias[c] : T(0));
-      T acc[B];
 #pragma omp simd
-      for (int64_t b = 0; b < B; ++b) acc[b] = gx[c * ld + b] + bc;
-      for (int64_t k = 0; k < u; ++k) {
-        const T w = U[k * G + c];
-        const T* hk = hp + k * ldh;
-#pragma omp simd
-        for (int64_t b = 0; b < B; ++b) acc[b] += w * hk[b];
-      }
-      activate_lanes(p.rf, acc, B);
-#pragma omp simd
-      for (int64_t b = 0; b < B; ++b) gt[c * ld + b] = acc[b];
+      for (int64_t b = 0; b < B; ++b) gt[c * B + b] = gx[c * B + b] + bc;
     }
-    // aux: h U_h + b'_h (reset after), or r * h (reset before): what the candidate reads.
+    add_matvec(gt, U, G, 1, hp, u, 2 * u);
+    activate_span(p.rf, gt, 2 * span);
+    // hh = f(x W_h + b_h + r * (h U_h + b'_h))  [aux = h U_h + b'_h], or
+    //      f(x W_h + b_h + (r * h) U_h)          [aux = r * h]
     for (int64_t j = 0; j < u; ++j) {
-      T* aj = aux + j * ld;
-      if (after) {
-        const int64_t c = 2 * u + j;
-        T acc[B];
-        const T bc = p.rbias ? p.rbias[c] : T(0);
-#pragma omp simd
-        for (int64_t b = 0; b < B; ++b) acc[b] = bc;
-        for (int64_t k = 0; k < u; ++k) {
-          const T w = U[k * G + c];
-          const T* hk = hp + k * ldh;
-#pragma omp simd
-          for (int64_t b = 0; b < B; ++b) acc[b] += w * hk[b];
-        }
-#pragma omp simd
-        for (int64_t b = 0; b < B; ++b) aj[b] = acc[b];
-      } else {
-        const T* r = gt + (u + j) * ld;
-        const T* hj = hp + j * ldh;
-#pragma omp simd
-        for (int64_t b = 0; b < B; ++b) aj[b] = r[b] * hj[b];
-      }
-    }
-    // hh = f(x W_h + b_h + r * aux) or f(x W_h + b_h + aux U_h); h = z h_{t-1} + (1 - z) hh
-    for (int64_t j = 0; j < u; ++j) {
-      const int64_t c = 2 * u + j;
-      const T bc = p.bias ? p.bias[c] : T(0);
-      T acc[B];
-      if (after) {
-        const T* r = gt + (u + j) * ld;
-        const T* aj = aux + j * ld;
-#pragma omp simd
-        for (int64_t b = 0; b < B; ++b) acc[b] = gx[c * ld + b] + bc + r[b] * aj[b];
-      } else {
-#pragma omp simd
-        for (int64_t b = 0; b < B; ++b) acc[b] = gx[c * ld + b] + bc;
-        for (int64_t k = 0; k < u; ++k) {
-          const T w = U[k * G + c];
-          const T* ak = aux + k * ld;
-#pragma omp simd
-          for (int64_t b = 0; b < B; ++b) acc[b] += w * ak[b];
-        }
-      }
-      activate_lanes(p.f, acc, B);
-      const T* z = gt + j * ld;
-      const T* hj = hp + j * ldh;
+      const T bc = p.bias ? p.bias[2 * u + j] : T(0), rb = p.rbias ? p.rbias[2 * u + j] : T(0);
 #pragma omp simd
       for (int64_t b = 0; b < B; ++b) {
-        gt[c * ld + b] = acc[b];
-        hn[j * ldh + b] = z[b] * hj[b] + (T(1) - z[b]) * acc[b];
+        hh[j * B + b] = gx[(2 * u + j) * B + b] + bc;
+        aux[j * B + b] = after ? rb : r[j * B + b] * hp[j * B + b];
       }
     }
+    if (after) {
+      add_matvec(aux, U + 2 * u, G, 1, hp, u, u);
+#pragma omp simd
+      for (int64_t i = 0; i < span; ++i) hh[i] += r[i] * aux[i];
+    } else {
+      add_matvec(hh, U + 2 * u, G, 1, aux, u, u);
+    }
+    activate_span(p.f, hh, span);
+    // h = z h_{t-1} + (1 - z) hh
+#pragma omp simd
+    for (int64_t i = 0; i < span; ++i) hn[i] = z[i] * hp[i] + (T(1) - z[i]) * hh[i];
   }
 }
 
@@ -109,96 +72,57 @@ FASTMLP_SIMD_CLONES void gru_forward_blocks(const RecurrentPass<T>& p, int64_t t
 template <typename T>
 FASTMLP_SIMD_CLONES void gru_backward_blocks(const RecurrentPass<T>& p, int64_t t, int64_t b0,
                                              int64_t b1) {
-  constexpr int64_t B = kRecurrentLanes<T>;
-  const int64_t u = p.units, G = 3 * u, ld = p.ld(), ldh = p.ld_h();
+  using P = RecurrentPass<T>;
+  constexpr int64_t B = P::L;
+  const int64_t u = p.units, G = 3 * u, S = p.steps, span = u * B;
   const bool after = p.cell == RecurrentCell::gru;
   const T* U = p.recurrent;
   for (int64_t blk = b0; blk < b1; ++blk) {
-    const int64_t at = t * p.rows + blk * B;
-    const T* hp = p.h + at;
-    const T* gt = p.gates + at;
-    const T* aux = p.aux + at;
-    T* g = p.g + at;
-    T* e = after ? p.e + at : nullptr;
-    T* dh = p.dh + blk * B;  // feature j at dh + j * rows
-    for (int64_t j = 0; j < u; ++j) {
-      T* dhj = dh + j * p.rows;
-      if (p.dy) {
-        const T* dyj = p.dy + j * ld + at;
+    const T* hp = P::chunk(p.h, u, S + 1, blk, t);
+    const T* gt = P::chunk(p.gates, G, S, blk, t);
+    const T* z = gt;
+    const T* r = gt + span;
+    const T* hh = gt + 2 * span;
+    const T* aux = P::chunk(p.aux, u, S, blk, t);
+    T* dz = P::chunk(p.g, G, S, blk, t);  // d loss / d pre-activations of z, r, hh
+    T* dr = dz + span;
+    T* dhh = dz + 2 * span;
+    T* dh = P::chunk(p.dh, u, 1, blk, 0);
+    if (p.dy) {
+      const T* dy = P::chunk(p.dy, u, S, blk, t);
 #pragma omp simd
-        for (int64_t b = 0; b < B; ++b) dhj[b] += dyj[b];
-      }
-      const T* z = gt + j * ld;
-      const T* r = gt + (u + j) * ld;
-      const T* hh = gt + (2 * u + j) * ld;
-      const T* hj = hp + j * ldh;
-      T dz[B], dhh[B];
-#pragma omp simd
-      for (int64_t b = 0; b < B; ++b) {
-        dz[b] = dhj[b] * (hj[b] - hh[b]);
-        dhh[b] = dhj[b] * (T(1) - z[b]);
-      }
-      derive_lanes(p.rf, dz, z, B);
-      derive_lanes(p.f, dhh, hh, B);
-#pragma omp simd
-      for (int64_t b = 0; b < B; ++b) {
-        g[j * ld + b] = dz[b];
-        g[(2 * u + j) * ld + b] = dhh[b];
-        dhj[b] *= z[b];  // the direct path h_t <- z h_{t-1}
-      }
-      if (after) {
-        const T* aj = aux + j * ld;
-        T dr[B];
-#pragma omp simd
-        for (int64_t b = 0; b < B; ++b) dr[b] = dhh[b] * aj[b];
-        derive_lanes(p.rf, dr, r, B);
-#pragma omp simd
-        for (int64_t b = 0; b < B; ++b) {
-          g[(u + j) * ld + b] = dr[b];
-          e[j * ld + b] = dhh[b] * r[b];
-        }
-      }
+      for (int64_t i = 0; i < span; ++i) dh[i] += dy[i];
     }
-    if (!after) {
+#pragma omp simd
+    for (int64_t i = 0; i < span; ++i) {
+      dz[i] = dh[i] * (hp[i] - hh[i]);
+      dhh[i] = dh[i] * (T(1) - z[i]);
+      dh[i] *= z[i];  // the direct path h_t <- z h_{t-1}
+    }
+    derive_span(p.rf, dz, z, span);
+    derive_span(p.f, dhh, hh, span);
+    if (after) {
+      T* e = P::chunk(p.e, u, S, blk, t);  // what h U_h + b'_h received: r dhh
+#pragma omp simd
+      for (int64_t i = 0; i < span; ++i) {
+        dr[i] = dhh[i] * aux[i];
+        e[i] = dhh[i] * r[i];
+      }
+      derive_span(p.rf, dr, r, span);
+      add_matvec(dh, U + 2 * u, 1, G, e, u, u);  // dh_{t-1} += e U_h^T
+    } else {
       // d(r h) = dhh U_h^T: into r's gradient and, through r h, into dh.
-      for (int64_t k = 0; k < u; ++k) {
-        T drh[B] = {};
-        for (int64_t j = 0; j < u; ++j) {
-          const T w = U[k * G + 2 * u + j];
-          const T* dj = g + (2 * u + j) * ld;
+      T* drh = P::chunk(p.scratch, u, 1, blk, 0);
+      std::fill_n(drh, span, T(0));
+      add_matvec(drh, U + 2 * u, 1, G, dhh, u, u);
 #pragma omp simd
-          for (int64_t b = 0; b < B; ++b) drh[b] += w * dj[b];
-        }
-        const T* r = gt + (u + k) * ld;
-        const T* hk = hp + k * ldh;
-        T dr[B];
-#pragma omp simd
-        for (int64_t b = 0; b < B; ++b) dr[b] = drh[b] * hk[b];
-        derive_lanes(p.rf, dr, r, B);
-        T* dhk = dh + k * p.rows;
-#pragma omp simd
-        for (int64_t b = 0; b < B; ++b) {
-          g[(u + k) * ld + b] = dr[b];
-          dhk[b] += drh[b] * r[b];
-        }
+      for (int64_t i = 0; i < span; ++i) {
+        dr[i] = drh[i] * hp[i];
+        dh[i] += drh[i] * r[i];
       }
+      derive_span(p.rf, dr, r, span);
     }
-    // dh_{t-1} += [dz, dr, e or -] U^T: what the recurrent products pass back.
-    const int64_t through = after ? G : 2 * u;
-    for (int64_t k = 0; k < u; ++k) {
-      T* dhk = dh + k * p.rows;
-      T acc[B];
-#pragma omp simd
-      for (int64_t b = 0; b < B; ++b) acc[b] = dhk[b];
-      for (int64_t c = 0; c < through; ++c) {
-        const T w = U[k * G + c];
-        const T* dc = c < 2 * u ? g + c * ld : e + (c - 2 * u) * ld;
-#pragma omp simd
-        for (int64_t b = 0; b < B; ++b) acc[b] += w * dc[b];
-      }
-#pragma omp simd
-      for (int64_t b = 0; b < B; ++b) dhk[b] = acc[b];
-    }
+    add_matvec(dh, U, 1, G, dz, 2 * u, u);  // dh_{t-1} += [dz, dr] [U_z, U_r]^T
   }
 }
 

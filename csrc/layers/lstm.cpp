@@ -18,50 +18,36 @@ namespace {
 template <typename T>
 FASTMLP_SIMD_CLONES void lstm_forward_blocks(const RecurrentPass<T>& p, int64_t t, int64_t b0,
                                              int64_t b1) {
-  constexpr int64_t B = kRecurrentLanes<T>;
-  const int64_t u = p.units, G = 4 * u, ld = p.ld(), ldh = p.ld_h();
+  using P = RecurrentPass<T>;
+  constexpr int64_t B = P::L;
+  const int64_t u = p.units, G = 4 * u, S = p.steps, span = u * B;
   const T* U = p.recurrent;
   for (int64_t blk = b0; blk < b1; ++blk) {
-    const int64_t at = t * p.rows + blk * B;
-    const T* hp = p.h + at;
-    const T* cp = p.c + at;
-    const T* gx = p.g + at;
-    T* gt = p.gates + at;
+    const T* hp = P::chunk(p.h, u, S + 1, blk, t);
+    const T* cp = P::chunk(p.c, u, S + 1, blk, t);
+    T* hn = P::chunk(p.h, u, S + 1, blk, t + 1);
+    T* cn = P::chunk(p.c, u, S + 1, blk, t + 1);
+    const T* gx = P::chunk(p.g, G, S, blk, t);
+    T* gt = P::chunk(p.gates, G, S, blk, t);  // i, f, g, o
+    T* a = P::chunk(p.aux, u, S, blk, t);     // f_act(c_t)
     for (int64_t c = 0; c < G; ++c) {
       const T bc = p.bias ? p.bias[c] : T(0);
-      T acc[B];
 #pragma omp simd
-      for (int64_t b = 0; b < B; ++b) acc[b] = gx[c * ld + b] + bc;
-      for (int64_t k = 0; k < u; ++k) {
-        const T w = U[k * G + c];
-        const T* hk = hp + k * ldh;
-#pragma omp simd
-        for (int64_t b = 0; b < B; ++b) acc[b] += w * hk[b];
-      }
-      activate_lanes(c >= 2 * u && c < 3 * u ? p.f : p.rf, acc, B);
-#pragma omp simd
-      for (int64_t b = 0; b < B; ++b) gt[c * ld + b] = acc[b];
+      for (int64_t b = 0; b < B; ++b) gt[c * B + b] = gx[c * B + b] + bc;
     }
-    for (int64_t j = 0; j < u; ++j) {
-      const T* i = gt + j * ld;
-      const T* f = gt + (u + j) * ld;
-      const T* g = gt + (2 * u + j) * ld;
-      const T* o = gt + (3 * u + j) * ld;
-      const T* cj = cp + j * ldh;
-      T c[B], a[B];
+    add_matvec(gt, U, G, 1, hp, u, G);
+    activate_span(p.rf, gt, 2 * span);
+    activate_span(p.f, gt + 2 * span, span);
+    activate_span(p.rf, gt + 3 * span, span);
+    const T* i = gt;
+    const T* f = gt + span;
+    const T* g = gt + 2 * span;
+    const T* o = gt + 3 * span;
 #pragma omp simd
-      for (int64_t b = 0; b < B; ++b) c[b] = a[b] = f[b] * cj[b] + i[b] * g[b];
-      activate_lanes(p.f, a, B);
-      T* cn = p.c + at + p.rows + j * ldh;
-      T* hn = p.h + at + p.rows + j * ldh;
-      T* aj = p.aux + at + j * ld;
+    for (int64_t k = 0; k < span; ++k) cn[k] = a[k] = f[k] * cp[k] + i[k] * g[k];
+    activate_span(p.f, a, span);
 #pragma omp simd
-      for (int64_t b = 0; b < B; ++b) {
-        cn[b] = c[b];
-        aj[b] = a[b];
-        hn[b] = o[b] * a[b];
-      }
-    }
+    for (int64_t k = 0; k < span; ++k) hn[k] = o[k] * a[k];
   }
 }
 
@@ -70,69 +56,49 @@ FASTMLP_SIMD_CLONES void lstm_forward_blocks(const RecurrentPass<T>& p, int64_t 
 template <typename T>
 FASTMLP_SIMD_CLONES void lstm_backward_blocks(const RecurrentPass<T>& p, int64_t t, int64_t b0,
                                               int64_t b1) {
-  constexpr int64_t B = kRecurrentLanes<T>;
-  const int64_t u = p.units, G = 4 * u, ld = p.ld(), ldh = p.ld_h();
+  using P = RecurrentPass<T>;
+  constexpr int64_t B = P::L;
+  const int64_t u = p.units, G = 4 * u, S = p.steps, span = u * B;
   const T* U = p.recurrent;
   for (int64_t blk = b0; blk < b1; ++blk) {
-    const int64_t at = t * p.rows + blk * B;
-    const T* gt = p.gates + at;
-    T* g = p.g + at;
-    T* dh = p.dh + blk * B;
-    T* dc = p.dc + blk * B;
-    for (int64_t j = 0; j < u; ++j) {
-      T* dhj = dh + j * p.rows;
-      T* dcj = dc + j * p.rows;
-      if (p.dy) {
-        const T* dyj = p.dy + j * ld + at;
+    const T* gt = P::chunk(p.gates, G, S, blk, t);
+    const T* i = gt;
+    const T* f = gt + span;
+    const T* g = gt + 2 * span;
+    const T* o = gt + 3 * span;
+    const T* a = P::chunk(p.aux, u, S, blk, t);
+    const T* cp = P::chunk(p.c, u, S + 1, blk, t);
+    T* di = P::chunk(p.g, G, S, blk, t);
+    T* df = di + span;
+    T* dg = di + 2 * span;
+    T* dov = di + 3 * span;
+    T* dh = P::chunk(p.dh, u, 1, blk, 0);
+    T* dc = P::chunk(p.dc, u, 1, blk, 0);
+    if (p.dy) {
+      const T* dy = P::chunk(p.dy, u, S, blk, t);
 #pragma omp simd
-        for (int64_t b = 0; b < B; ++b) dhj[b] += dyj[b];
-      }
-      const T* i = gt + j * ld;
-      const T* f = gt + (u + j) * ld;
-      const T* gg = gt + (2 * u + j) * ld;
-      const T* o = gt + (3 * u + j) * ld;
-      const T* a = p.aux + at + j * ld;
-      const T* cj = p.c + at + j * ldh;
-      T dct[B], dov[B], di[B], dg[B], df[B];
-#pragma omp simd
-      for (int64_t b = 0; b < B; ++b) {
-        dct[b] = dhj[b] * o[b];
-        dov[b] = dhj[b] * a[b];
-      }
-      derive_lanes(p.f, dct, a, B);
-#pragma omp simd
-      for (int64_t b = 0; b < B; ++b) {
-        dct[b] += dcj[b];
-        di[b] = dct[b] * gg[b];
-        dg[b] = dct[b] * i[b];
-        df[b] = dct[b] * cj[b];
-        dcj[b] = dct[b] * f[b];  // d loss / d c_{t-1}
-      }
-      derive_lanes(p.rf, dov, o, B);
-      derive_lanes(p.rf, di, i, B);
-      derive_lanes(p.f, dg, gg, B);
-      derive_lanes(p.rf, df, f, B);
-#pragma omp simd
-      for (int64_t b = 0; b < B; ++b) {
-        g[j * ld + b] = di[b];
-        g[(u + j) * ld + b] = df[b];
-        g[(2 * u + j) * ld + b] = dg[b];
-        g[(3 * u + j) * ld + b] = dov[b];
-      }
+      for (int64_t k = 0; k < span; ++k) dh[k] += dy[k];
     }
-    // dh_{t-1} = [di, df, dg, do] U^T
-    for (int64_t k = 0; k < u; ++k) {
-      T acc[B] = {};
-      for (int64_t c = 0; c < G; ++c) {
-        const T w = U[k * G + c];
-        const T* dcv = g + c * ld;
+    // dc_t += dh o f_act'(c_t); di's room holds dh o until then.
 #pragma omp simd
-        for (int64_t b = 0; b < B; ++b) acc[b] += w * dcv[b];
-      }
-      T* dhk = dh + k * p.rows;
-#pragma omp simd
-      for (int64_t b = 0; b < B; ++b) dhk[b] = acc[b];
+    for (int64_t k = 0; k < span; ++k) {
+      di[k] = dh[k] * o[k];
+      dov[k] = dh[k] * a[k];
     }
+    derive_span(p.f, di, a, span);
+#pragma omp simd
+    for (int64_t k = 0; k < span; ++k) {
+      const T d = dc[k] + di[k];
+      di[k] = d * g[k];
+      df[k] = d * cp[k];
+      dg[k] = d * i[k];
+      dc[k] = d * f[k];  // d loss / d c_{t-1}
+      dh[k] = T(0);
+    }
+    derive_span(p.rf, di, i, 2 * span);  // i and f
+    derive_span(p.f, dg, g, span);
+    derive_span(p.rf, dov, o, span);
+    add_matvec(dh, U, 1, G, di, G, u);  // dh_{t-1} = [di, df, dg, do] U^T
   }
 }
 

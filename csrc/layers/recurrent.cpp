@@ -7,18 +7,19 @@
 // recurrent_kernel (units, gates * units), bias (gates * units), or (2, 3 * units) for
 // GRU(reset_after=True): its input and recurrent biases.
 //
-// A pass (the fast path, layout and kernels in layers/recurrent.h):
-//   xt (features, steps, rows)  = x transposed (steps reversed with go_backwards)
-//   g  (gates*units, steps*rows) = kernel^T @ xt            one GEMM for all steps
-//   for t in steps: the cell's step kernel on blocks of rows  (recurrent product + gates)
+// A pass (the fast path; blocked layout and kernels in layers/recurrent.h):
+//   xt = x in blocks of rows (steps reversed with go_backwards)
+//   g  = xt @ kernel                 the input projections of all steps: one product
+//   for t in steps: the cell's step kernel on every block (recurrent product + gates)
 // and backpropagation through time: the step kernels from the last step to the first
 // leave d loss / d pre-activations of every step in g, then
-//   d kernel = xt @ g^T,  d recurrent_kernel = h_{t-1} @ g^T,  dxt = kernel @ g
-// are one GEMM each over all steps. Backward only reads the forward pass's buffers, so it
+//   d kernel = xt^T g,  d recurrent_kernel = h_{t-1}^T g,  dxt = g @ kernel^T
+// are one product each over all steps (layers/recurrent_products.cpp). Backward only reads the forward pass's buffers, so it
 // can run again after the same forward. impl="reference": the oracles of gru.cpp/lstm.cpp.
 // Tested in tests/test_layers_recurrent.py.
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "common/aligned_buffer.h"
 #include "common/check.h"
@@ -31,23 +32,29 @@ namespace fastmlp {
 
 namespace {
 
-// out[r] (+)= the sum of row r of a (rows, len; row stride ld), len a multiple of the lanes:
-// lane sums first, then the lanes in order (a fixed order: the same bits on any thread).
+// out[c] (+)= the sum of feature row c of a, c < count: lane-wise sums (in `lanes`, count L
+// values) over the chunks in order, then the lanes in order (the same bits on any thread).
 template <typename T>
-FASTMLP_SIMD_CLONES void row_sums(T* out, const T* a, int64_t rows, int64_t len, int64_t ld,
-                                  bool accumulate) {
-  constexpr int64_t B = kRecurrentLanes<T>;
-  for (int64_t r = 0; r < rows; ++r) {
-    T acc[B] = {};
-    const T* row = a + r * ld;
-    for (int64_t j = 0; j < len; j += B) {
+FASTMLP_SIMD_CLONES void row_sums(T* out, FeatureRows<const T> a, int64_t count, int64_t blocks,
+                                  int64_t steps, bool accumulate, T* lanes) {
+  constexpr int64_t L = kRecurrentLanes<T>;
+  std::fill_n(lanes, count * L, T(0));
+  for (int64_t blk = 0; blk < blocks; ++blk)
+    for (int64_t t = 0; t < steps; ++t) {
+      const T* v = RecurrentPass<T>::chunk(a.base, a.features, a.steps_stored, blk, t);
 #pragma omp simd
-      for (int64_t b = 0; b < B; ++b) acc[b] += row[j + b];
+      for (int64_t i = 0; i < count * L; ++i) lanes[i] += v[i];
     }
+  for (int64_t c = 0; c < count; ++c) {
     T s = 0;
-    for (int64_t b = 0; b < B; ++b) s += acc[b];
-    out[r] = accumulate ? out[r] + s : s;
+    for (int64_t l = 0; l < L; ++l) s += lanes[c * L + l];
+    out[c] = accumulate ? out[c] + s : s;
   }
+}
+
+template <typename T>
+FeatureRows<const T> feature_rows(const T* base, int64_t features, int64_t steps_stored) {
+  return {base, features, steps_stored};
 }
 
 Activation recurrent_activation(const LayerSpec& spec, const char* name, const char* fallback) {
@@ -60,9 +67,9 @@ Activation recurrent_activation(const LayerSpec& spec, const char* name, const c
 }
 
 template <typename T>
-class RecurrentLayer final : public Layer<T> {
+class RecurrentLayer final : public SequenceLayer<T> {
  public:
-  RecurrentLayer(const LayerSpec& spec, const char* kind) : Layer<T>(kind) {
+  RecurrentLayer(const LayerSpec& spec, const char* kind) : SequenceLayer<T>(kind) {
     const bool gru = std::string(kind) == "GRU";
     std::vector<std::string> known{"units", "activation", "recurrent_activation", "use_bias",
                                    "return_sequences", "go_backwards", "impl"};
@@ -104,6 +111,7 @@ class RecurrentLayer final : public Layer<T> {
                 + (T_ + 1) * u + u;                   // h, dh
     if (lstm()) v += (T_ + 1) * u + u;                // c, dc
     if (s_.cell == RecurrentCell::gru) v += T_ * u;   // e
+    if (s_.cell == RecurrentCell::gru_reset_before) v += u;  // scratch
     if (s_.return_sequences) v += T_ * u;             // dy, transposed
     return v;
   }
@@ -113,7 +121,8 @@ class RecurrentLayer final : public Layer<T> {
     if (reference_) {
       hs_.reserve(size_t(checked_mul(rows, (T_ + 1) * u)));
       if (lstm()) cs_.reserve(size_t(checked_mul(rows, (T_ + 1) * u)));
-      scratch_.reserve(size_t(kReferenceScratch * u));
+      ref_io_.reserve(size_t(T_ * (u + d)));
+      ref_scratch_.reserve(size_t(kReferenceScratch * u));
       return;
     }
     const int64_t R = padded(rows);
@@ -132,7 +141,11 @@ class RecurrentLayer final : public Layer<T> {
       dc_.reserve(per(u, 1));
     }
     if (s_.cell == RecurrentCell::gru) e_.reserve(per(u, T_));
+    if (s_.cell == RecurrentCell::gru_reset_before) scratch_.reserve(per(u, 1));
     if (s_.return_sequences) dy_.reserve(per(u, T_));
+    partial_.reserve(size_t(rows_dot_rows_partial(std::max(d, u), gate_width()) *
+                            kRecurrentLanes<T>));
+    if (std::max(d, u) >= kGemmMinFeatures) gathered_.reserve(size_t(kGemmGathered));
   }
 
   int64_t macs_per_row() const override {
@@ -141,49 +154,52 @@ class RecurrentLayer final : public Layer<T> {
   bool sequential_steps() const override { return true; }
 
   // y (n, steps, units) or (n, units) = the layer over x (n, steps, features)
-  void forward(const Context& ctx, const T* params, T*, T* y, const T* x, int64_t n) override {
+  void forward(const Context&, const T* params, T*, T* y, const T* x, int64_t n) override {
     const RecurrentWeights<T> w = weights(params);
     const int64_t T_ = s_.steps, u = units_, d = s_.inputs;
     if (reference_) {
-      const int64_t out = shape_size(this->out_);
+      T* yi = ref_io_.data();  // one sample's output, then placed
       for (int64_t i = 0; i < n; ++i) {
         T* hs = hs_.data() + i * (T_ + 1) * u;
         if (lstm())
-          lstm_forward_reference(s_, w, y + i * out, hs, cs_.data() + i * (T_ + 1) * u,
-                                 x + i * T_ * d, scratch_.data());
+          lstm_forward_reference(s_, w, yi, hs, cs_.data() + i * (T_ + 1) * u, x + i * T_ * d,
+                                 ref_scratch_.data());
         else
-          gru_forward_reference(s_, w, y + i * out, hs, x + i * T_ * d, scratch_.data());
+          gru_forward_reference(s_, w, yi, hs, x + i * T_ * d, ref_scratch_.data());
+        for (int64_t q = 0; q < out_steps(); ++q) std::copy_n(yi + q * u, u, y + out_at(i, q));
       }
       return;
     }
+    using P = RecurrentPass<T>;
+    constexpr int64_t L = P::L;
     const RecurrentPass<T> p = pass(w, n);
-    const int64_t N = p.ld();
-    // xt (d, steps, rows): padded rows are zeros, so every lane stays finite.
+    const int64_t blocks = p.blocks(), gu = gate_width();
+    // xt: x in blocks, steps in processing order; padded rows are zeros, so that every
+    // lane stays finite.
     T* xt = xt_.data();
-    for (int64_t k = 0; k < d; ++k)
+    for (int64_t i = 0; i < p.rows; ++i)
       for (int64_t q = 0; q < T_; ++q) {
-        T* dst = xt + (k * T_ + q) * p.rows;
-        const int64_t t = source_step(q);
-        for (int64_t i = 0; i < n; ++i) dst[i] = x[(i * T_ + t) * d + k];
-        std::fill(dst + n, dst + p.rows, T(0));
+        T* dst = P::chunk(xt, d, T_, i / L, q) + i % L;
+        const T* src = x + (i * T_ + source_step(q)) * d;
+        for (int64_t k = 0; k < d; ++k) dst[k * L] = i < n ? src[k] : T(0);
       }
-    // g (gates*units, steps*rows) = kernel^T @ xt: every step's input projection at once.
-    combine_rows(p.g, N, w.kernel, 1, gate_width(), xt, N, gate_width(), d, N);
-    for (int64_t k = 0; k < u; ++k) {
-      std::fill(p.h + k * p.ld_h(), p.h + k * p.ld_h() + p.rows, T(0));
-      if (p.c) std::fill(p.c + k * p.ld_h(), p.c + k * p.ld_h() + p.rows, T(0));
+    // g = xt @ kernel: every step's input projection at once.
+    combine_rows(FeatureRows<T>{p.g, gu, T_}, w.kernel, 1, gu, feature_rows<T>(xt, d, T_), gu, d,
+                 blocks, T_);
+    for (int64_t b = 0; b < blocks; ++b) {
+      std::fill_n(P::chunk(p.h, u, T_ + 1, b, 0), u * L, T(0));
+      if (p.c) std::fill_n(P::chunk(p.c, u, T_ + 1, b, 0), u * L, T(0));
     }
-    for (int64_t t = 0; t < T_; ++t) run_step(p, t, lstm() ? lstm_forward_step<T> : gru_forward_step<T>);
-    // y from h (units, steps + 1, rows)
-    for (int64_t i = 0; i < n; ++i) {
-      if (s_.return_sequences) {
-        for (int64_t q = 0; q < T_; ++q)
-          for (int64_t j = 0; j < u; ++j)
-            y[(i * T_ + q) * u + j] = p.h[j * p.ld_h() + (q + 1) * p.rows + i];
-      } else {
-        for (int64_t j = 0; j < u; ++j) y[i * u + j] = p.h[j * p.ld_h() + T_ * p.rows + i];
+    for (int64_t t = 0; t < T_; ++t)
+      run_step(p, t, lstm() ? lstm_forward_step<T> : gru_forward_step<T>);
+    // y: the states of every step, or of the last
+    const int64_t first = T_ + 1 - out_steps();
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t q = 0; q < out_steps(); ++q) {
+        const T* hq = P::chunk(p.h, u, T_ + 1, i / L, first + q) + i % L;
+        T* dst = y + out_at(i, q);
+        for (int64_t j = 0; j < u; ++j) dst[j] = hq[j * L];
       }
-    }
   }
 
   void backward(const Context& ctx, const T* params, T* grad, T* dx, T* dy, const T* x,
@@ -197,67 +213,88 @@ class RecurrentLayer final : public Layer<T> {
         std::fill(gr.recurrent, gr.recurrent + u * gu, T(0));
         if (gr.bias) std::fill(gr.bias, gr.bias + (two_biases() ? 2 : 1) * gu, T(0));
       }
-      const int64_t out = shape_size(this->out_);
+      T* dyi = ref_io_.data();  // one sample's dy, gathered from its place
+      T* dxi = dyi + T_ * u;    // and its dx, then put in place
       for (int64_t i = 0; i < n; ++i) {
+        for (int64_t q = 0; q < out_steps(); ++q) std::copy_n(dy + out_at(i, q), u, dyi + q * u);
         const T* hs = hs_.data() + i * (T_ + 1) * u;
-        T* dxi = dx ? dx + i * T_ * d : nullptr;
         if (lstm())
-          lstm_backward_reference(s_, w, gr, dxi, dy + i * out, x + i * T_ * d, hs,
-                                  cs_.data() + i * (T_ + 1) * u, scratch_.data());
+          lstm_backward_reference(s_, w, gr, dx ? dxi : nullptr, dyi, x + i * T_ * d, hs,
+                                  cs_.data() + i * (T_ + 1) * u, ref_scratch_.data());
         else
-          gru_backward_reference(s_, w, gr, dxi, dy + i * out, x + i * T_ * d, hs,
-                                 scratch_.data());
+          gru_backward_reference(s_, w, gr, dx ? dxi : nullptr, dyi, x + i * T_ * d, hs,
+                                 ref_scratch_.data());
+        if (dx)
+          for (int64_t k = 0; k < T_ * d; ++k)
+            dx[i * T_ * d + k] = this->add_dx_ ? dx[i * T_ * d + k] + dxi[k] : dxi[k];
       }
       return;
     }
+    using P = RecurrentPass<T>;
+    constexpr int64_t L = P::L;
     RecurrentPass<T> p = pass(w, n);
-    const int64_t R = p.rows, N = p.ld();
-    // dh (units, rows) starts from dy at the last step, or dy comes in at every step.
-    std::fill(p.dh, p.dh + u * R, T(0));
-    if (p.dc) std::fill(p.dc, p.dc + u * R, T(0));
+    const int64_t blocks = p.blocks();
+    // dh starts from dy at the last step, or dy comes in at every step.
+    std::fill_n(p.dh, blocks * u * L, T(0));
+    if (p.dc) std::fill_n(p.dc, blocks * u * L, T(0));
     if (s_.return_sequences) {
       T* dyt = dy_.data();
-      for (int64_t j = 0; j < u; ++j)
+      for (int64_t i = 0; i < p.rows; ++i)
         for (int64_t q = 0; q < T_; ++q) {
-          T* dst = dyt + (j * T_ + q) * R;
-          for (int64_t i = 0; i < n; ++i) dst[i] = dy[(i * T_ + q) * u + j];
-          std::fill(dst + n, dst + R, T(0));
+          T* dst = P::chunk(dyt, u, T_, i / L, q) + i % L;
+          const T* src = i < n ? dy + out_at(i, q) : nullptr;
+          for (int64_t j = 0; j < u; ++j) dst[j * L] = src ? src[j] : T(0);
         }
       p.dy = dyt;
     } else {
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j < u; ++j) p.dh[j * R + i] = dy[i * u + j];
+      for (int64_t i = 0; i < n; ++i) {
+        T* dst = P::chunk(p.dh, u, 1, i / L, 0) + i % L;
+        const T* src = dy + out_at(i, 0);
+        for (int64_t j = 0; j < u; ++j) dst[j * L] = src[j];
+      }
     }
     for (int64_t t = T_ - 1; t >= 0; --t)
       run_step(p, t, lstm() ? lstm_backward_step<T> : gru_backward_step<T>);
 
     // The weight gradients of all steps: one product each (padded rows add zeros).
     const bool acc = ctx.accumulate;
-    rows_dot_rows(gr.kernel, gu, xt_.data(), N, p.g, N, d, gu, N, acc);
-    // d recurrent_kernel = h_{t-1} @ [what each gate's product received]^T
+    const auto g = feature_rows<T>(p.g, gu, T_);
+    const auto h_prev = feature_rows<T>(p.h, u, T_ + 1);  // steps 0 .. T-1 of h
+    T* part = partial_.data();
+    GemmWorkspace& ws = *ctx.gemm;
+    weight_gradient(gr.kernel, gu, feature_rows<T>(xt_.data(), d, T_), g, d, gu, blocks, acc, ws);
+    // d recurrent_kernel = h_{t-1}^T [what each gate's product received]
     if (s_.cell == RecurrentCell::lstm) {
-      rows_dot_rows(gr.recurrent, gu, p.h, p.ld_h(), p.g, N, u, gu, N, acc);
+      weight_gradient(gr.recurrent, gu, h_prev, g, u, gu, blocks, acc, ws);
     } else {
-      rows_dot_rows(gr.recurrent, gu, p.h, p.ld_h(), p.g, N, u, 2 * u, N, acc);
+      weight_gradient(gr.recurrent, gu, h_prev, g, u, 2 * u, blocks, acc, ws);
+      const auto g_h = feature_rows<T>(p.g + 2 * u * L, gu, T_);
       if (s_.cell == RecurrentCell::gru)  // the candidate's product received e = r dhh
-        rows_dot_rows(gr.recurrent + 2 * u, gu, p.h, p.ld_h(), p.e, N, u, u, N, acc);
-      else  // it multiplied r h
-        rows_dot_rows(gr.recurrent + 2 * u, gu, p.aux, N, p.g + 2 * u * N, N, u, u, N, acc);
+        weight_gradient(gr.recurrent + 2 * u, gu, h_prev, feature_rows<T>(p.e, u, T_), u, u,
+                        blocks, acc, ws);
+      else  // it multiplied r h by dhh
+        weight_gradient(gr.recurrent + 2 * u, gu, feature_rows<T>(p.aux, u, T_), g_h, u, u,
+                        blocks, acc, ws);
     }
     if (gr.bias) {
-      row_sums(gr.bias, p.g, gu, N, N, ctx.accumulate);
+      row_sums(gr.bias, g, gu, blocks, T_, acc, part);
       if (gr.rbias) {
-        row_sums(gr.rbias, p.g, 2 * u, N, N, ctx.accumulate);
-        row_sums(gr.rbias + 2 * u, p.e, u, N, N, ctx.accumulate);
+        row_sums(gr.rbias, g, 2 * u, blocks, T_, acc, part);
+        row_sums(gr.rbias + 2 * u, feature_rows<T>(p.e, u, T_), u, blocks, T_, acc, part);
       }
     }
     if (dx) {
       T* dxt = dxt_.data();
-      combine_rows(dxt, N, w.kernel, gu, 1, p.g, N, d, gu, N);
+      combine_rows(FeatureRows<T>{dxt, d, T_}, w.kernel, gu, 1, g, d, gu, blocks, T_);
       for (int64_t i = 0; i < n; ++i)
         for (int64_t q = 0; q < T_; ++q) {
+          const T* src = P::chunk(dxt, d, T_, i / L, q) + i % L;
           T* dst = dx + (i * T_ + source_step(q)) * d;
-          for (int64_t k = 0; k < d; ++k) dst[k] = dxt[(k * T_ + q) * R + i];
+          if (this->add_dx_) {
+            for (int64_t k = 0; k < d; ++k) dst[k] += src[k * L];
+          } else {
+            for (int64_t k = 0; k < d; ++k) dst[k] = src[k * L];
+          }
         }
     }
   }
@@ -279,6 +316,13 @@ class RecurrentLayer final : public Layer<T> {
   static int64_t padded(int64_t rows) {
     constexpr int64_t B = kRecurrentLanes<T>;
     return (rows + B - 1) / B * B;
+  }
+  // Output steps per sample, and where output step q of sample i starts in y (and dy).
+  int64_t out_steps() const { return s_.return_sequences ? s_.steps : 1; }
+  int64_t out_at(int64_t i, int64_t q) const {
+    const int64_t width = this->out_width_ ? this->out_width_ : units_;
+    const int64_t S = out_steps();
+    return (i * S + (this->out_reversed_ ? S - 1 - q : q)) * width + this->out_offset_;
   }
   // The input step read at processing step q.
   int64_t source_step(int64_t q) const { return s_.go_backwards ? s_.steps - 1 - q : q; }
@@ -311,9 +355,44 @@ class RecurrentLayer final : public Layer<T> {
     p.gates = gates_.data();
     p.aux = aux_.data();
     p.e = s_.cell == RecurrentCell::gru ? e_.data() : nullptr;
+    p.scratch = s_.cell == RecurrentCell::gru_reset_before ? scratch_.data() : nullptr;
     p.dh = dh_.data();
     p.dc = lstm() ? dc_.data() : nullptr;
     return p;
+  }
+
+  // c (m, n) (+)= a^T b over every step of every row (a weight gradient). Small ones on
+  // register tiles (rows_dot_rows); from kGemmMinFeatures on both sides, those tiles would
+  // read the operands many times over, so the rows are gathered, a group of steps at a
+  // time, into row-major (row-steps, features) matrices for our GEMM (a^T b, accumulated
+  // group by group in a fixed order).
+  void weight_gradient(T* c, int64_t ldc, FeatureRows<const T> a, FeatureRows<const T> b,
+                       int64_t m, int64_t n, int64_t blocks, bool accumulate, GemmWorkspace& ws) {
+    constexpr int64_t L = kRecurrentLanes<T>;
+    const int64_t T_ = s_.steps;
+    if (m < kGemmMinFeatures || n < kGemmMinFeatures)
+      return rows_dot_rows(c, ldc, a, b, m, n, blocks, T_, accumulate, partial_.data());
+    const int64_t chunks = blocks * T_;
+    const int64_t per = std::max<int64_t>(1, kGemmGathered / ((m + n) * L));
+    for (int64_t q0 = 0; q0 < chunks; q0 += per) {
+      const int64_t q1 = std::min(chunks, q0 + per), K = (q1 - q0) * L;
+      T* ga = gathered_.data();
+      T* gb = ga + K * m;
+      for (int64_t q = q0; q < q1; ++q) {
+        const int64_t blk = q / T_, t = q % T_;
+        for (auto [src, dst, width] : {std::tuple{RecurrentPass<T>::chunk(a.base, a.features,
+                                                                          a.steps_stored, blk, t),
+                                                  ga, m},
+                                       std::tuple{RecurrentPass<T>::chunk(b.base, b.features,
+                                                                          b.steps_stored, blk, t),
+                                                  gb, n}})
+          for (int64_t l = 0; l < L; ++l)
+            for (int64_t f = 0; f < width; ++f)
+              dst[((q - q0) * L + l) * width + f] = src[f * L + l];
+      }
+      gemm(true, false, m, n, K, T(1), ga, m, gb, n, accumulate || q0 > 0 ? T(1) : T(0), c, ldc,
+           ws);
+    }
   }
 
   // One step on every block of rows: tasks of a few blocks, threads only for steps with
@@ -341,8 +420,13 @@ class RecurrentLayer final : public Layer<T> {
   int64_t units_ = 0;
   bool use_bias_ = true, reference_ = false;
   RecurrentShape s_;
-  AlignedBuffer<T> xt_, dxt_, g_, gates_, aux_, h_, dh_, c_, dc_, e_, dy_;
-  AlignedBuffer<T> hs_, cs_, scratch_;  // the oracle's
+  // weight_gradient's GEMM path: features on both sides from this many, and room for
+  // this many gathered values (row-steps times features of both operands).
+  static constexpr int64_t kGemmMinFeatures = 16;
+  static constexpr int64_t kGemmGathered = int64_t(1) << 20;
+  AlignedBuffer<T> xt_, dxt_, g_, gates_, aux_, h_, dh_, c_, dc_, e_, scratch_, dy_, partial_,
+      gathered_;
+  AlignedBuffer<T> hs_, cs_, ref_scratch_, ref_io_;  // the oracle's
 };
 
 }  // namespace
