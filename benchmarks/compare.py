@@ -6,12 +6,16 @@ is the median of --repeats runs. Prints a table of times and ratios (other / fas
     python benchmarks/compare.py --repeats 3            # all workloads
     python benchmarks/compare.py --workloads digits,mnist784
     python benchmarks/compare.py --workloads mnist784_bf16 --threads 1 --repeats 5
+    python benchmarks/compare.py --workloads mnist1d_gru,lstm_sine --threads 2 --repeats 3
 
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the children's environment so that
-numpy (scikit-learn) runs its best kernel. PyTorch is optional (`pip install torch`).
+numpy (scikit-learn) runs its best kernel. PyTorch is optional (`pip install torch`), and
+mnist1d_gru needs `pip install mnist1d` (the data set is generated, never downloaded); repeat r
+of the recurrent workloads trains with seed r.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -40,7 +44,20 @@ WORKLOADS = {
                    "make_regression(20000, 100, noise=1) float32, hidden (64,64), adam, 20 epochs"),
     "predict_proba": (("fastmlp", "sklearn"),
                       "predict_proba on 100,000 rows with a mnist784-shaped model"),
+    # Recurrent layers (layer engine). Repeat r trains with seed r.
+    "mnist1d_gru": (("fastmlp", "torch"),
+                    "MNIST-1D (mnist1d's make_dataset(get_dataset_args()): 4000 train, 1000 "
+                    "test, 40 steps), the paper's GRU: Bidirectional(GRU(6, return_sequences="
+                    "True)) - Flatten - Dropout(0.3) - Dense(10), 5,134 parameters, Adam lr "
+                    "1e-2, batch 100, 6000 steps (150 epochs), float32; score: test accuracy"),
+    "lstm_sine": (("fastmlp", "torch"),
+                  "next value of a noisy sine from the last 50 values (8000 train, 2000 test "
+                  "windows): LSTM(32) - Dense(1), Adam lr 3e-3, batch 64, 10 epochs (1250 "
+                  "steps), float32; score: test R^2"),
 }
+
+# The recurrent workloads need their data set's package or PyTorch only for its side.
+NEEDS = {"mnist1d_gru": "mnist1d"}
 
 
 def _mnist784(cache):
@@ -90,6 +107,98 @@ def _torch_mnist(X, y, threads):
     return fit, acc
 
 
+def _mnist1d(cache):
+    """MNIST-1D built by the mnist1d package's make_dataset (never downloaded)."""
+    path = Path(cache) / "mnist1d.npz"
+    if not path.exists():
+        from mnist1d.data import get_dataset_args, make_dataset
+
+        d = make_dataset(get_dataset_args())
+        np.savez(path, x=d["x"], y=d["y"], x_test=d["x_test"], y_test=d["y_test"])
+    d = np.load(path)
+    f = np.float32
+    return d["x"].astype(f), d["y"], d["x_test"].astype(f), d["y_test"]
+
+
+def _noisy_sine():
+    """The README's LSTM case: its data comes from examples/lstm_sine.py."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "lstm_sine.py"
+    spec = importlib.util.spec_from_file_location("lstm_sine", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.noisy_sine()
+
+
+def _torch_sequence_fit(model, loss_fn, X, y, lr, batch, steps, threads, seed):
+    """PyTorch's loop for the recurrent workloads: Adam, shuffled epochs, `steps` steps."""
+    import torch
+
+    torch.set_num_threads(threads)
+    Xt, yt = torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(y)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    done = 0
+    while done < steps:
+        perm = torch.randperm(len(Xt), generator=gen)
+        for i in range(0, len(Xt), batch):
+            idx = perm[i : i + batch]
+            opt.zero_grad()
+            loss_fn(model(Xt[idx]), yt[idx]).backward()
+            opt.step()
+            done += 1
+            if done == steps:
+                break
+    return time.perf_counter() - start
+
+
+def _torch_gru_mnist1d(X, y, X_test, y_test, threads, seed):
+    import torch
+
+    torch.manual_seed(seed)
+
+    class PaperGRU(torch.nn.Module):  # mnist1d's models.GRU, dropout before the output
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.GRU(1, 6, batch_first=True, bidirectional=True)
+            self.dropout = torch.nn.Dropout(0.3)
+            self.linear = torch.nn.Linear(2 * 6 * 40, 10)
+
+        def forward(self, x):
+            h, _ = self.rnn(x.view(*x.shape[:2], 1))
+            return self.linear(self.dropout(h.reshape(x.shape[0], -1)))
+
+    model = PaperGRU()
+    fit = _torch_sequence_fit(model, torch.nn.CrossEntropyLoss(), X, y.astype(np.int64), 1e-2,
+                              100, 6000, threads, seed)
+    model.eval()
+    with torch.no_grad():
+        acc = (model(torch.from_numpy(X_test)).argmax(1).numpy() == y_test).mean()
+    return fit, float(acc)
+
+
+def _torch_lstm_sine(X, y, X_test, y_test, threads, seed):
+    import torch
+
+    torch.manual_seed(seed)
+
+    class LastState(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.LSTM(1, 32, batch_first=True)
+            self.linear = torch.nn.Linear(32, 1)
+
+        def forward(self, x):
+            _, (h, _) = self.rnn(x)
+            return self.linear(h[-1])[:, 0]
+
+    model = LastState()
+    fit = _torch_sequence_fit(model, torch.nn.MSELoss(), X, y, 3e-3, 64, 1250, threads, seed)
+    with torch.no_grad():
+        pred = model(torch.from_numpy(X_test)).numpy()
+    return fit, float(1 - ((pred - y_test) ** 2).sum() / ((y_test - y_test.mean()) ** 2).sum())
+
+
 def _reset_peak_rss():
     """Start the peak-RSS count afresh (Linux), so it covers the fit, not the data load."""
     try:
@@ -111,10 +220,33 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_one(lib, workload, cache, threads):
+def run_one(lib, workload, cache, threads, seed=0):
     """One measurement in this (fresh) process; returns a dict."""
     warnings.simplefilter("ignore")
     from sklearn.datasets import load_digits, make_regression
+
+    if workload in ("mnist1d_gru", "lstm_sine"):
+        X, y, X_test, y_test = _mnist1d(cache) if workload == "mnist1d_gru" else _noisy_sine()
+        if lib == "torch":
+            run = _torch_gru_mnist1d if workload == "mnist1d_gru" else _torch_lstm_sine
+            fit, score = run(X, y, X_test, y_test, threads, seed)
+            return {"time": fit, "score": score, "unit": "s"}
+        from fastmlp import NeuralNetClassifier, NeuralNetRegressor
+        from fastmlp.layers import GRU, LSTM, Bidirectional, Dropout, Flatten
+
+        common = dict(solver="adam", alpha=0.0, tol=0.0, n_iter_no_change=10**6,
+                      random_state=seed)
+        if workload == "mnist1d_gru":
+            est = NeuralNetClassifier(
+                [Bidirectional(GRU(6, return_sequences=True)), Flatten(), Dropout(0.3)],
+                learning_rate_init=1e-2, batch_size=100, max_iter=150, **common)
+        else:
+            est = NeuralNetRegressor([LSTM(32)], learning_rate_init=3e-3, batch_size=64,
+                                     max_iter=10, **common)
+        start = time.perf_counter()
+        est.fit(X, y)
+        return {"time": time.perf_counter() - start, "score": est.score(X_test, y_test),
+                "unit": "s"}
 
     if workload in ("mnist784", "mnist784_bf16"):
         X, y = _mnist784(cache)
@@ -172,10 +304,11 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "fastmlp-bench"))
     parser.add_argument("--run", nargs=2, metavar=("LIB", "WORKLOAD"), help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.makedirs(args.cache, exist_ok=True)
     if args.run:
-        print(json.dumps(run_one(*args.run, args.cache, args.threads)))
+        print(json.dumps(run_one(*args.run, args.cache, args.threads, args.seed)))
         return
 
     env = dict(os.environ)
@@ -191,8 +324,14 @@ def main():
 
     have_bf16 = fastmlp._core.bf16_available()
     workloads = args.workloads.split(",")
+    for w, module in NEEDS.items():
+        if w in workloads and importlib.util.find_spec(module) is None:
+            print(f"skipping {w}: it needs `pip install {module}`", file=sys.stderr)
+            workloads.remove(w)
     if {"mnist784", "mnist784_bf16", "predict_proba"} & set(workloads):
         _mnist784(args.cache)  # generate once here, so no child's peak memory includes it
+    if "mnist1d_gru" in workloads:
+        _mnist1d(args.cache)
     results = {}
     for rep in range(args.repeats):
         for w in workloads:
@@ -203,7 +342,7 @@ def main():
                     continue
                 out = subprocess.run(
                     [sys.executable, __file__, "--run", lib, w, "--cache", args.cache,
-                     "--threads", str(args.threads)],
+                     "--threads", str(args.threads), "--seed", str(rep)],
                     env=env, capture_output=True, text=True, check=True,
                 )
                 r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -228,6 +367,12 @@ def main():
                   f"{t / base:.2f}x |")
     for w in workloads:
         print(f"- {w}: {WORKLOADS[w][1]}")
+    for w in ("mnist1d_gru", "lstm_sine"):
+        for lib in WORKLOADS[w][0]:
+            if (w, lib) in results:
+                scores = [r["score"] for r in results[(w, lib)]]
+                print(f"{w} {lib}: mean score of seeds 0..{len(scores) - 1}: "
+                      f"{np.mean(scores):.4f} ({', '.join(f'{x:.4f}' for x in scores)})")
     if ("mnist784_bf16", "fastmlp-bf16") in results:
         f32 = results[("mnist784_bf16", "fastmlp")]
         bf16 = results[("mnist784_bf16", "fastmlp-bf16")]

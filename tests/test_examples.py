@@ -21,6 +21,8 @@ NEEDS = {
     "validation_early_stopping.py": [],
     "regularised_training.py": [],
     "bf16_training.py": [],  # prints a note and exits 0 on CPUs without AVX-512 BF16
+    "gru_mnist1d.py": ["mnist1d"],  # default run short; --full gives the README's figures
+    "lstm_sine.py": [],  # likewise
 }
 
 

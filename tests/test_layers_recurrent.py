@@ -147,6 +147,29 @@ def test_odd_sizes_and_float32_match_the_oracle(units, features, n, kind):
                                outs[0][0], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("layer", [GRU(16, return_sequences=True), GRU(17, reset_after=False),
+                                   LSTM(16, go_backwards=True)], ids=repr)
+def test_large_passes_take_the_gemm_path_and_match_the_oracle(layer):
+    # At least 2^16 rows x steps and 16 features on both sides of a weight gradient: the
+    # rows are gathered for our GEMM.
+    rng = np.random.default_rng(7)
+    n, steps, d = 700, 100, 16
+    fast = network([_spec(layer)], (steps, d), chunk_rows=n, output="identity",
+                   loss="squared_error")
+    ref = network([_spec(layer, "reference")], (steps, d), chunk_rows=n, output="identity",
+                  loss="squared_error")
+    p = random_params(fast, rng, scale=0.2)
+    x = rng.normal(size=(n, steps * d))
+    g = rng.normal(size=(n, fast.output_size))
+    grads = []
+    for net in (fast, ref):
+        net.forward(p, x)
+        grad = np.empty(net.n_params)
+        net.backward(p, grad, g)
+        grads.append(grad)
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("kind", ["gru", "gru_v1", "lstm"])
 def test_matches_pytorch(kind):
     torch = pytest.importorskip("torch")
@@ -297,9 +320,10 @@ def test_fit_is_bitwise_the_same_on_one_and_two_threads(layers, batch_size):
 
 
 def test_large_passes_use_threads_and_keep_the_bits():
-    # Enough rows that the steps and the products over all steps split across threads.
+    # Enough rows that the steps and the products over all steps split across threads,
+    # and that the weight gradients take the GEMM path.
     rng = np.random.default_rng(6)
-    n, steps, d = 1500, 30, 8
+    n, steps, d = 1500, 50, 8
     for layer in (GRU(24, return_sequences=True), LSTM(20, return_sequences=True)):
         net = network([layer, Flatten(), Dense(2)], (steps, d), chunk_rows=n,
                       allow_slices=False)

@@ -361,18 +361,19 @@ class RecurrentLayer final : public SequenceLayer<T> {
     return p;
   }
 
-  // c (m, n) (+)= a^T b over every step of every row (a weight gradient). Small ones on
-  // register tiles (rows_dot_rows); from kGemmMinFeatures on both sides, those tiles would
-  // read the operands many times over, so the rows are gathered, a group of steps at a
-  // time, into row-major (row-steps, features) matrices for our GEMM (a^T b, accumulated
-  // group by group in a fixed order).
+  // c (m, n) (+)= a^T b over every step of every row (a weight gradient), on register
+  // tiles (rows_dot_rows). Large passes of wide layers (at least kGemmMinFeatures on both
+  // sides, kGemmMinRowSteps rows times steps: 4096 x 40 steps of an LSTM(64) trained 1.8x
+  // faster this way, a batch of 64 x 50 steps of an LSTM(32) 1.3x slower) gather the rows,
+  // a group of steps at a time, into row-major (row-steps, features) matrices for our
+  // GEMM instead (a^T b, accumulated group by group in a fixed order).
   void weight_gradient(T* c, int64_t ldc, FeatureRows<const T> a, FeatureRows<const T> b,
                        int64_t m, int64_t n, int64_t blocks, bool accumulate, GemmWorkspace& ws) {
     constexpr int64_t L = kRecurrentLanes<T>;
     const int64_t T_ = s_.steps;
-    if (m < kGemmMinFeatures || n < kGemmMinFeatures)
-      return rows_dot_rows(c, ldc, a, b, m, n, blocks, T_, accumulate, partial_.data());
     const int64_t chunks = blocks * T_;
+    if (m < kGemmMinFeatures || n < kGemmMinFeatures || chunks * L < kGemmMinRowSteps)
+      return rows_dot_rows(c, ldc, a, b, m, n, blocks, T_, accumulate, partial_.data());
     const int64_t per = std::max<int64_t>(1, kGemmGathered / ((m + n) * L));
     for (int64_t q0 = 0; q0 < chunks; q0 += per) {
       const int64_t q1 = std::min(chunks, q0 + per), K = (q1 - q0) * L;
@@ -422,7 +423,7 @@ class RecurrentLayer final : public SequenceLayer<T> {
   RecurrentShape s_;
   // weight_gradient's GEMM path: features on both sides from this many, and room for
   // this many gathered values (row-steps times features of both operands).
-  static constexpr int64_t kGemmMinFeatures = 16;
+  static constexpr int64_t kGemmMinFeatures = 16, kGemmMinRowSteps = 1 << 16;
   static constexpr int64_t kGemmGathered = int64_t(1) << 20;
   AlignedBuffer<T> xt_, dxt_, g_, gates_, aux_, h_, dh_, c_, dc_, e_, scratch_, dy_, partial_,
       gathered_;

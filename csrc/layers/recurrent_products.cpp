@@ -59,19 +59,19 @@ FASTMLP_INLINE void dot_tile(T* partial, FeatureRows<const T> a, int64_t i0,
     }
 }
 
-// The output tiles [tile0, tile1) (kTile x kTile, row-major over the tiles of c), over a
-// few steps of a block at a time, so that those steps stay in L1 while every tile reads
-// them: lane-wise partial sums (kept in `partial`, kTile^2 L values per tile) over the
-// blocks and steps in order, then the lanes in order.
+// The output tiles [tile0, tile1) (kTile x kTile, row-major over the tiles of c), over
+// the steps of a block that fit in half an L2 at a time, so that they stay in cache while
+// every tile reads them: lane-wise partial sums (kept in `partial`, kTile^2 L values per
+// tile) over the blocks and steps in order, then the lanes in order.
 template <typename T>
 FASTMLP_SIMD_CLONES void dot_tiles(T* c, int64_t ldc, FeatureRows<const T> a,
                                    FeatureRows<const T> b, int64_t m, int64_t n, int64_t blocks,
                                    int64_t steps, bool accumulate, int64_t tile0, int64_t tile1,
                                    T* partial) {
   constexpr int64_t L = kRecurrentLanes<T>;
-  constexpr int64_t kL1Bytes = 32 * 1024;
+  constexpr int64_t kCacheBytes = 256 * 1024;
   const int64_t step_bytes = (a.features + b.features) * L * int64_t(sizeof(T));
-  const int64_t range = std::max<int64_t>(1, kL1Bytes / step_bytes);
+  const int64_t range = std::max<int64_t>(1, kCacheBytes / step_bytes);
   const int64_t tj = (n + kTile - 1) / kTile;
   for (int64_t blk = 0; blk < blocks; ++blk)
     for (int64_t t0 = 0; t0 < steps; t0 += range)
