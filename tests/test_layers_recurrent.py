@@ -19,8 +19,8 @@ from fastmlp.layers import GRU, LSTM, Bidirectional, Dense, Flatten, LastStep
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-ACT = {"tanh": np.tanh, "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "relu": lambda z: np.maximum(z, 0),
-       "linear": lambda z: z}
+ACT = {"tanh": np.tanh, "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+       "relu": lambda z: np.maximum(z, 0), "linear": lambda z: z}
 
 
 def _spec(layer, impl="auto"):
@@ -60,7 +60,8 @@ def numpy_recurrent(layer, w, x, prefix=""):
         xw = x[:, t] @ kernel + b_in
         if lstm:
             a = xw + h @ rec
-            i, fg, g, o = rf(a[:, :u]), rf(a[:, u : 2 * u]), f(a[:, 2 * u : 3 * u]), rf(a[:, 3 * u :])
+            i, fg = rf(a[:, :u]), rf(a[:, u : 2 * u])
+            g, o = f(a[:, 2 * u : 3 * u]), rf(a[:, 3 * u :])
             c = fg * c + i * g
             h = o * f(c)
         else:
@@ -357,11 +358,13 @@ def test_keras_shapes_parameter_counts_and_summary(capsys):
     assert "bidirectional (Bidirectional)" in out and "(None, 40, 12)" in out
     assert "Total params: 5,134" in out
     X2 = np.repeat(X, 3, axis=2)
-    for layer, count in [(GRU(5), 3 * 5 * (3 + 5 + 2)), (GRU(5, reset_after=False), 3 * 5 * (3 + 5 + 1)),
-                         (LSTM(5), 4 * 5 * (3 + 5 + 1)), (LSTM(5, use_bias=False), 4 * 5 * (3 + 5))]:
+    for layer, count in [(GRU(5), 3 * 5 * (3 + 5 + 2)),
+                         (GRU(5, reset_after=False), 3 * 5 * (3 + 5 + 1)),
+                         (LSTM(5), 4 * 5 * (3 + 5 + 1)),
+                         (LSTM(5, use_bias=False), 4 * 5 * (3 + 5))]:
         m = NeuralNetRegressor([layer], max_iter=1, random_state=0).fit(X2, y.astype(float))
-        assert m.layers_[0].n_params == count
-        assert m.layers_[0].output_shape == (5,) and m.layers_[0].name == type(layer).__name__.lower()
+        assert m.layers_[0].n_params == count and m.layers_[0].output_shape == (5,)
+        assert m.layers_[0].name == type(layer).__name__.lower()
 
 
 def test_initial_values_are_keras_s():

@@ -6,8 +6,8 @@
 //     hh = f(x W_h + b_h + (r * h) U_h)
 //   h_t = z * h_{t-1} + (1 - z) * hh
 // with f = tanh and rf = sigmoid by default. The step kernels run on blocks of rows in the
-// (feature, step, row) layout of layers/recurrent.h, x W already done for all steps; the
-// oracles below run one sample by the formulas.
+// blocked layout of layers/recurrent.h, x W already done for all steps; the oracles below
+// run one sample by the formulas.
 // Tested in tests/test_layers_recurrent.py (oracle, numpy, PyTorch, finite differences).
 #include <algorithm>
 

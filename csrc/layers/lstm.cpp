@@ -3,7 +3,7 @@
 //   g = f_act(x W_c + h U_c + b_c)   o = rf(x W_o + h U_o + b_o)
 //   c_t = f * c_{t-1} + i * g       h_t = o * f_act(c_t)
 // with f_act = tanh and rf = sigmoid by default (unit_forget_bias: b_f starts at 1, drawn
-// in Python). The step kernels run on blocks of rows in the (feature, step, row) layout of
+// in Python). The step kernels run on blocks of rows in the blocked layout of
 // layers/recurrent.h, x W already done for all steps; the oracles run one sample.
 // Tested in tests/test_layers_recurrent.py (oracle, numpy, PyTorch, finite differences).
 #include <algorithm>

@@ -14,8 +14,9 @@
 // and backpropagation through time: the step kernels from the last step to the first
 // leave d loss / d pre-activations of every step in g, then
 //   d kernel = xt^T g,  d recurrent_kernel = h_{t-1}^T g,  dxt = g @ kernel^T
-// are one product each over all steps (layers/recurrent_products.cpp). Backward only reads the forward pass's buffers, so it
-// can run again after the same forward. impl="reference": the oracles of gru.cpp/lstm.cpp.
+// are one product each over all steps (layers/recurrent_products.cpp). Backward only reads
+// the forward pass's buffers, so it can run again after the same forward.
+// impl="reference": the oracles of gru.cpp/lstm.cpp, one sample at a time.
 // Tested in tests/test_layers_recurrent.py.
 #include <algorithm>
 #include <cstring>

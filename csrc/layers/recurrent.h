@@ -33,7 +33,9 @@ constexpr int64_t kRecurrentLanes = 64 / int64_t(sizeof(T));
 // product), and LSTM.
 enum class RecurrentCell { gru, gru_reset_before, lstm };
 
-constexpr int64_t recurrent_gates(RecurrentCell cell) { return cell == RecurrentCell::lstm ? 4 : 3; }
+constexpr int64_t recurrent_gates(RecurrentCell cell) {
+  return cell == RecurrentCell::lstm ? 4 : 3;
+}
 
 // GRU and LSTM as Bidirectional drives them (layers/recurrent.cpp builds them): their
 // output can be part of a wider, merged tensor.
@@ -183,9 +185,10 @@ void lstm_backward_reference(const RecurrentShape& s, const RecurrentWeights<T>&
 template <typename T>
 FASTMLP_INLINE void activate_lanes(Activation f, T* v, int64_t n) {
   switch (f) {
-#define FASTMLP_ACTIVATE(F)                                                   \
-  case Activation::F:                                                         \
-    _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) v[i] = activation_value<Activation::F>(v[i]); \
+#define FASTMLP_ACTIVATE(F)                                                      \
+  case Activation::F:                                                            \
+    _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) v[i] =                   \
+        activation_value<Activation::F>(v[i]);                                   \
     return;
     FASTMLP_ACTIVATE(logistic)
     FASTMLP_ACTIVATE(tanh)
