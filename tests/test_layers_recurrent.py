@@ -437,6 +437,23 @@ def test_a_batch_beyond_memory_is_refused_before_training():
         NeuralNetRegressor([GRU(1400)], batch_size=10000).fit(X, np.zeros(10000))
 
 
+def test_prediction_passes_keep_their_workspace_small():
+    # A recurrent layer keeps every step: predictions run in chunks of rows whose workspace
+    # stays under 256 MB, whatever the number of rows, with the same outputs.
+    X, y = _sequences(n=300, steps=12)
+    clf = NeuralNetClassifier([LSTM(8)], max_iter=1, random_state=0).fit(X, y)
+    assert clf._workspace_per_row > 12 * (2 * 2 + 11 * 8) + 4 * 8  # the LSTM's, and more
+    assert clf._inference_rows(4096, np.float64) == 4096
+    big = NeuralNetClassifier([GRU(256, return_sequences=True), LastStep()])
+    big._workspace_per_row = 1000 * (2 + 10 * 256)  # 1000 steps: 10-20 MB per sample
+    assert big._inference_rows(4096, np.float64) == big._inference_rows(4096, np.float32) == 64
+    big._workspace_per_row = 2000  # 16 kB per sample in float64
+    assert big._inference_rows(100000, np.float64) == 2**28 // 16000
+    proba = clf.predict_proba(X)
+    clf._workspace_per_row = 2**28  # chunks of 64 rows
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+
+
 def test_workspace_per_row_is_what_the_readme_states():
     # README "Recurrent layers": values kept per sample, T steps, d features, u units.
     T, d, u = 7, 3, 5
