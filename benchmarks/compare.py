@@ -15,6 +15,7 @@ evaluation of the loss and gradient over all rows.
     python benchmarks/compare.py --workloads mnist784_bf16 --threads 1 --repeats 5
     python benchmarks/compare.py --workloads mnist20k_bf16 --bf16-kernels avx512,amx
     python benchmarks/compare.py --workloads mnist1d_cnn,digits_cnn,lenet28 --repeats 5
+    python benchmarks/compare.py --workloads mnist1d_gru,lstm_sine --threads 2 --repeats 3
 
 --wait-idle runs each fit only once no other process has been runnable for 2 s (Linux):
 on a machine shared with other jobs, multi-thread figures otherwise measure the collapse
@@ -26,10 +27,12 @@ fastmlp-bf16 is precision='bfloat16' with the kernel fastmlp measures fastest he
 
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the children's environment so that
 numpy (scikit-learn) runs its best kernel. PyTorch is optional (`pip install torch`);
-mnist1d_cnn needs `pip install mnist1d` (the data is built by its make_dataset).
+mnist1d_cnn and mnist1d_gru need `pip install mnist1d` (the data is built by its
+make_dataset, never downloaded). Repeat r of the recurrent workloads trains with seed r.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -71,7 +74,20 @@ WORKLOADS = {
     "lenet28": (("fastmlp", "torch"),
                 "LeNet-5 (61,706 parameters) on 12,000 random 28x28 images, Adam, batch 128; "
                 "time per epoch (median of 3 epochs after one warm-up epoch)"),
+    # Recurrent layers (layer engine). Repeat r trains with seed r.
+    "mnist1d_gru": (("fastmlp", "torch"),
+                    "MNIST-1D (mnist1d's make_dataset(get_dataset_args()): 4000 train, 1000 "
+                    "test, 40 steps), the paper's GRU: Bidirectional(GRU(6, return_sequences="
+                    "True)) - Flatten - Dropout(0.3) - Dense(10), 5,134 parameters, Adam lr "
+                    "1e-2, batch 100, 6000 steps (150 epochs), float32; score: test accuracy"),
+    "lstm_sine": (("fastmlp", "torch"),
+                  "next value of a noisy sine from the last 50 values (8000 train, 2000 test "
+                  "windows): LSTM(32) - Dense(1), Adam lr 3e-3, batch 64, 10 epochs (1250 "
+                  "steps), float32; score: test R^2"),
 }
+
+# Workloads that need a data set's package (PyTorch is needed only for its side).
+NEEDS = {"mnist1d_cnn": "mnist1d", "mnist1d_gru": "mnist1d"}
 
 
 def _mnist784(cache):
@@ -272,6 +288,83 @@ def _cnn_workload(lib, workload, cache, threads):
     else:
         fit, score = _fastmlp_cnn(workload, X, y, X_test, y_test)
     return {"time": fit, "score": score, "unit": "s/epoch" if workload == "lenet28" else "s"}
+def _noisy_sine():
+    """The README's LSTM case: its data comes from examples/lstm_sine.py."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "lstm_sine.py"
+    spec = importlib.util.spec_from_file_location("lstm_sine", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.noisy_sine()
+
+
+def _torch_sequence_fit(model, loss_fn, X, y, lr, batch, steps, threads, seed):
+    """PyTorch's loop for the recurrent workloads: Adam, shuffled epochs, `steps` steps."""
+    import torch
+
+    torch.set_num_threads(threads)
+    Xt, yt = torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(y)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    done = 0
+    while done < steps:
+        perm = torch.randperm(len(Xt), generator=gen)
+        for i in range(0, len(Xt), batch):
+            idx = perm[i : i + batch]
+            opt.zero_grad()
+            loss_fn(model(Xt[idx]), yt[idx]).backward()
+            opt.step()
+            done += 1
+            if done == steps:
+                break
+    return time.perf_counter() - start
+
+
+def _torch_gru_mnist1d(X, y, X_test, y_test, threads, seed):
+    import torch
+
+    torch.manual_seed(seed)
+
+    class PaperGRU(torch.nn.Module):  # mnist1d's models.GRU, dropout before the output
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.GRU(1, 6, batch_first=True, bidirectional=True)
+            self.dropout = torch.nn.Dropout(0.3)
+            self.linear = torch.nn.Linear(2 * 6 * 40, 10)
+
+        def forward(self, x):
+            h, _ = self.rnn(x.view(*x.shape[:2], 1))
+            return self.linear(self.dropout(h.reshape(x.shape[0], -1)))
+
+    model = PaperGRU()
+    fit = _torch_sequence_fit(model, torch.nn.CrossEntropyLoss(), X, y.astype(np.int64), 1e-2,
+                              100, 6000, threads, seed)
+    model.eval()
+    with torch.no_grad():
+        acc = (model(torch.from_numpy(X_test)).argmax(1).numpy() == y_test).mean()
+    return fit, float(acc)
+
+
+def _torch_lstm_sine(X, y, X_test, y_test, threads, seed):
+    import torch
+
+    torch.manual_seed(seed)
+
+    class LastState(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.LSTM(1, 32, batch_first=True)
+            self.linear = torch.nn.Linear(32, 1)
+
+        def forward(self, x):
+            _, (h, _) = self.rnn(x)
+            return self.linear(h[-1])[:, 0]
+
+    model = LastState()
+    fit = _torch_sequence_fit(model, torch.nn.MSELoss(), X, y, 3e-3, 64, 1250, threads, seed)
+    with torch.no_grad():
+        pred = model(torch.from_numpy(X_test)).numpy()
+    return fit, float(1 - ((pred - y_test) ** 2).sum() / ((y_test - y_test.mean()) ** 2).sum())
 
 
 def _reset_peak_rss():
@@ -295,10 +388,33 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_one(lib, workload, cache, threads):
+def run_one(lib, workload, cache, threads, seed=0):
     """One measurement in this (fresh) process; returns a dict."""
     warnings.simplefilter("ignore")
     from sklearn.datasets import load_digits, make_regression
+
+    if workload in ("mnist1d_gru", "lstm_sine"):
+        X, y, X_test, y_test = _mnist1d(cache) if workload == "mnist1d_gru" else _noisy_sine()
+        if lib == "torch":
+            run = _torch_gru_mnist1d if workload == "mnist1d_gru" else _torch_lstm_sine
+            fit, score = run(X, y, X_test, y_test, threads, seed)
+            return {"time": fit, "score": score, "unit": "s"}
+        from fastmlp import NeuralNetClassifier, NeuralNetRegressor
+        from fastmlp.layers import GRU, LSTM, Bidirectional, Dropout, Flatten
+
+        common = dict(solver="adam", alpha=0.0, tol=0.0, n_iter_no_change=10**6,
+                      random_state=seed)
+        if workload == "mnist1d_gru":
+            est = NeuralNetClassifier(
+                [Bidirectional(GRU(6, return_sequences=True)), Flatten(), Dropout(0.3)],
+                learning_rate_init=1e-2, batch_size=100, max_iter=150, **common)
+        else:
+            est = NeuralNetRegressor([LSTM(32)], learning_rate_init=3e-3, batch_size=64,
+                                     max_iter=10, **common)
+        start = time.perf_counter()
+        est.fit(X, y)
+        return {"time": time.perf_counter() - start, "score": est.score(X_test, y_test),
+                "unit": "s"}
 
     if workload in ("mnist784", "mnist784_bf16", "mnist20k_bf16"):
         X, y = _mnist784(cache)
@@ -392,10 +508,11 @@ def main():
     parser.add_argument("--bf16-kernels", default="",
                         help="comma-separated bf16 kernels (avx512, amx) to force in extra runs")
     parser.add_argument("--run", nargs=2, metavar=("LIB", "WORKLOAD"), help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.makedirs(args.cache, exist_ok=True)
     if args.run:
-        print(json.dumps(run_one(*args.run, args.cache, args.threads)))
+        print(json.dumps(run_one(*args.run, args.cache, args.threads, args.seed)))
         return
 
     env = dict(os.environ)
@@ -411,17 +528,17 @@ def main():
 
     have_bf16 = fastmlp._core.bf16_available()
     workloads = args.workloads.split(",")
+    for w, module in NEEDS.items():
+        if w in workloads and importlib.util.find_spec(module) is None:
+            print(f"skipping {w}: it needs `pip install {module}`", file=sys.stderr)
+            workloads.remove(w)
     if {"mnist784", "mnist784_bf16", "mnist20k_bf16", "predict_proba"} & set(workloads):
         _mnist784(args.cache)  # generate once here, so no child's peak memory includes it
     forced = [f"fastmlp-bf16-{k}" for k in args.bf16_kernels.split(",") if k]
     libs = {w: WORKLOADS[w][0] + (tuple(forced) if w.endswith("_bf16") else ())
             for w in workloads}
-    if "mnist1d_cnn" in workloads:
-        try:
-            _mnist1d(args.cache)
-        except ImportError:
-            print("mnist1d_cnn skipped: pip install mnist1d", file=sys.stderr)
-            workloads.remove("mnist1d_cnn")
+    if {"mnist1d_cnn", "mnist1d_gru"} & set(workloads):
+        _mnist1d(args.cache)
     results = {}
     for rep in range(args.repeats):
         for w in workloads:
@@ -434,7 +551,7 @@ def main():
                     print("(no idle moment in 600 s: measured under load)", file=sys.stderr)
                 out = subprocess.run(
                     [sys.executable, __file__, "--run", lib, w, "--cache", args.cache,
-                     "--threads", str(args.threads)],
+                     "--threads", str(args.threads), "--seed", str(rep)],
                     env=env, capture_output=True, text=True, check=True,
                 )
                 r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -487,6 +604,12 @@ def main():
                   f"{med(f32, 'time') / med(bf16, 'time'):.2f}x (wall), "
                   f"{med(f32, 'cpu') / med(bf16, 'cpu'):.2f}x (CPU time); training accuracy "
                   f"{med(f32, 'score'):.4f} vs {med(bf16, 'score'):.4f}")
+    for w in ("mnist1d_gru", "lstm_sine"):
+        for lib in WORKLOADS[w][0]:
+            if (w, lib) in results:
+                scores = [r["score"] for r in results[(w, lib)]]
+                print(f"{w} {lib}: mean score of seeds 0..{len(scores) - 1}: "
+                      f"{np.mean(scores):.4f} ({', '.join(f'{x:.4f}' for x in scores)})")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ NEEDS = {
     "regularised_training.py": [],
     "bf16_training.py": [],  # prints a note and exits 0 on CPUs without AVX-512 BF16
     "cnn_mnist1d.py": ["mnist1d"],
+    "gru_mnist1d.py": ["mnist1d"],  # default run short; --full gives the README's figures
+    "lstm_sine.py": [],  # likewise
 }
 
 

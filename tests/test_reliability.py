@@ -490,11 +490,43 @@ _INTERRUPTED_CHILD = textwrap.dedent("""
 """)
 
 
-def test_ctrl_c_stops_fit_fast_and_keeps_the_last_completed_epoch():
+# The same with a recurrent network on the layer engine, whose epochs are long: the check
+# between mini-batches must stop it mid-epoch.
+_INTERRUPTED_RECURRENT_CHILD = textwrap.dedent("""
+    import time, warnings
+    import numpy as np
+    from fastmlp import NeuralNetClassifier
+    from fastmlp.layers import GRU, LSTM, Bidirectional
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 40, 2))
+    y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
+    params = dict(layers=[Bidirectional(GRU(24, return_sequences=True)), LSTM(16)],
+                  batch_size=50, random_state=0, tol=0.0, n_iter_no_change=np.inf)
+    clf = NeuralNetClassifier(max_iter=100000, verbose=True, **params)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X, y)
+    returned = time.monotonic()
+    print("RETURNED", returned, flush=True)
+    print("WARNINGS", [str(w.message) for w in caught], flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = NeuralNetClassifier(max_iter=clf.n_iter_, **params).fit(X, y)
+    same = np.array_equal(clf._packed_params(), ref._packed_params())
+    print("N_ITER", clf.n_iter_, len(clf.loss_curve_), "SAME", same,
+          "LOSS", clf.loss_ == ref.loss_, "USABLE", bool(np.isfinite(clf.predict_proba(X)).all()),
+          flush=True)
+""")
+
+
+@pytest.mark.parametrize("child", [_INTERRUPTED_CHILD, _INTERRUPTED_RECURRENT_CHILD],
+                         ids=["mlp", "recurrent"])
+def test_ctrl_c_stops_fit_fast_and_keeps_the_last_completed_epoch(child):
     # A plain subprocess (fork + exec: no OpenMP state crosses, see RECIPES), one OpenMP
     # thread so that another process on a 2-core machine cannot stretch the timing.
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-u", "-c", _INTERRUPTED_CHILD], env=env,
+    proc = subprocess.Popen([sys.executable, "-u", "-c", child], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         epoch_times = []

@@ -22,5 +22,9 @@ template <typename T> std::unique_ptr<Layer<T>> make_global_max_pooling2d(const 
 template <typename T> std::unique_ptr<Layer<T>> make_global_average_pooling1d(const LayerSpec& spec);
 template <typename T> std::unique_ptr<Layer<T>> make_global_average_pooling2d(const LayerSpec& spec);
 template <typename T> std::unique_ptr<Layer<T>> make_batch_normalization(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_gru(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_lstm(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_bidirectional(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_last_step(const LayerSpec& spec);
 
 }  // namespace fastmlp

@@ -23,6 +23,10 @@ std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec) {
   if (k == "GlobalAveragePooling1D") return make_global_average_pooling1d<T>(spec);
   if (k == "GlobalAveragePooling2D") return make_global_average_pooling2d<T>(spec);
   if (k == "BatchNormalization") return make_batch_normalization<T>(spec);
+  if (k == "GRU") return make_gru<T>(spec);
+  if (k == "LSTM") return make_lstm<T>(spec);
+  if (k == "Bidirectional") return make_bidirectional<T>(spec);
+  if (k == "LastStep") return make_last_step<T>(spec);
   throw std::invalid_argument("unknown layer kind '" + k + "'");
 }
 

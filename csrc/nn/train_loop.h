@@ -101,12 +101,15 @@ double add_l2_term(const T* params, T* grad, int64_t n_params, int64_t n_decayed
 constexpr int kRowSlices = 2;
 
 // Whether a network with `macs_per_row` multiply-adds per sample splits batches of
-// `chunk_rows`: when its products are below GEMM's own threading threshold and each slice
-// keeps enough rows to stay efficient.
-inline bool worth_row_slices(int64_t macs_per_row, int64_t chunk_rows) {
+// `chunk_rows`: when each slice keeps enough rows to stay efficient, and its products are
+// below GEMM's own threading threshold or it has a layer of small dependent steps
+// (`sequential_steps`: a recurrent layer, whose steps threads could not share).
+inline bool worth_row_slices(int64_t macs_per_row, int64_t chunk_rows,
+                             bool sequential_steps = false) {
   constexpr int64_t kMinSliceRows = 32;
   constexpr int64_t kSmallBatchMacs = int64_t(1) << 22;
-  return chunk_rows >= kRowSlices * kMinSliceRows && macs_per_row * chunk_rows < kSmallBatchMacs;
+  return chunk_rows >= kRowSlices * kMinSliceRows &&
+         (sequential_steps || macs_per_row * chunk_rows < kSmallBatchMacs);
 }
 
 // Whether the row slices of the next batch run on two threads or one after the other,

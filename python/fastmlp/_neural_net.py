@@ -29,6 +29,11 @@ from ._base import (
 )
 from .layers import Dense, Layer, draw_initial
 
+# Inference passes (predict, the validation loss) take rows in chunks whose workspace stays
+# under this many bytes: a recurrent layer keeps every step of a pass, so 4096 rows of a
+# large sequence model would take gigabytes.
+_INFERENCE_WORKSPACE_BYTES = 1 << 28
+
 # The Keras name of each output activation, for the output layer's spec in layers_.
 _KERAS_OUTPUT = {"identity": "linear", "softmax": "softmax", "logistic": "sigmoid",
                  "exp": "exponential"}
@@ -335,7 +340,16 @@ class BaseNeuralNet(BaseNetwork):
         return self._core_network(dtype, batch_size), self._drops_units()
 
     def _evaluation_network(self, dtype, rows):
-        return self._core_network(dtype, rows)
+        return self._core_network(dtype, self._inference_rows(rows, dtype))
+
+    def _inference_rows(self, rows, dtype):
+        """Rows per inference pass: at most `rows`, with a workspace under
+        _INFERENCE_WORKSPACE_BYTES (and at least 64)."""
+        per_row = self.__dict__.get("_workspace_per_row")
+        if per_row:
+            fit = _INFERENCE_WORKSPACE_BYTES // (per_row * np.dtype(dtype).itemsize)
+            rows = min(rows, max(64, int(fit)))
+        return rows
 
     def _initialize(self, layout, dtype, rng, layers, out_activation, n_outputs):
         self.n_iter_ = 0
@@ -360,7 +374,8 @@ class BaseNeuralNet(BaseNetwork):
             chosen = spec._initializers()
             for p in info["params"]:
                 init = chosen.get(p["name"], p["init"])
-                values = draw_initial(init, p["shape"], p["fan_in"], p["fan_out"], rng)
+                values = spec._draw_initial(p["name"], init, p["shape"], p["fan_in"],
+                                            p["fan_out"], rng)
                 flat[p["offset"] : p["offset"] + values.size] = values.ravel()
             for s in info["states"]:
                 at = self._n_params_total + s["offset"]
@@ -447,6 +462,7 @@ class BaseNeuralNet(BaseNetwork):
         dtype = _PRECISION_DTYPE.get(precision) or (
             X.dtype if first_pass else self._packed_params().dtype)
         probe = self._probe(dtype, specs, input_shape, out_activation, layers)
+        self._workspace_per_row = probe.workspace_per_row
         layout = probe.layout()
         if first_pass:
             rows = min(n_samples, 200 if self.batch_size == "auto" else self.batch_size)
@@ -540,7 +556,8 @@ class BaseNeuralNet(BaseNetwork):
             return out
         if not hasattr(self, "_core_layers"):
             raise ValueError("This model's layers were not restored; fit it again.")
-        net = self._core_network(dtype, min(X.shape[0], _CHUNK_ROWS), allow_slices=False)
+        rows = self._inference_rows(min(X.shape[0], _CHUNK_ROWS), dtype)
+        net = self._core_network(dtype, rows, allow_slices=False)
         net.predict(params, np.ascontiguousarray(X, dtype=dtype), out)
         return out
 

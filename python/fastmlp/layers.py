@@ -17,13 +17,14 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
 __all__ = [
     "Layer", "Dense", "Flatten", "Activation", "Dropout", "Conv1D", "Conv2D",
     "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
-    "GlobalAveragePooling2D", "BatchNormalization", "INITIALIZERS",
+    "GlobalAveragePooling2D", "BatchNormalization", "GRU", "LSTM", "Bidirectional", "LastStep",
+    "INITIALIZERS",
 ]
 
 # Keras's activation names and fastmlp's own, as the core spells them.
@@ -116,6 +117,11 @@ class Layer(BaseEstimator):
     def _children(self):
         """Sub-layers of a composite layer (Bidirectional, TransformerEncoder blocks)."""
         return []
+
+    def _draw_initial(self, slot, init, shape, fan_in, fan_out, rng):
+        """Initial values of the slot named `slot` drawn with `init` (see draw_initial);
+        layers whose initial values are more than one initializer override it."""
+        return draw_initial(init, shape, fan_in, fan_out, rng)
 
     def _uses_dropout(self):
         """Whether training passes drop units (a dropout seed is drawn per epoch)."""
@@ -563,3 +569,253 @@ class BatchNormalization(Layer):
     def _core_args(self):
         return {"momentum": float(self.momentum), "epsilon": float(self.epsilon),
                 "center": bool(self.center), "scale": bool(self.scale)}
+
+
+# ---------------------------------------------------------------------- recurrent layers
+# The activations a recurrent layer takes: its backward step reads the gates' outputs only.
+_RECURRENT_ACTIVATIONS = StrOptions({"tanh", "sigmoid", "logistic", "relu", "linear", "identity",
+                                     "leaky_relu", "elu", "softplus"})
+
+
+class _Recurrent(Layer):
+    _input_rank = 2
+    _parameter_constraints: dict = {
+        "units": [Interval(Integral, 1, None, closed="left")],
+        "activation": [_RECURRENT_ACTIVATIONS, None],
+        "recurrent_activation": [_RECURRENT_ACTIVATIONS, None],
+        "use_bias": ["boolean"],
+        "kernel_initializer": _initializer_constraint(),
+        "recurrent_initializer": _initializer_constraint(),
+        "bias_initializer": _initializer_constraint(),
+        "return_sequences": ["boolean"],
+        "go_backwards": ["boolean"],
+    }
+
+    def _core_args(self):
+        return {"units": int(self.units), "activation": ACTIVATIONS[self.activation],
+                "recurrent_activation": ACTIVATIONS[self.recurrent_activation],
+                "use_bias": bool(self.use_bias), "return_sequences": bool(self.return_sequences),
+                "go_backwards": bool(self.go_backwards)}
+
+    def _initializers(self):
+        return {"kernel": self.kernel_initializer, "recurrent_kernel": self.recurrent_initializer,
+                "bias": self.bias_initializer}
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit over samples of shape (steps, features), as Keras's GRU.
+
+    With ``z``, ``r`` the update and reset gates (``recurrent_activation``) and ``f`` the
+    ``activation``, each step computes::
+
+        z = sigmoid(x W_z + h U_z + b_z)        r = sigmoid(x W_r + h U_r + b_r)
+        hh = f(x W_h + b_h + r * (h U_h + b'_h))      (reset_after=True)
+        hh = f(x W_h + b_h + (r * h) U_h)             (reset_after=False)
+        h = z * h + (1 - z) * hh
+
+    from a zero initial state. The parameters have Keras's names and shapes: ``kernel``
+    (features, 3 * units), ``recurrent_kernel`` (units, 3 * units) and ``bias``, of shape
+    (2, 3 * units) with reset_after (the input bias b, then the recurrent bias b'), else
+    (3 * units,); ``3 * units * (features + units + 2)`` parameters with reset_after, as
+    PyTorch's ``nn.GRU``. Training runs backpropagation through time over every step, in
+    C++: the input products of all steps as one product, then the steps. A (n, steps) X is
+    read as one feature. Dropout inside the cell (Keras's ``dropout``,
+    ``recurrent_dropout``), masking and stateful use are not available; put a Dropout
+    layer between layers instead.
+
+    Parameters
+    ----------
+    units : int
+        Size of the state.
+    activation : str or None, default='tanh'
+        The candidate's activation: 'tanh', 'sigmoid', 'relu', 'leaky_relu', 'elu',
+        'softplus' or 'linear' (None).
+    recurrent_activation : str or None, default='sigmoid'
+        The gates' activation, from the same list.
+    use_bias : bool, default=True
+    kernel_initializer : str, default='glorot_uniform'
+    recurrent_initializer : str, default='orthogonal'
+    bias_initializer : str, default='zeros'
+    return_sequences : bool, default=False
+        Output the state of every step, (steps, units), instead of the last (units,).
+    go_backwards : bool, default=False
+        Read the steps last to first; the states come out in that order.
+    reset_after : bool, default=True
+        Apply the reset gate after the recurrent product (Keras's default, PyTorch's and
+        cuDNN's convention) or before it (the original GRU).
+
+    Examples
+    --------
+    >>> from fastmlp.layers import GRU
+    >>> GRU(6, return_sequences=True)
+    GRU(return_sequences=True, units=6)
+    """
+
+    _parameter_constraints: dict = {**_Recurrent._parameter_constraints,
+                                    "reset_after": ["boolean"]}
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", return_sequences=False, go_backwards=False,
+                 reset_after=True):
+        self.units = units
+        self.activation = activation
+        self.recurrent_activation = recurrent_activation
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.recurrent_initializer = recurrent_initializer
+        self.bias_initializer = bias_initializer
+        self.return_sequences = return_sequences
+        self.go_backwards = go_backwards
+        self.reset_after = reset_after
+
+    def _core_args(self):
+        return {**super()._core_args(), "reset_after": bool(self.reset_after)}
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory over samples of shape (steps, features), as Keras's LSTM.
+
+    With ``f_act`` the ``activation`` and the gates i, f, o through
+    ``recurrent_activation``, each step computes::
+
+        i = sigmoid(x W_i + h U_i + b_i)     f = sigmoid(x W_f + h U_f + b_f)
+        g = f_act(x W_c + h U_c + b_c)       o = sigmoid(x W_o + h U_o + b_o)
+        c = f * c + i * g                    h = o * f_act(c)
+
+    from zero states. Parameters (Keras's names and shapes): ``kernel`` (features,
+    4 * units), ``recurrent_kernel`` (units, 4 * units), ``bias`` (4 * units,), in the gate
+    order i, f, c, o. Other parameters and limits as GRU's.
+
+    Parameters
+    ----------
+    units : int
+    activation : str or None, default='tanh'
+    recurrent_activation : str or None, default='sigmoid'
+    use_bias : bool, default=True
+    kernel_initializer : str, default='glorot_uniform'
+    recurrent_initializer : str, default='orthogonal'
+    bias_initializer : str, default='zeros'
+    unit_forget_bias : bool, default=True
+        Start the forget gate's bias at 1 (Jozefowicz et al., 2015), as Keras does.
+    return_sequences : bool, default=False
+    go_backwards : bool, default=False
+
+    Examples
+    --------
+    >>> from fastmlp.layers import LSTM
+    >>> LSTM(32)
+    LSTM(units=32)
+    """
+
+    _parameter_constraints: dict = {**_Recurrent._parameter_constraints,
+                                    "unit_forget_bias": ["boolean"]}
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", unit_forget_bias=True, return_sequences=False,
+                 go_backwards=False):
+        self.units = units
+        self.activation = activation
+        self.recurrent_activation = recurrent_activation
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.recurrent_initializer = recurrent_initializer
+        self.bias_initializer = bias_initializer
+        self.unit_forget_bias = unit_forget_bias
+        self.return_sequences = return_sequences
+        self.go_backwards = go_backwards
+
+    def _draw_initial(self, slot, init, shape, fan_in, fan_out, rng):
+        values = super()._draw_initial(slot, init, shape, fan_in, fan_out, rng)
+        if slot == "bias" and self.unit_forget_bias:
+            units = int(self.units)
+            values[units : 2 * units] = 1.0
+        return values
+
+
+class Bidirectional(Layer):
+    """A recurrent layer run over the sequence both ways, as Keras's Bidirectional.
+
+    ``layer`` reads the steps first to last; a copy of it with ``go_backwards`` flipped
+    (or ``backward_layer``) reads them last to first, with its own weights. Their outputs
+    merge along the last axis; with ``return_sequences`` the backward states are put back
+    in input order first, so step t of the output holds both directions' states at step
+    t. The fitted layer's weights are the two layers' under the prefixes ``forward_`` and
+    ``backward_`` ('forward_kernel', ..., 'backward_bias').
+
+    Parameters
+    ----------
+    layer : GRU or LSTM
+    merge_mode : {'concat', 'sum', 'mul', 'ave'}, default='concat'
+    backward_layer : GRU or LSTM, default=None
+        The backward layer, when it should differ from a copy of ``layer``; its
+        ``go_backwards`` must differ from ``layer``'s and its ``return_sequences`` match.
+
+    Examples
+    --------
+    >>> from fastmlp.layers import GRU, Bidirectional
+    >>> Bidirectional(GRU(6, return_sequences=True))
+    Bidirectional(layer=GRU(return_sequences=True, units=6))
+    """
+
+    _input_rank = 2
+    _parameter_constraints: dict = {
+        "layer": "no_validation",  # checked in _core_spec, with a message naming the layer
+        "merge_mode": [StrOptions({"concat", "sum", "mul", "ave"})],
+        "backward_layer": "no_validation",
+    }
+
+    def __init__(self, layer, merge_mode="concat", backward_layer=None):
+        self.layer = layer
+        self.merge_mode = merge_mode
+        self.backward_layer = backward_layer
+
+    def _core_spec(self):
+        for name in ("layer", "backward_layer"):
+            value = getattr(self, name)
+            if not isinstance(value, _Recurrent) and (name == "layer" or value is not None):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of Bidirectional must be a GRU or an LSTM layer, "
+                    f"got {value!r}."
+                )
+        return super()._core_spec()
+
+    def _core_args(self):
+        return {"merge_mode": self.merge_mode}
+
+    def _children(self):
+        return [self.layer] + ([] if self.backward_layer is None else [self.backward_layer])
+
+    def _directions(self):
+        backward = self.layer if self.backward_layer is None else self.backward_layer
+        return {"forward_": self.layer, "backward_": backward}
+
+    def _initializers(self):
+        return {prefix + name: init for prefix, child in self._directions().items()
+                for name, init in child._initializers().items()}
+
+    def _draw_initial(self, slot, init, shape, fan_in, fan_out, rng):
+        for prefix, child in self._directions().items():
+            if slot.startswith(prefix):
+                return child._draw_initial(slot[len(prefix):], init, shape, fan_in, fan_out, rng)
+        return super()._draw_initial(slot, init, shape, fan_in, fan_out, rng)
+
+
+class LastStep(Layer):
+    """The last step of each sequence: (steps, features) -> (features,).
+
+    The read-out of a model whose last sequence layer returns every step (a GRU with
+    ``return_sequences=True``, a transformer block) for classification or regression.
+
+    Examples
+    --------
+    >>> from fastmlp.layers import LastStep
+    >>> LastStep()
+    LastStep()
+    """
+
+    _input_rank = 2
+
+    def __init__(self):
+        pass
