@@ -27,7 +27,7 @@ from ._base import (
     _check_bf16_cpu,
     _physical_memory,
 )
-from .layers import Dense, Layer, draw_initial
+from .layers import Dense, Embedding, Layer, draw_initial
 
 # The Keras name of each output activation, for the output layer's spec in layers_.
 _KERAS_OUTPUT = {"identity": "linear", "softmax": "softmax", "logistic": "sigmoid",
@@ -62,6 +62,37 @@ def _shape_fits(sample, input_shape):
 def _snake(name):
     """Keras's layer names: Conv1D -> conv1d, BatchNormalization -> batch_normalization."""
     return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()
+
+
+def _check_tokens(layer, X, name="X"):
+    """ValueError naming the first value of X that is not a token of `layer` (the first
+    layer, an Embedding): X must hold integers in [0, input_dim), in an integer dtype or as
+    integral floats. Runs before the core sees X, whose tokens then travel exactly."""
+    values = np.asarray(X)
+    where = f"layers[0] (Embedding(input_dim={layer.input_dim}))"
+    if values.dtype.kind not in "iuf":
+        raise ValueError(
+            f"{where} takes integer tokens, but {name} has dtype {values.dtype}: pass an "
+            "integer array (or floats holding integers)."
+        )
+    if values.size == 0:
+        return
+    bad_value = ~((values >= 0) & (values < layer.input_dim))  # NaN is bad too
+    if values.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad_value |= np.floor(values) != values
+    if not bad_value.any():
+        return
+    at = np.unravel_index(int(np.argmax(bad_value)), values.shape)
+    value = values[at].item()
+    position = f"{name}[{', '.join(str(int(i)) for i in at)}]"
+    if isinstance(value, float) and not (np.isfinite(value) and value == np.floor(value)):
+        why = "is not an integer"
+    else:
+        why = f"is outside [0, {layer.input_dim})"
+    raise ValueError(
+        f"{where} takes integer tokens in [0, {layer.input_dim}): {position} = {value!r} {why}."
+    )
 
 
 def _point_views(layers, layout, n_params, flat):
@@ -201,7 +232,18 @@ class BaseNeuralNet(BaseNetwork):
                     f"layers[{i}] must be a layer from fastmlp.layers (Dense, Conv1D, ...), "
                     f"got {layer!r}."
                 )
+            if i > 0 and isinstance(layer, Embedding):
+                raise ValueError(
+                    f"layers[{i}] (Embedding) reads the integer tokens of X, so it must be the "
+                    "first layer."
+                )
         return layers
+
+    def _token_layer(self, layers=None):
+        """The first layer when it is an Embedding (it reads X's tokens), else None."""
+        if layers is None:
+            layers = [f.layer for f in self.layers_]
+        return layers[0] if layers and isinstance(layers[0], Embedding) else None
 
     def _core_specs(self, layers, n_outputs):
         """The core's specs of the stack with its output layer."""
@@ -394,6 +436,9 @@ class BaseNeuralNet(BaseNetwork):
         layers = self._user_layers()
         self._check_device(layers)
         first_pass = not hasattr(self, "layers_") or (not self.warm_start and not incremental)
+        tokens = self._token_layer(layers)
+        if tokens is not None:
+            _check_tokens(tokens, X)
         X, sample = _samples_as_rows(X)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         precision = self.precision
@@ -427,6 +472,8 @@ class BaseNeuralNet(BaseNetwork):
             validation_data = tuple(validation_data) if isinstance(
                 validation_data, (tuple, list)) else validation_data
             if isinstance(validation_data, tuple) and validation_data:
+                if tokens is not None:
+                    _check_tokens(tokens, validation_data[0], "X_val")
                 X_val, val_sample = _samples_as_rows(validation_data[0])
                 if val_sample is not None and not _shape_fits(val_sample, input_shape):
                     raise ValueError(
@@ -530,6 +577,9 @@ class BaseNeuralNet(BaseNetwork):
     def _forward_pass_fast(self, X, check_input=True):
         """The network's outputs for X (n_samples, n_outputs)."""
         if check_input:
+            tokens = self._token_layer() if hasattr(self, "layers_") else None
+            if tokens is not None:
+                _check_tokens(tokens, X)
             X, sample = _samples_as_rows(X)
             X = validate_data(self, X, reset=False, **self._input_checks)
             self._check_sample_shape(sample)
