@@ -2,10 +2,13 @@
 
 Every fit runs in a fresh process; libraries alternate (A B C A B C ...) and each figure
 is the median of --repeats runs. Prints a table of times and ratios (other / fastmlp).
+All workloads but the slow ones (SLOW_WORKLOADS) run by default.
 
     python benchmarks/compare.py --repeats 3            # all workloads
     python benchmarks/compare.py --workloads digits,mnist784
     python benchmarks/compare.py --workloads mnist784_bf16 --threads 1 --repeats 5
+    python benchmarks/compare.py --workloads indexing --repeats 3   # the transformer
+    FASTMLP_RECALL_EPOCHS=60 python benchmarks/compare.py --workloads recall --repeats 1
 
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the children's environment so that
 numpy (scikit-learn) runs its best kernel. PyTorch is optional (`pip install torch`).
@@ -40,7 +43,21 @@ WORKLOADS = {
                    "make_regression(20000, 100, noise=1) float32, hidden (64,64), adam, 20 epochs"),
     "predict_proba": (("fastmlp", "sklearn"),
                       "predict_proba on 100,000 rows with a mnist784-shaped model"),
+    # issue 14, attention (benchmarks/sequence_tasks.py): time per epoch, test accuracy
+    "indexing": (("fastmlp", "torch", "fastmlp-gru"),
+                 "indexing task, 20,000 train / 1,000 test sequences of 41 tokens; Embedding + "
+                 "PositionEmbedding + 2 pre-norm TransformerEncoder(2 heads, width 64, ff_dim "
+                 "128, relu) + last step, float32, AdamW lr 1e-3, 2 warmup epochs then cosine, "
+                 "batch 64, 5 epochs; fastmlp-gru: Embedding + GRU(128), Adam, where "
+                 "fastmlp.layers has GRU"),
+    "recall": (("fastmlp", "torch"),
+               "associative recall, 50,000 train / 1,000 test, the indexing model (vocabulary "
+               "30), FASTMLP_RECALL_EPOCHS epochs (default 60)"),
 }
+
+
+# Left out of the default run: associative recall trains for an hour (60 epochs of 50,000).
+SLOW_WORKLOADS = ("recall",)
 
 
 def _mnist784(cache):
@@ -162,13 +179,45 @@ def run_one(lib, workload, cache, threads):
         start = time.perf_counter()
         est.predict_proba(X_big)
         return {"time": time.perf_counter() - start, "score": float("nan"), "unit": "s"}
+    if workload in ("indexing", "recall"):
+        return _run_sequence_task(lib, workload, threads)
     raise ValueError(workload)
+
+
+def _run_sequence_task(lib, workload, threads):
+    """One fit of the attention workloads (benchmarks/sequence_tasks.py): seconds per epoch
+    and test accuracy."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import sequence_tasks as st
+
+    if workload == "indexing":
+        epochs, (X, y, X_test, y_test) = 5, st.split("indexing", 20000, 1000)
+    else:
+        epochs = int(os.environ.get("FASTMLP_RECALL_EPOCHS", "60"))
+        X, y, X_test, y_test = st.split("recall", 50000, 1000)
+    vocabulary, steps = int(X.max()) + 1, X.shape[1]
+    if lib == "torch":
+        per_epoch, acc, curve = st.torch_fit(X, y, X_test, y_test, epochs, threads)
+        return {"time": per_epoch, "score": acc, "unit": "s/epoch", "curve": curve}
+    if lib == "fastmlp-gru":
+        est = st.fastmlp_gru(vocabulary, steps, epochs)
+        if est is None:
+            return {"skip": "fastmlp.layers has no GRU yet"}
+    else:
+        est = st.fastmlp_transformer(vocabulary, steps, epochs)
+    est.set_params(precision="float32")
+    start = time.perf_counter()
+    est.fit(X, y)
+    per_epoch = (time.perf_counter() - start) / epochs
+    return {"time": per_epoch, "score": est.score(X_test, y_test), "unit": "s/epoch",
+            "curve": list(est.loss_curve_)}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--workloads",
+                        default=",".join(w for w in WORKLOADS if w not in SLOW_WORKLOADS))
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "fastmlp-bench"))
     parser.add_argument("--run", nargs=2, metavar=("LIB", "WORKLOAD"), help=argparse.SUPPRESS)
@@ -207,6 +256,10 @@ def main():
                     env=env, capture_output=True, text=True, check=True,
                 )
                 r = json.loads(out.stdout.strip().splitlines()[-1])
+                if "skip" in r:
+                    print(f"[{rep + 1}/{args.repeats}] {w:14s} {lib:8s} skipped: {r['skip']}",
+                          file=sys.stderr, flush=True)
+                    continue
                 results.setdefault((w, lib), []).append(r)
                 print(f"[{rep + 1}/{args.repeats}] {w:14s} {lib:8s} {r['time']:.4f} {r['unit']}",
                       file=sys.stderr, flush=True)
@@ -228,6 +281,10 @@ def main():
                   f"{t / base:.2f}x |")
     for w in workloads:
         print(f"- {w}: {WORKLOADS[w][1]}")
+    for (w, lib), rs in results.items():
+        if "curve" in rs[0]:  # the loss curve of the median-time run
+            r = sorted(rs, key=lambda r: r["time"])[len(rs) // 2]
+            print(f"loss curve {w} {lib}: " + ", ".join(f"{v:.4f}" for v in r["curve"]))
     if ("mnist784_bf16", "fastmlp-bf16") in results:
         f32 = results[("mnist784_bf16", "fastmlp")]
         bf16 = results[("mnist784_bf16", "fastmlp-bf16")]

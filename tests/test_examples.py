@@ -21,6 +21,7 @@ NEEDS = {
     "validation_early_stopping.py": [],
     "regularised_training.py": [],
     "bf16_training.py": [],  # prints a note and exits 0 on CPUs without AVX-512 BF16
+    "transformer_indexing.py": [],
 }
 
 

@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "common/aligned_buffer.h"
 #include "common/check.h"
@@ -43,6 +44,10 @@ namespace {
 // columns up to the block's last row (Q K^T, dO V^T).
 enum class Span { all, k_to_row, k_from_row, n_to_row };
 
+// The helpers below are inlined into the SIMD builds of their callers (attend_forward,
+// small_matmul, ...): called out of line they would run the baseline x86-64 build.
+#define FASTMLP_ALWAYS_INLINE inline __attribute__((always_inline))
+
 template <typename T>
 constexpr int64_t kLanes = 64 / int64_t(sizeof(T));  // one AVX-512 vector
 constexpr int64_t kBlockRows = 6;
@@ -56,21 +61,21 @@ struct Lanes {
 };
 
 template <typename T>
-inline typename Lanes<T>::vec load_lanes(const T* p) {
+FASTMLP_ALWAYS_INLINE typename Lanes<T>::vec load_lanes(const T* p) {
   typename Lanes<T>::vec v;
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
 
 template <typename T>
-inline void store_lanes(T* p, typename Lanes<T>::vec v) {
+FASTMLP_ALWAYS_INLINE void store_lanes(T* p, typename Lanes<T>::vec v) {
   __builtin_memcpy(p, &v, sizeof v);
 }
 
 // C (R, n) = op(A) (R, k0:k1) @ B (k0:k1, n); op(A)[r][p] = A[r lda + p], or A[p lda + r]
 // with TransA. R rows of one vector of C stay in registers across the k loop.
 template <typename T, int R, bool TransA>
-inline __attribute__((always_inline)) void mm_rows(T* C, int64_t ldc, const T* A, int64_t lda,
+FASTMLP_ALWAYS_INLINE void mm_rows(T* C, int64_t ldc, const T* A, int64_t lda,
                                                    const T* B, int64_t ldb, int64_t n,
                                                    int64_t k0, int64_t k1) {
   using V = typename Lanes<T>::vec;
@@ -150,25 +155,59 @@ struct AttentionDropout {
   uint64_t data_row(int64_t b) const { return uint64_t(rows ? rows[b] : first + b); }
 };
 
+// One butterfly stage of a (lanes x lanes) transpose in registers: rows r and r + S swap
+// their off-diagonal S-blocks. lo[l] = l & S ? b[l - S] : a[l]; hi[l] = l & S ? b[l] : a[l + S].
+template <int S, typename V, size_t... L>
+FASTMLP_ALWAYS_INLINE void butterfly(V& a, V& b, std::index_sequence<L...>) {
+  constexpr int N = int(sizeof...(L));
+  const V lo = __builtin_shufflevector(a, b, ((L & S) ? int(L) - S + N : int(L))...);
+  const V hi = __builtin_shufflevector(a, b, ((L & S) ? int(L) + N : int(L) + S)...);
+  a = lo;
+  b = hi;
+}
+
+template <int S, typename T>
+FASTMLP_ALWAYS_INLINE void butterfly_stage(typename Lanes<T>::vec* rows) {
+  for (int r = 0; r < int(kLanes<T>); ++r)
+    if (!(r & S)) butterfly<S>(rows[r], rows[r + S], std::make_index_sequence<kLanes<T>>());
+}
+
 // t (d, padded) = s^T for s (steps, d) with row stride ld; columns past steps zero.
+// Tiles of lanes x lanes go through registers when d is a multiple of the lanes.
 template <typename T>
-inline void transpose_padded(T* t, const T* s, int64_t ld, int64_t steps, int64_t padded,
+FASTMLP_ALWAYS_INLINE void transpose_padded(T* t, const T* s, int64_t ld, int64_t steps, int64_t padded,
                              int64_t d) {
-  for (int64_t j = 0; j < steps; ++j)  // contiguous reads; the writes stay in L1
-    for (int64_t c = 0; c < d; ++c) t[c * padded + j] = s[j * ld + c];
-  for (int64_t c = 0; c < d; ++c) std::fill(t + c * padded + steps, t + (c + 1) * padded, T(0));
+  using V = typename Lanes<T>::vec;
+  constexpr int64_t W = kLanes<T>;
+  if (d % W != 0) {
+    for (int64_t j = 0; j < steps; ++j)
+      for (int64_t c = 0; c < d; ++c) t[c * padded + j] = s[j * ld + c];
+    for (int64_t c = 0; c < d; ++c) std::fill(t + c * padded + steps, t + (c + 1) * padded, T(0));
+    return;
+  }
+  for (int64_t j0 = 0; j0 < padded; j0 += W)
+    for (int64_t c0 = 0; c0 < d; c0 += W) {
+      V rows[W];
+      for (int64_t r = 0; r < W; ++r)
+        rows[r] = j0 + r < steps ? load_lanes(s + (j0 + r) * ld + c0) : V{};
+      butterfly_stage<W / 2, T>(rows);
+      butterfly_stage<W / 4, T>(rows);
+      butterfly_stage<W / 8, T>(rows);
+      if constexpr (W == 16) butterfly_stage<1, T>(rows);
+      for (int64_t r = 0; r < W; ++r) store_lanes(t + (c0 + r) * padded + j0, rows[r]);
+    }
 }
 
 // Lane-wise maximum, sum and dot product of rows of `padded` values (a multiple of the
 // lanes); the lanes are then combined halves first (a fixed order, log2(lanes) vector
 // steps instead of a chain through every lane).
 template <typename V>
-inline V lane_op(V a, V b, bool take_max) {
+FASTMLP_ALWAYS_INLINE V lane_op(V a, V b, bool take_max) {
   return take_max ? (b > a ? b : a) : a + b;
 }
 
 template <typename T>
-inline T combine_lanes(typename Lanes<T>::vec v, bool take_max) {
+FASTMLP_ALWAYS_INLINE T combine_lanes(typename Lanes<T>::vec v, bool take_max) {
   typedef T v4 __attribute__((vector_size(4 * sizeof(T))));
   typedef T v2 __attribute__((vector_size(2 * sizeof(T))));
   v4 q;
@@ -190,7 +229,7 @@ inline T combine_lanes(typename Lanes<T>::vec v, bool take_max) {
 }
 
 template <typename T>
-inline T row_max(const T* row, int64_t padded) {
+FASTMLP_ALWAYS_INLINE T row_max(const T* row, int64_t padded) {
   using V = typename Lanes<T>::vec;
   V m = load_lanes(row);
   for (int64_t k = kLanes<T>; k < padded; k += kLanes<T>) {
@@ -201,7 +240,7 @@ inline T row_max(const T* row, int64_t padded) {
 }
 
 template <typename T>
-inline T row_sum(const T* row, int64_t padded) {
+FASTMLP_ALWAYS_INLINE T row_sum(const T* row, int64_t padded) {
   using V = typename Lanes<T>::vec;
   V s = load_lanes(row);
   for (int64_t k = kLanes<T>; k < padded; k += kLanes<T>) s += load_lanes(row + k);
@@ -209,7 +248,7 @@ inline T row_sum(const T* row, int64_t padded) {
 }
 
 template <typename T>
-inline T row_dot(const T* a, const T* b, int64_t padded) {
+FASTMLP_ALWAYS_INLINE T row_dot(const T* a, const T* b, int64_t padded) {
   using V = typename Lanes<T>::vec;
   V s = load_lanes(a) * load_lanes(b);
   for (int64_t k = kLanes<T>; k < padded; k += kLanes<T>)
@@ -220,7 +259,7 @@ inline T row_dot(const T* a, const T* b, int64_t padded) {
 // p (steps, padded): softmax(scale * p) along each row over the visible keys, zero beyond
 // (the hidden entries become -inf first, so that the whole padded row runs as vectors).
 template <typename T>
-inline void softmax_scores(T* p, const Geometry& g, T scale) {
+FASTMLP_ALWAYS_INLINE void softmax_scores(T* p, const Geometry& g, T scale) {
   const T hidden = -std::numeric_limits<T>::infinity();
   for (int64_t i = 0; i < g.steps; ++i) {
     T* row = p + i * g.padded;
@@ -234,7 +273,7 @@ inline void softmax_scores(T* p, const Geometry& g, T scale) {
 
 // pd = p * mask of task (b, h), zero where p is.
 template <typename T>
-inline void drop_weights(T* pd, const T* p, const Geometry& g, const AttentionDropout& drop,
+FASTMLP_ALWAYS_INLINE void drop_weights(T* pd, const T* p, const Geometry& g, const AttentionDropout& drop,
                          int64_t b, int64_t h) {
   const T scale = T(1.0 / (1.0 - drop.rate));
   const uint64_t width = uint64_t(g.heads * g.steps * g.steps), row = drop.data_row(b);
@@ -482,6 +521,7 @@ class MultiHeadAttentionLayer final : public Layer<T> {
     dw_.reserve(size_t(features_ * g.ld + g.ld));
     b_.reserve(size_t(g.ld));
   }
+  bool prefers_row_slices() const override { return true; }
   int64_t macs_per_row() const override {
     const Geometry& g = g_;
     return g.steps * features_ * (g.ld + g.v) +

@@ -130,6 +130,10 @@ class Layer {
   // True when a sample's output depends on the other samples of the pass (batch
   // statistics): the engine then never splits a batch into row slices.
   virtual bool couples_rows() const { return false; }
+  // True when the layer's work is many small products (attention: one per sample and
+  // head) that run better on each core's own rows of a batch than split op by op: the
+  // engine then splits batches into row slices whatever the network's size.
+  virtual bool prefers_row_slices() const { return false; }
 
   // y (n, out) = layer(x (n, in)); state: the network's non-trainable vector.
   virtual void forward(const Context& ctx, const T* params, T* state, T* y, const T* x,

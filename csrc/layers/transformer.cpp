@@ -118,6 +118,7 @@ class TransformerEncoderLayer final : public Layer<T> {
       mask_ff_.reserve(hidden);
     }
   }
+  bool prefers_row_slices() const override { return true; }
   int64_t macs_per_row() const override {
     int64_t total = 0;
     for (size_t i = 0; i < 5; ++i) total += part(i).macs_per_row();
@@ -159,8 +160,8 @@ class TransformerEncoderLayer final : public Layer<T> {
       feed_forward_backward(ctx, params, grad, d2, dy, d1, b, n);  // d2: d loss / d b
       ln2_->backward(ctx, params, grad, d1, d2, h, b, n);        // d1: the branch's d h
       add_to(dy, dy, d1, m);                                     // dy: d loss / d h
-      masked(d2, dy, mask1_.data(), m);                          // d2: d loss / d att
-      mha_->backward(attn, params, grad, d1, d2, a, att, n);     // d1: d loss / d a
+      T* datt = masked(d2, dy, mask1_.data(), m);                // d loss / d att
+      mha_->backward(attn, params, grad, d1, datt, a, att, n);   // d1: d loss / d a
       ln1_->backward(ctx, params, grad, dx ? d2 : nullptr, d1, x, a, n);
       if (dx) add_to(dx, dy, d2, m);
     } else {
@@ -169,8 +170,8 @@ class TransformerEncoderLayer final : public Layer<T> {
       feed_forward_backward(ctx, params, grad, d2, d1, dy, h, n);  // d2: the branch's d h
       add_to(d1, d1, d2, m);                                     // d1: d loss / d h
       ln1_->backward(ctx, params, grad, d2, d1, h0, h, n);       // d2: d loss / d h0
-      masked(d1, d2, mask1_.data(), m);                          // d1: d loss / d att
-      mha_->backward(attn, params, grad, dx ? dy : nullptr, d1, x, att, n);
+      T* datt = masked(d1, d2, mask1_.data(), m);                // d loss / d att
+      mha_->backward(attn, params, grad, dx ? dy : nullptr, datt, x, att, n);
       if (dx) add_to(dx, d2, dy, m);
     }
   }
@@ -213,10 +214,13 @@ class TransformerEncoderLayer final : public Layer<T> {
     add_to(out, base, branch, n * size_);
   }
 
-  // out = dy * mask where dropping, else dy
-  void masked(T* out, const T* dy, const T* mask, int64_t m) const {
-    if (out != dy) std::memcpy(out, dy, sizeof(T) * size_t(m));
-    if (dropping_) apply_mask(out, mask, m);
+  // The gradient before a dropout from dy after it: out = dy * mask where dropping, else
+  // dy itself (no copy: the parts it goes to, MultiHeadAttention and an identity Dense,
+  // only read their dy).
+  T* masked(T* out, T* dy, const T* mask, int64_t m) const {
+    if (!dropping_) return dy;
+    for (int64_t i = 0; i < m; ++i) out[i] = dy[i] * mask[i];
+    return out;
   }
 
   // g (n, steps, features) = ff2(drop(ff1(z)))
@@ -233,11 +237,9 @@ class TransformerEncoderLayer final : public Layer<T> {
 
   // From dg = d loss / d (the branch's output before its dropout): dz (n, steps,
   // features) = d loss / d z; `scratch` (as large as dg) takes dg's masked copy.
-  void feed_forward_backward(const Context& ctx, const T* params, T* grad, T* dz, const T* dg,
+  void feed_forward_backward(const Context& ctx, const T* params, T* grad, T* dz, T* dg,
                              T* scratch, const T* z, int64_t n) {
-    const int64_t m = n * size_;
-    T* d = scratch;
-    masked(d, dg, mask2_.data(), m);
+    T* d = masked(scratch, dg, mask2_.data(), n * size_);
     const T* hidden = dropping_ ? fd_.data() : f_.data();
     ff2_->backward(ctx, params, grad, df_.data(), d, hidden, t5_.data(), n);
     if (dropping_) apply_mask(df_.data(), mask_ff_.data(), n * hidden_);

@@ -29,6 +29,9 @@ from ._base import (
 )
 from .layers import Dense, Embedding, Layer, draw_initial
 
+# Prediction and validation passes walk X in chunks whose workspaces stay under this.
+_CHUNK_BYTES = 256 * 2**20
+
 # The Keras name of each output activation, for the output layer's spec in layers_.
 _KERAS_OUTPUT = {"identity": "linear", "softmax": "softmax", "logistic": "sigmoid",
                  "exp": "exponential"}
@@ -377,7 +380,14 @@ class BaseNeuralNet(BaseNetwork):
         return self._core_network(dtype, batch_size), self._drops_units()
 
     def _evaluation_network(self, dtype, rows):
-        return self._core_network(dtype, rows)
+        return self._core_network(dtype, self._chunk_rows(rows, np.dtype(dtype).itemsize))
+
+    def _chunk_rows(self, rows, itemsize):
+        """At most `rows`, and few enough that a pass's workspace stays under _CHUNK_BYTES
+        (attention keeps 0.6 MB per sequence of 41 tokens: 4,096 would take 2.4 GB)."""
+        per_row = self.__dict__.get("_workspace_per_row", 0) * itemsize
+        cap = _CHUNK_BYTES // per_row if per_row else rows
+        return max(1, min(rows, cap))
 
     def _initialize(self, layout, dtype, rng, layers, out_activation, n_outputs):
         self.n_iter_ = 0
@@ -495,6 +505,7 @@ class BaseNeuralNet(BaseNetwork):
             X.dtype if first_pass else self._packed_params().dtype)
         probe = self._probe(dtype, specs, input_shape, out_activation, layers)
         layout = probe.layout()
+        self._workspace_per_row = probe.workspace_per_row
         if first_pass:
             rows = min(n_samples, 200 if self.batch_size == "auto" else self.batch_size)
             self._check_memory(probe, rows, np.dtype(dtype).itemsize)
@@ -591,7 +602,8 @@ class BaseNeuralNet(BaseNetwork):
             return out
         if not hasattr(self, "_core_layers"):
             raise ValueError("This model's layers were not restored; fit it again.")
-        net = self._core_network(dtype, min(X.shape[0], _CHUNK_ROWS), allow_slices=False)
+        rows = self._chunk_rows(min(X.shape[0], _CHUNK_ROWS), np.dtype(dtype).itemsize)
+        net = self._core_network(dtype, rows, allow_slices=False)
         net.predict(params, np.ascontiguousarray(X, dtype=dtype), out)
         return out
 
