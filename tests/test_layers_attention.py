@@ -403,7 +403,8 @@ def test_transformer_classifier_layers_summary_and_pickle(capsys):
     assert clf.layers_[2].output_shape == (8, 8) and clf.layers_[4].output_shape == (1, 8)
     assert clf.layers_[0].weights["embeddings"].shape == (12, 8)
     assert clf.layers_[2].weights["self_attention/query/kernel"].shape == (8, 2, 4)
-    assert clf.layers_[2].n_params == 2 * 16 + 3 * (8 * 8 + 8) + 8 * 8 + 8 + 8 * 16 + 16 + 16 * 8 + 8
+    attention = 3 * (8 * 8 + 8) + 8 * 8 + 8
+    assert clf.layers_[2].n_params == 2 * 16 + attention + 8 * 16 + 16 + 16 * 8 + 8
     clf.summary()
     out = capsys.readouterr().out
     assert "transformer_encoder (TransformerEncoder)" in out and "(None, 8, 8)" in out

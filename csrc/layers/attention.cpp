@@ -8,12 +8,14 @@
 // Keras's weight shapes: query/kernel (features, heads, key_dim), query/bias (heads,
 // key_dim), ..., attention_output/kernel (heads, value_dim, features).
 //
-// The four projections run over all n*steps tokens at once on our GEMM. The attention
-// itself is one task per (sample, head): small products by a register-blocked kernel
-// (small_matmul below: rows of C in blocks of 6, columns in full SIMD vectors, built per
-// SIMD width) on score rows padded to a multiple of 16, and a numerically stable softmax
-// (maximum subtracted, causal entries zero) fused with the scaling. Tasks are
-// independent and write disjoint outputs, so nothing depends on the thread count.
+// The projections run over all n*steps tokens at once on our GEMM (Q, K and V as one
+// product on the three kernels side by side). The attention itself is one task per
+// (sample, head): small products by a register-blocked kernel (small_matmul below: rows
+// of C in blocks of 6, columns in whole SIMD vectors, built per SIMD width) on score rows
+// padded to a multiple of 16, K and V transposed through registers, and a numerically
+// stable softmax (maximum subtracted, causal entries zero) fused with the scaling. Tasks
+// are independent and write disjoint outputs, so nothing depends on the thread count;
+// networks with attention prefer the engine's row slices (one core per half batch).
 // impl="reference" runs naive loops instead: the oracle the fast path is tested against.
 // The dropout masks of the attention weights are those of Dropout (nn/dropout_math.h):
 // unit (head, i, j) of data row r.
@@ -27,6 +29,7 @@
 
 #include "common/aligned_buffer.h"
 #include "common/check.h"
+#include "common/cpu_features.h"
 #include "common/parallel.h"
 #include "common/simd_clones.h"
 #include "layers/kinds.h"
@@ -73,14 +76,32 @@ FASTMLP_ALWAYS_INLINE void store_lanes(T* p, typename Lanes<T>::vec v) {
 }
 
 // C (R, n) = op(A) (R, k0:k1) @ B (k0:k1, n); op(A)[r][p] = A[r lda + p], or A[p lda + r]
-// with TransA. R rows of one vector of C stay in registers across the k loop.
+// with TransA. R rows of one or (wide: where 32 vector registers hold them) two vectors of
+// C stay in registers across the k loop: two give the FMA units twice the independent
+// chains.
 template <typename T, int R, bool TransA>
-FASTMLP_ALWAYS_INLINE void mm_rows(T* C, int64_t ldc, const T* A, int64_t lda,
-                                                   const T* B, int64_t ldb, int64_t n,
-                                                   int64_t k0, int64_t k1) {
+FASTMLP_ALWAYS_INLINE void mm_rows(T* C, int64_t ldc, const T* A, int64_t lda, const T* B,
+                                  int64_t ldb, int64_t n, int64_t k0, int64_t k1, bool wide) {
   using V = typename Lanes<T>::vec;
   constexpr int64_t W = kLanes<T>;
   int64_t j = 0;
+  if (wide)
+    for (; j + 2 * W <= n; j += 2 * W) {
+      V lo[R], hi[R];
+      for (int r = 0; r < R; ++r) lo[r] = hi[r] = V{};
+      for (int64_t p = k0; p < k1; ++p) {
+        const V b0 = load_lanes(B + p * ldb + j), b1 = load_lanes(B + p * ldb + j + W);
+        for (int r = 0; r < R; ++r) {
+          const T a = TransA ? A[p * lda + r] : A[r * lda + p];
+          lo[r] += a * b0;
+          hi[r] += a * b1;
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        store_lanes(C + r * ldc + j, lo[r]);
+        store_lanes(C + r * ldc + j + W, hi[r]);
+      }
+    }
   for (; j + W <= n; j += W) {
     V acc[R];
     for (int r = 0; r < R; ++r) acc[r] = V{};
@@ -107,8 +128,9 @@ FASTMLP_ALWAYS_INLINE void mm_rows(T* C, int64_t ldc, const T* A, int64_t lda,
 // C (m, n) = op(A) (m, k) @ B (k, n), row-major with strides; `span` skips what a causal
 // product does not need (columns past a block's last row are then left unwritten).
 template <typename T, bool TransA>
-FASTMLP_SIMD_CLONES void small_matmul(T* C, int64_t ldc, const T* A, int64_t lda, const T* B, int64_t ldb,
-                         int64_t m, int64_t n, int64_t k, Span span) {
+FASTMLP_SIMD_CLONES void small_matmul(T* C, int64_t ldc, const T* A, int64_t lda, const T* B,
+                                      int64_t ldb, int64_t m, int64_t n, int64_t k, Span span,
+                                      bool wide) {
   for (int64_t i = 0; i < m; i += kBlockRows) {
     const int64_t rows = std::min(kBlockRows, m - i);
     int64_t k0 = 0, k1 = k, cols = n;
@@ -119,12 +141,12 @@ FASTMLP_SIMD_CLONES void small_matmul(T* C, int64_t ldc, const T* A, int64_t lda
     const T* a = TransA ? A + i : A + i * lda;
     T* c = C + i * ldc;
     switch (rows) {
-      case 6: mm_rows<T, 6, TransA>(c, ldc, a, lda, B, ldb, cols, k0, k1); break;
-      case 5: mm_rows<T, 5, TransA>(c, ldc, a, lda, B, ldb, cols, k0, k1); break;
-      case 4: mm_rows<T, 4, TransA>(c, ldc, a, lda, B, ldb, cols, k0, k1); break;
-      case 3: mm_rows<T, 3, TransA>(c, ldc, a, lda, B, ldb, cols, k0, k1); break;
-      case 2: mm_rows<T, 2, TransA>(c, ldc, a, lda, B, ldb, cols, k0, k1); break;
-      default: mm_rows<T, 1, TransA>(c, ldc, a, lda, B, ldb, cols, k0, k1); break;
+      case 6: mm_rows<T, 6, TransA>(c, ldc, a, lda, B, ldb, cols, k0, k1, wide); break;
+      case 5: mm_rows<T, 5, TransA>(c, ldc, a, lda, B, ldb, cols, k0, k1, wide); break;
+      case 4: mm_rows<T, 4, TransA>(c, ldc, a, lda, B, ldb, cols, k0, k1, wide); break;
+      case 3: mm_rows<T, 3, TransA>(c, ldc, a, lda, B, ldb, cols, k0, k1, wide); break;
+      case 2: mm_rows<T, 2, TransA>(c, ldc, a, lda, B, ldb, cols, k0, k1, wide); break;
+      default: mm_rows<T, 1, TransA>(c, ldc, a, lda, B, ldb, cols, k0, k1, wide); break;
     }
   }
 }
@@ -136,6 +158,7 @@ struct Geometry {
   int64_t steps, padded, heads, key_dim, value_dim;
   int64_t qk, v, ld;  // heads*key_dim, heads*value_dim, 2 qk + v
   bool causal;
+  bool wide;  // the small products may keep two vectors of C per row (AVX-512's 32 registers)
   int64_t visible(int64_t i) const { return causal ? i + 1 : steps; }  // keys row i sees
   int64_t scores(int64_t b, int64_t h) const { return (b * heads + h) * steps * padded; }
   int64_t query(int64_t b, int64_t h) const { return b * steps * ld + h * key_dim; }
@@ -175,8 +198,8 @@ FASTMLP_ALWAYS_INLINE void butterfly_stage(typename Lanes<T>::vec* rows) {
 // t (d, padded) = s^T for s (steps, d) with row stride ld; columns past steps zero.
 // Tiles of lanes x lanes go through registers when d is a multiple of the lanes.
 template <typename T>
-FASTMLP_ALWAYS_INLINE void transpose_padded(T* t, const T* s, int64_t ld, int64_t steps, int64_t padded,
-                             int64_t d) {
+FASTMLP_ALWAYS_INLINE void transpose_padded(T* t, const T* s, int64_t ld, int64_t steps,
+                                           int64_t padded, int64_t d) {
   using V = typename Lanes<T>::vec;
   constexpr int64_t W = kLanes<T>;
   if (d % W != 0) {
@@ -273,8 +296,8 @@ FASTMLP_ALWAYS_INLINE void softmax_scores(T* p, const Geometry& g, T scale) {
 
 // pd = p * mask of task (b, h), zero where p is.
 template <typename T>
-FASTMLP_ALWAYS_INLINE void drop_weights(T* pd, const T* p, const Geometry& g, const AttentionDropout& drop,
-                         int64_t b, int64_t h) {
+FASTMLP_ALWAYS_INLINE void drop_weights(T* pd, const T* p, const Geometry& g,
+                                       const AttentionDropout& drop, int64_t b, int64_t h) {
   const T scale = T(1.0 / (1.0 - drop.rate));
   const uint64_t width = uint64_t(g.heads * g.steps * g.steps), row = drop.data_row(b);
   for (int64_t i = 0; i < g.steps; ++i) {
@@ -297,7 +320,7 @@ FASTMLP_SIMD_CLONES void attend_forward(const Geometry& g, const AttentionDropou
   T* pb = p + g.scores(b, h);
   transpose_padded(scratch, qkv + g.key(b, h), g.ld, g.steps, g.padded, g.key_dim);
   small_matmul<T, false>(pb, g.padded, qkv + g.query(b, h), g.ld, scratch, g.padded, g.steps,
-                         g.padded, g.key_dim, g.causal ? Span::n_to_row : Span::all);
+                         g.padded, g.key_dim, g.causal ? Span::n_to_row : Span::all, g.wide);
   softmax_scores(pb, g, scale);
   const T* weights = pb;
   if (drop.on) {
@@ -306,7 +329,7 @@ FASTMLP_SIMD_CLONES void attend_forward(const Geometry& g, const AttentionDropou
   }
   small_matmul<T, false>(o + g.out(b, h), g.v, weights, g.padded, qkv + g.value(b, h), g.ld,
                          g.steps, g.value_dim, g.steps,
-                         g.causal ? Span::k_to_row : Span::all);
+                         g.causal ? Span::k_to_row : Span::all, g.wide);
 }
 
 // Task (b, h) of the backward pass, from dO: dV = pd^T dO; dS = scale * (pd * dPd - p * c)
@@ -322,7 +345,7 @@ FASTMLP_SIMD_CLONES void attend_backward(const Geometry& g, bool dropped, int64_
   T* dsb = ds + g.scores(b, h);
   transpose_padded(scratch, qkv + g.value(b, h), g.ld, g.steps, g.padded, g.value_dim);
   small_matmul<T, false>(dsb, g.padded, dob, g.v, scratch, g.padded, g.steps, g.padded,
-                         g.value_dim, g.causal ? Span::n_to_row : Span::all);
+                         g.value_dim, g.causal ? Span::n_to_row : Span::all, g.wide);
   for (int64_t i = 0; i < g.steps; ++i) {
     T* row = dsb + i * g.padded;
     const T* w = weights + i * g.padded;
@@ -333,11 +356,11 @@ FASTMLP_SIMD_CLONES void attend_backward(const Geometry& g, bool dropped, int64_
     for (int64_t j = 0; j < g.padded; ++j) row[j] = scale * (w[j] * row[j] - pr[j] * c);
   }
   small_matmul<T, true>(dqkv + g.value(b, h), g.ld, weights, g.padded, dob, g.v, g.steps,
-                        g.value_dim, g.steps, g.causal ? Span::k_from_row : Span::all);
+                        g.value_dim, g.steps, g.causal ? Span::k_from_row : Span::all, g.wide);
   small_matmul<T, false>(dqkv + g.query(b, h), g.ld, dsb, g.padded, qkv + g.key(b, h), g.ld,
-                         g.steps, g.key_dim, g.steps, g.causal ? Span::k_to_row : Span::all);
+                         g.steps, g.key_dim, g.steps, g.causal ? Span::k_to_row : Span::all, g.wide);
   small_matmul<T, true>(dqkv + g.key(b, h), g.ld, dsb, g.padded, qkv + g.query(b, h), g.ld,
-                        g.steps, g.key_dim, g.steps, g.causal ? Span::k_from_row : Span::all);
+                        g.steps, g.key_dim, g.steps, g.causal ? Span::k_from_row : Span::all, g.wide);
 }
 
 // ---- the naive oracle (impl="reference"): plain loops, libm's exp, no padding tricks.
@@ -548,7 +571,8 @@ class MultiHeadAttentionLayer final : public Layer<T> {
       dense_forward(Activation::identity, qkv_.data(), x, w_.data(), bqkv, m, d, g.ld,
                     *ctx.gemm, ctx.precision);
     const int64_t tasks = n * g.heads;
-#pragma omp parallel for schedule(static) if (!reference_ && worth_parallel(tasks * g.steps * g.padded))
+    const bool threads = !reference_ && worth_parallel(tasks * g.steps * g.padded);
+#pragma omp parallel for schedule(static) if (threads)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bi = t / g.heads, h = t % g.heads;
       if (reference_)
@@ -583,7 +607,8 @@ class MultiHeadAttentionLayer final : public Layer<T> {
       dense_backward_input(do_.data(), dy, wo, m, g.v, d, *ctx.gemm, ctx.precision);
     }
     const int64_t tasks = n * g.heads;
-#pragma omp parallel for schedule(static) if (!reference_ && worth_parallel(tasks * g.steps * g.padded))
+    const bool threads = !reference_ && worth_parallel(tasks * g.steps * g.padded);
+#pragma omp parallel for schedule(static) if (threads)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bi = t / g.heads, h = t % g.heads;
       if (reference_)
@@ -616,7 +641,7 @@ class MultiHeadAttentionLayer final : public Layer<T> {
     features_ = in[1];
     const int64_t steps = in[0], qk = heads_ * key_dim_, v = heads_ * value_dim_;
     g_ = {steps, (steps + 15) / 16 * 16, heads_, key_dim_, value_dim_, qk, v, 2 * qk + v,
-          causal_};
+          causal_, cpu_has_avx512()};
     return in;
   }
 

@@ -15,7 +15,6 @@
 // Tested in tests/test_layers_attention.py (numpy oracle, finite differences in both
 // norm orders, with dropout and causal, threads).
 #include <algorithm>
-#include <cstring>
 
 #include "common/aligned_buffer.h"
 #include "common/check.h"
@@ -108,7 +107,8 @@ class TransformerEncoderLayer final : public Layer<T> {
   }
   void reserve(int64_t rows) override {
     for (size_t i = 0; i < 5; ++i) part(i).reserve(rows);
-    const size_t size = size_t(checked_mul(rows, size_)), hidden = size_t(checked_mul(rows, hidden_));
+    const size_t size = size_t(checked_mul(rows, size_));
+    const size_t hidden = size_t(checked_mul(rows, hidden_));
     for (auto* b : {&t1_, &t2_, &t3_, &t4_, &t5_, &d1_, &d2_}) b->reserve(size);
     f_.reserve(hidden);
     df_.reserve(hidden);
