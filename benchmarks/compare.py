@@ -2,6 +2,7 @@
 
 Every fit runs in a fresh process; libraries alternate (A B C A B C ...) and each figure
 is the median of --repeats runs. Prints a table of times and ratios (other / fastmlp).
+All workloads but the slow ones (SLOW_WORKLOADS) run by default.
 
 For the small networks (digits*, regression) it also prints the FLOP floor of an epoch:
 the epoch's multiply-adds x 2 (forward, both halves of backward, padding excluded) over
@@ -16,6 +17,8 @@ evaluation of the loss and gradient over all rows.
     python benchmarks/compare.py --workloads mnist20k_bf16 --bf16-kernels avx512,amx
     python benchmarks/compare.py --workloads mnist1d_cnn,digits_cnn,lenet28 --repeats 5
     python benchmarks/compare.py --workloads mnist1d_gru,lstm_sine --threads 2 --repeats 3
+    python benchmarks/compare.py --workloads indexing --repeats 3   # the transformer
+    FASTMLP_RECALL_EPOCHS=60 python benchmarks/compare.py --workloads recall --repeats 1
 
 --wait-idle runs each fit only once no other process has been runnable for 2 s (Linux):
 on a machine shared with other jobs, multi-thread figures otherwise measure the collapse
@@ -84,10 +87,24 @@ WORKLOADS = {
                   "next value of a noisy sine from the last 50 values (8000 train, 2000 test "
                   "windows): LSTM(32) - Dense(1), Adam lr 3e-3, batch 64, 10 epochs (1250 "
                   "steps), float32; score: test R^2"),
+    # issue 14, attention (benchmarks/sequence_tasks.py): time per epoch, test accuracy
+    "indexing": (("fastmlp", "torch", "fastmlp-gru"),
+                 "indexing task, 20,000 train / 1,000 test sequences of 41 tokens; Embedding + "
+                 "PositionEmbedding + 2 pre-norm TransformerEncoder(2 heads, width 64, ff_dim "
+                 "128, relu) + last step, float32, AdamW lr 1e-3, 2 warmup epochs then cosine, "
+                 "batch 64, 5 epochs; fastmlp-gru: Embedding + GRU(128), Adam, where "
+                 "fastmlp.layers has GRU"),
+    "recall": (("fastmlp", "torch"),
+               "associative recall, 50,000 train / 1,000 test, the indexing model (vocabulary "
+               "30), FASTMLP_RECALL_EPOCHS epochs (default 60)"),
 }
 
 # Workloads that need a data set's package (PyTorch is needed only for its side).
 NEEDS = {"mnist1d_cnn": "mnist1d", "mnist1d_gru": "mnist1d"}
+
+
+# Left out of the default run: associative recall trains for an hour (60 epochs of 50,000).
+SLOW_WORKLOADS = ("recall",)
 
 
 def _mnist784(cache):
@@ -473,6 +490,8 @@ def run_one(lib, workload, cache, threads, seed=0):
         start = time.perf_counter()
         est.predict_proba(X_big)
         return {"time": time.perf_counter() - start, "score": float("nan"), "unit": "s"}
+    if workload in ("indexing", "recall"):
+        return _run_sequence_task(lib, workload, threads)
     raise ValueError(workload)
 
 
@@ -497,10 +516,38 @@ def _wait_idle(limit_s=600.0):
     return False
 
 
+def _run_sequence_task(lib, workload, threads):
+    """One fit of the attention workloads (benchmarks/sequence_tasks.py): seconds per epoch
+    and test accuracy."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import sequence_tasks as st
+
+    if workload == "indexing":
+        epochs, (X, y, X_test, y_test) = 5, st.split("indexing", 20000, 1000)
+    else:
+        epochs = int(os.environ.get("FASTMLP_RECALL_EPOCHS", "60"))
+        X, y, X_test, y_test = st.split("recall", 50000, 1000)
+    vocabulary, steps = int(X.max()) + 1, X.shape[1]
+    if lib == "torch":
+        per_epoch, acc, curve = st.torch_fit(X, y, X_test, y_test, epochs, threads)
+        return {"time": per_epoch, "score": acc, "unit": "s/epoch", "curve": curve}
+    if lib == "fastmlp-gru":
+        est = st.fastmlp_gru(vocabulary, steps, epochs)
+    else:
+        est = st.fastmlp_transformer(vocabulary, steps, epochs)
+    est.set_params(precision="float32")
+    start = time.perf_counter()
+    est.fit(X, y)
+    per_epoch = (time.perf_counter() - start) / epochs
+    return {"time": per_epoch, "score": est.score(X_test, y_test), "unit": "s/epoch",
+            "curve": list(est.loss_curve_)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--workloads",
+                        default=",".join(w for w in WORKLOADS if w not in SLOW_WORKLOADS))
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "fastmlp-bench"))
     parser.add_argument("--wait-idle", action="store_true",
@@ -610,6 +657,10 @@ def main():
                 scores = [r["score"] for r in results[(w, lib)]]
                 print(f"{w} {lib}: mean score of seeds 0..{len(scores) - 1}: "
                       f"{np.mean(scores):.4f} ({', '.join(f'{x:.4f}' for x in scores)})")
+    for (w, lib), rs in results.items():
+        if "curve" in rs[0]:  # the loss curve of the median-time run
+            r = sorted(rs, key=lambda r: r["time"])[len(rs) // 2]
+            print(f"loss curve {w} {lib}: " + ", ".join(f"{v:.4f}" for v in r["curve"]))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ NEEDS = {
     "cnn_mnist1d.py": ["mnist1d"],
     "gru_mnist1d.py": ["mnist1d"],  # default run short; --full gives the README's figures
     "lstm_sine.py": [],  # likewise
+    "transformer_indexing.py": [],
 }
 
 

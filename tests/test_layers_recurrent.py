@@ -443,14 +443,15 @@ def test_prediction_passes_keep_their_workspace_small():
     X, y = _sequences(n=300, steps=12)
     clf = NeuralNetClassifier([LSTM(8)], max_iter=1, random_state=0).fit(X, y)
     assert clf._workspace_per_row > 12 * (2 * 2 + 11 * 8) + 4 * 8  # the LSTM's, and more
-    assert clf._inference_rows(4096, np.float64) == 4096
+    assert clf._chunk_rows(4096, 8) == 4096
     big = NeuralNetClassifier([GRU(256, return_sequences=True), LastStep()])
     big._workspace_per_row = 1000 * (2 + 10 * 256)  # 1000 steps: 10-20 MB per sample
-    assert big._inference_rows(4096, np.float64) == big._inference_rows(4096, np.float32) == 64
+    assert big._chunk_rows(4096, 8) == 2**28 // (big._workspace_per_row * 8) == 13
+    assert big._chunk_rows(4096, 4) == 26
     big._workspace_per_row = 2000  # 16 kB per sample in float64
-    assert big._inference_rows(100000, np.float64) == 2**28 // 16000
+    assert big._chunk_rows(100000, 8) == 2**28 // 16000
     proba = clf.predict_proba(X)
-    clf._workspace_per_row = 2**28  # chunks of 64 rows
+    clf._workspace_per_row = 2**24  # chunks of 2 rows
     np.testing.assert_array_equal(clf.predict_proba(X), proba)
 
 

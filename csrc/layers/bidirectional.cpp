@@ -91,7 +91,7 @@ class BidirectionalLayer final : public Layer<T> {
       b->reserve(size_t(checked_mul(rows, shape_size(bwd_->output_shape()))));
   }
   int64_t macs_per_row() const override { return fwd_->macs_per_row() + bwd_->macs_per_row(); }
-  bool sequential_steps() const override { return true; }
+  bool prefers_row_slices() const override { return true; }
 
   // y (n, [steps,] out) = merge(forward(x), flip(backward(x)))
   void forward(const Context& ctx, const T* params, T* state, T* y, const T* x,

@@ -22,9 +22,17 @@ template <typename T> std::unique_ptr<Layer<T>> make_global_max_pooling2d(const 
 template <typename T> std::unique_ptr<Layer<T>> make_global_average_pooling1d(const LayerSpec& spec);
 template <typename T> std::unique_ptr<Layer<T>> make_global_average_pooling2d(const LayerSpec& spec);
 template <typename T> std::unique_ptr<Layer<T>> make_batch_normalization(const LayerSpec& spec);
+// recurrent layers (issue 14)
 template <typename T> std::unique_ptr<Layer<T>> make_gru(const LayerSpec& spec);
 template <typename T> std::unique_ptr<Layer<T>> make_lstm(const LayerSpec& spec);
 template <typename T> std::unique_ptr<Layer<T>> make_bidirectional(const LayerSpec& spec);
 template <typename T> std::unique_ptr<Layer<T>> make_last_step(const LayerSpec& spec);
+// token input and attention (issue 14)
+template <typename T> std::unique_ptr<Layer<T>> make_embedding(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_position_embedding(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_layer_normalization(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_multi_head_attention(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_transformer_encoder(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_cropping1d(const LayerSpec& spec);
 
 }  // namespace fastmlp

@@ -130,10 +130,11 @@ class Layer {
   // True when a sample's output depends on the other samples of the pass (batch
   // statistics): the engine then never splits a batch into row slices.
   virtual bool couples_rows() const { return false; }
-  // True for layers whose pass is a chain of small dependent steps (recurrent layers): no
-  // step holds enough work to share between threads, so the engine splits batches into
-  // row slices whenever they keep enough rows, whatever the multiply-adds per row.
-  virtual bool sequential_steps() const { return false; }
+  // True for layers whose work is many small pieces that threads cannot share well op by
+  // op: recurrent layers (a chain of small dependent steps), attention (one small product
+  // per sample and head). The engine then splits batches into row slices, one per core,
+  // whenever they keep enough rows, whatever the multiply-adds per row.
+  virtual bool prefers_row_slices() const { return false; }
 
   // y (n, out) = layer(x (n, in)); state: the network's non-trainable vector.
   virtual void forward(const Context& ctx, const T* params, T* state, T* y, const T* x,

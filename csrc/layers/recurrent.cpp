@@ -153,7 +153,7 @@ class RecurrentLayer final : public SequenceLayer<T> {
   int64_t macs_per_row() const override {
     return s_.steps * (s_.inputs + units_) * gate_width();
   }
-  bool sequential_steps() const override { return true; }
+  bool prefers_row_slices() const override { return true; }
 
   // y (n, steps, units) or (n, units) = the layer over x (n, steps, features)
   void forward(const Context&, const T* params, T*, T* y, const T* x, int64_t n) override {

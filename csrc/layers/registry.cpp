@@ -27,6 +27,12 @@ std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec) {
   if (k == "LSTM") return make_lstm<T>(spec);
   if (k == "Bidirectional") return make_bidirectional<T>(spec);
   if (k == "LastStep") return make_last_step<T>(spec);
+  if (k == "Embedding") return make_embedding<T>(spec);
+  if (k == "PositionEmbedding") return make_position_embedding<T>(spec);
+  if (k == "LayerNormalization") return make_layer_normalization<T>(spec);
+  if (k == "MultiHeadAttention") return make_multi_head_attention<T>(spec);
+  if (k == "TransformerEncoder") return make_transformer_encoder<T>(spec);
+  if (k == "Cropping1D") return make_cropping1d<T>(spec);
   throw std::invalid_argument("unknown layer kind '" + k + "'");
 }
 

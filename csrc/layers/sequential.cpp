@@ -46,7 +46,7 @@ Sequential<T>::Sequential(std::vector<LayerSpec> layers, Shape input_shape, Acti
   const int64_t limit = std::numeric_limits<int64_t>::max() / 8;
   Shape shape = input_shape_;
   int64_t widest = input_size_, macs = 0;
-  bool slicable = true, sequential_steps = false;
+  bool slicable = true, prefer_slices = false;
   for (size_t i = 0; i < specs_.size(); ++i) {
     const std::string& kind = specs_[i].kind;
     try {
@@ -65,7 +65,7 @@ Sequential<T>::Sequential(std::vector<LayerSpec> layers, Shape input_shape, Acti
     widest = std::max(widest, shape_size(shape));
     macs += layer.macs_per_row();
     slicable = slicable && !layer.couples_rows() && layer.states().empty();
-    sequential_steps = sequential_steps || layer.sequential_steps();
+    prefer_slices = prefer_slices || layer.prefers_row_slices();
   }
   output_size_ = shape_size(shape);
 
@@ -105,7 +105,7 @@ Sequential<T>::Sequential(std::vector<LayerSpec> layers, Shape input_shape, Acti
   grad_buf_.reserve(size_t(n_params_));
   partial_sums_.reserve(size_t(n_params_ / (1 << 14) + 1));
 
-  if (allow_slices && slicable && worth_row_slices(macs, chunk_rows_, sequential_steps)) {
+  if (allow_slices && slicable && worth_row_slices(macs, chunk_rows_, prefer_slices)) {
     const int64_t rows_per_slice = (chunk_rows_ + kRowSlices - 1) / kRowSlices;
     for (int s = 0; s < kRowSlices; ++s) {
       slices_.emplace_back(new Sequential<T>(specs_, input_shape_, output_, loss_,

@@ -102,14 +102,13 @@ constexpr int kRowSlices = 2;
 
 // Whether a network with `macs_per_row` multiply-adds per sample splits batches of
 // `chunk_rows`: when each slice keeps enough rows to stay efficient, and its products are
-// below GEMM's own threading threshold or it has a layer of small dependent steps
-// (`sequential_steps`: a recurrent layer, whose steps threads could not share).
-inline bool worth_row_slices(int64_t macs_per_row, int64_t chunk_rows,
-                             bool sequential_steps = false) {
+// below GEMM's own threading threshold or it has a layer that prefers them (`prefer`:
+// recurrent and attention layers, see Layer::prefers_row_slices).
+inline bool worth_row_slices(int64_t macs_per_row, int64_t chunk_rows, bool prefer = false) {
   constexpr int64_t kMinSliceRows = 32;
   constexpr int64_t kSmallBatchMacs = int64_t(1) << 22;
   return chunk_rows >= kRowSlices * kMinSliceRows &&
-         (sequential_steps || macs_per_row * chunk_rows < kSmallBatchMacs);
+         (prefer || macs_per_row * chunk_rows < kSmallBatchMacs);
 }
 
 // Whether the row slices of the next batch run on two threads or one after the other,

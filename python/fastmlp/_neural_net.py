@@ -27,12 +27,11 @@ from ._base import (
     _check_bf16_cpu,
     _physical_memory,
 )
-from .layers import Dense, Layer, draw_initial
+from .layers import Dense, Embedding, Layer, draw_initial
 
-# Inference passes (predict, the validation loss) take rows in chunks whose workspace stays
-# under this many bytes: a recurrent layer keeps every step of a pass, so 4096 rows of a
-# large sequence model would take gigabytes.
-_INFERENCE_WORKSPACE_BYTES = 1 << 28
+# Prediction and validation passes walk X in chunks whose workspaces stay under this (a
+# recurrent layer keeps every step of a pass, attention its score rows).
+_CHUNK_BYTES = 256 * 2**20
 
 # The Keras name of each output activation, for the output layer's spec in layers_.
 _KERAS_OUTPUT = {"identity": "linear", "softmax": "softmax", "logistic": "sigmoid",
@@ -67,6 +66,37 @@ def _shape_fits(sample, input_shape):
 def _snake(name):
     """Keras's layer names: Conv1D -> conv1d, BatchNormalization -> batch_normalization."""
     return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()
+
+
+def _check_tokens(layer, X, name="X"):
+    """ValueError naming the first value of X that is not a token of `layer` (the first
+    layer, an Embedding): X must hold integers in [0, input_dim), in an integer dtype or as
+    integral floats. Runs before the core sees X, whose tokens then travel exactly."""
+    values = np.asarray(X)
+    where = f"layers[0] (Embedding(input_dim={layer.input_dim}))"
+    if values.dtype.kind not in "iuf":
+        raise ValueError(
+            f"{where} takes integer tokens, but {name} has dtype {values.dtype}: pass an "
+            "integer array (or floats holding integers)."
+        )
+    if values.size == 0:
+        return
+    bad_value = ~((values >= 0) & (values < layer.input_dim))  # NaN is bad too
+    if values.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad_value |= np.floor(values) != values
+    if not bad_value.any():
+        return
+    at = np.unravel_index(int(np.argmax(bad_value)), values.shape)
+    value = values[at].item()
+    position = f"{name}[{', '.join(str(int(i)) for i in at)}]"
+    if isinstance(value, float) and not (np.isfinite(value) and value == np.floor(value)):
+        why = "is not an integer"
+    else:
+        why = f"is outside [0, {layer.input_dim})"
+    raise ValueError(
+        f"{where} takes integer tokens in [0, {layer.input_dim}): {position} = {value!r} {why}."
+    )
 
 
 def _point_views(layers, layout, n_params, flat):
@@ -206,7 +236,18 @@ class BaseNeuralNet(BaseNetwork):
                     f"layers[{i}] must be a layer from fastmlp.layers (Dense, Conv1D, ...), "
                     f"got {layer!r}."
                 )
+            if i > 0 and isinstance(layer, Embedding):
+                raise ValueError(
+                    f"layers[{i}] (Embedding) reads the integer tokens of X, so it must be the "
+                    "first layer."
+                )
         return layers
+
+    def _token_layer(self, layers=None):
+        """The first layer when it is an Embedding (it reads X's tokens), else None."""
+        if layers is None:
+            layers = [f.layer for f in self.layers_]
+        return layers[0] if layers and isinstance(layers[0], Embedding) else None
 
     def _core_specs(self, layers, n_outputs):
         """The core's specs of the stack with its output layer."""
@@ -340,16 +381,14 @@ class BaseNeuralNet(BaseNetwork):
         return self._core_network(dtype, batch_size), self._drops_units()
 
     def _evaluation_network(self, dtype, rows):
-        return self._core_network(dtype, self._inference_rows(rows, dtype))
+        return self._core_network(dtype, self._chunk_rows(rows, np.dtype(dtype).itemsize))
 
-    def _inference_rows(self, rows, dtype):
-        """Rows per inference pass: at most `rows`, with a workspace under
-        _INFERENCE_WORKSPACE_BYTES (and at least 64)."""
-        per_row = self.__dict__.get("_workspace_per_row")
-        if per_row:
-            fit = _INFERENCE_WORKSPACE_BYTES // (per_row * np.dtype(dtype).itemsize)
-            rows = min(rows, max(64, int(fit)))
-        return rows
+    def _chunk_rows(self, rows, itemsize):
+        """At most `rows`, and few enough that a pass's workspace stays under _CHUNK_BYTES
+        (attention keeps 0.6 MB per sequence of 41 tokens: 4,096 would take 2.4 GB)."""
+        per_row = self.__dict__.get("_workspace_per_row", 0) * itemsize
+        cap = _CHUNK_BYTES // per_row if per_row else rows
+        return max(1, min(rows, cap))
 
     def _initialize(self, layout, dtype, rng, layers, out_activation, n_outputs):
         self.n_iter_ = 0
@@ -409,6 +448,9 @@ class BaseNeuralNet(BaseNetwork):
         layers = self._user_layers()
         self._check_device(layers)
         first_pass = not hasattr(self, "layers_") or (not self.warm_start and not incremental)
+        tokens = self._token_layer(layers)
+        if tokens is not None:
+            _check_tokens(tokens, X)
         X, sample = _samples_as_rows(X)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         precision = self.precision
@@ -442,6 +484,8 @@ class BaseNeuralNet(BaseNetwork):
             validation_data = tuple(validation_data) if isinstance(
                 validation_data, (tuple, list)) else validation_data
             if isinstance(validation_data, tuple) and validation_data:
+                if tokens is not None:
+                    _check_tokens(tokens, validation_data[0], "X_val")
                 X_val, val_sample = _samples_as_rows(validation_data[0])
                 if val_sample is not None and not _shape_fits(val_sample, input_shape):
                     raise ValueError(
@@ -462,8 +506,8 @@ class BaseNeuralNet(BaseNetwork):
         dtype = _PRECISION_DTYPE.get(precision) or (
             X.dtype if first_pass else self._packed_params().dtype)
         probe = self._probe(dtype, specs, input_shape, out_activation, layers)
-        self._workspace_per_row = probe.workspace_per_row
         layout = probe.layout()
+        self._workspace_per_row = probe.workspace_per_row
         if first_pass:
             rows = min(n_samples, 200 if self.batch_size == "auto" else self.batch_size)
             self._check_memory(probe, rows, np.dtype(dtype).itemsize)
@@ -545,6 +589,9 @@ class BaseNeuralNet(BaseNetwork):
     def _forward_pass_fast(self, X, check_input=True):
         """The network's outputs for X (n_samples, n_outputs)."""
         if check_input:
+            tokens = self._token_layer() if hasattr(self, "layers_") else None
+            if tokens is not None:
+                _check_tokens(tokens, X)
             X, sample = _samples_as_rows(X)
             X = validate_data(self, X, reset=False, **self._input_checks)
             self._check_sample_shape(sample)
@@ -556,7 +603,7 @@ class BaseNeuralNet(BaseNetwork):
             return out
         if not hasattr(self, "_core_layers"):
             raise ValueError("This model's layers were not restored; fit it again.")
-        rows = self._inference_rows(min(X.shape[0], _CHUNK_ROWS), dtype)
+        rows = self._chunk_rows(min(X.shape[0], _CHUNK_ROWS), np.dtype(dtype).itemsize)
         net = self._core_network(dtype, rows, allow_slices=False)
         net.predict(params, np.ascontiguousarray(X, dtype=dtype), out)
         return out

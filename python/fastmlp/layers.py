@@ -24,6 +24,8 @@ __all__ = [
     "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
     "GlobalAveragePooling2D", "BatchNormalization", "GRU", "LSTM", "Bidirectional", "LastStep",
+    "Embedding", "PositionEmbedding", "LayerNormalization", "MultiHeadAttention",
+    "TransformerEncoder", "Cropping1D",
     "INITIALIZERS",
 ]
 
@@ -819,3 +821,324 @@ class LastStep(Layer):
 
     def __init__(self):
         pass
+
+
+# ---------------------------------------------------------------- tokens and attention
+
+
+class Embedding(Layer):
+    """Token embedding, as Keras's Embedding: integer tokens ``(n, steps)`` become
+    vectors ``(n, steps, output_dim)``, row ``t`` of the ``embeddings`` table for token t.
+
+    It must be the first layer: it reads X itself, whose values must be integers in
+    ``[0, input_dim)``, in an integer dtype or as integral floats (the estimators check
+    this before training or predicting and name the first bad value and its position).
+    The table gets the L2 penalty (and AdamW's decay) as kernels do.
+
+    Parameters
+    ----------
+    input_dim : int
+        Size of the vocabulary: tokens are 0 .. input_dim - 1.
+    output_dim : int
+        Size of each token's vector.
+    embeddings_initializer : str, default='random_uniform'
+        Keras's default, U(-0.05, 0.05). See ``fastmlp.layers.INITIALIZERS``.
+
+    Examples
+    --------
+    >>> from fastmlp.layers import Embedding
+    >>> Embedding(50, 64)
+    Embedding(input_dim=50, output_dim=64)
+    """
+
+    _parameter_constraints: dict = {
+        "input_dim": [Interval(Integral, 1, None, closed="left")],
+        "output_dim": [Interval(Integral, 1, None, closed="left")],
+        "embeddings_initializer": _initializer_constraint(),
+    }
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="random_uniform"):
+        self.input_dim = input_dim
+        self.output_dim = output_dim
+        self.embeddings_initializer = embeddings_initializer
+
+    def _core_args(self):
+        return {"input_dim": int(self.input_dim), "output_dim": int(self.output_dim)}
+
+    def _initializers(self):
+        return {"embeddings": self.embeddings_initializer}
+
+
+class PositionEmbedding(Layer):
+    """A learned embedding of each position, added to the input:
+    ``y[t] = x[t] + embeddings[t]`` over samples of shape (steps, features), as
+    keras_hub's PositionEmbedding followed by the sum. A sequence longer than
+    ``max_length`` is an error when the network is built.
+
+    Parameters
+    ----------
+    max_length : int
+        The longest sequence the table covers.
+    initializer : str, default='glorot_uniform'
+
+    Examples
+    --------
+    >>> from fastmlp.layers import PositionEmbedding
+    >>> PositionEmbedding(41)
+    PositionEmbedding(max_length=41)
+    """
+
+    _input_rank = 2
+    _parameter_constraints: dict = {
+        "max_length": [Interval(Integral, 1, None, closed="left")],
+        "initializer": _initializer_constraint(),
+    }
+
+    def __init__(self, max_length, initializer="glorot_uniform"):
+        self.max_length = max_length
+        self.initializer = initializer
+
+    def _core_args(self):
+        return {"max_length": int(self.max_length)}
+
+    def _initializers(self):
+        return {"embeddings": self.initializer}
+
+
+class LayerNormalization(Layer):
+    """Layer normalization along the last axis, as Keras's:
+    ``gamma * (x - mean) / sqrt(var + epsilon) + beta`` with the mean and variance of each
+    position's features; the same in training and prediction.
+
+    Parameters
+    ----------
+    epsilon : float, default=1e-3
+        Keras's default (PyTorch's LayerNorm uses 1e-5).
+    center : bool, default=True
+        Learn the offset beta.
+    scale : bool, default=True
+        Learn the scale gamma.
+
+    Examples
+    --------
+    >>> from fastmlp.layers import LayerNormalization
+    >>> LayerNormalization(epsilon=1e-5)
+    LayerNormalization(epsilon=1e-05)
+    """
+
+    _parameter_constraints: dict = {
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "center": ["boolean"],
+        "scale": ["boolean"],
+    }
+
+    def __init__(self, epsilon=1e-3, center=True, scale=True):
+        self.epsilon = epsilon
+        self.center = center
+        self.scale = scale
+
+    def _core_args(self):
+        return {"epsilon": float(self.epsilon), "center": bool(self.center),
+                "scale": bool(self.scale)}
+
+
+_ATTENTION_SLOTS = ("query", "key", "value", "attention_output")
+
+
+class MultiHeadAttention(Layer):
+    """Multi-head self-attention over samples of shape (steps, features), as Keras's
+    MultiHeadAttention called with query = key = value = x.
+
+    ``Q = x Wq + bq``, ``K``, ``V`` likewise per head; ``softmax(Q K^T / sqrt(key_dim))``
+    weighs the values of every step (with ``causal``, of the steps up to the query's
+    own); the heads' outputs are projected back to ``features``. Weights as Keras's:
+    ``query/kernel`` (features, num_heads, key_dim), ``query/bias`` (num_heads, key_dim),
+    ... ``attention_output/kernel`` (num_heads, value_dim, features).
+
+    Parameters
+    ----------
+    num_heads : int
+    key_dim : int
+        Size of each head's queries and keys.
+    value_dim : int or None, default=None
+        Size of each head's values; None is key_dim.
+    dropout : float, default=0.0
+        Dropout rate of the attention weights in training.
+    use_bias : bool, default=True
+    causal : bool, default=False
+        Each step attends to itself and the steps before it only (Keras's
+        ``use_causal_mask=True``).
+    kernel_initializer : str, default='glorot_uniform'
+    bias_initializer : str, default='zeros'
+
+    Examples
+    --------
+    >>> from fastmlp.layers import MultiHeadAttention
+    >>> MultiHeadAttention(2, 32, causal=True)
+    MultiHeadAttention(causal=True, key_dim=32, num_heads=2)
+    """
+
+    _input_rank = 2
+    _parameter_constraints: dict = {
+        "num_heads": [Interval(Integral, 1, None, closed="left")],
+        "key_dim": [Interval(Integral, 1, None, closed="left")],
+        "value_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "use_bias": ["boolean"],
+        "causal": ["boolean"],
+        "kernel_initializer": _initializer_constraint(),
+        "bias_initializer": _initializer_constraint(),
+    }
+
+    def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
+                 causal=False, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.value_dim = value_dim
+        self.dropout = dropout
+        self.use_bias = use_bias
+        self.causal = causal
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def _core_args(self):
+        args = {"num_heads": int(self.num_heads), "key_dim": int(self.key_dim),
+                "dropout": float(self.dropout), "use_bias": bool(self.use_bias),
+                "causal": bool(self.causal)}
+        if self.value_dim is not None:
+            args["value_dim"] = int(self.value_dim)
+        return args
+
+    def _initializers(self):
+        out = {}
+        for slot in _ATTENTION_SLOTS:
+            out[f"{slot}/kernel"] = self.kernel_initializer
+            out[f"{slot}/bias"] = self.bias_initializer
+        return out
+
+    def _uses_dropout(self):
+        return self.dropout > 0
+
+
+class TransformerEncoder(Layer):
+    """One transformer encoder block over samples of shape (steps, features), as
+    keras_hub's TransformerEncoder (and PyTorch's TransformerEncoderLayer):
+
+    - ``norm_first=True`` (pre-norm): ``h = x + MHA(LN(x))``, ``y = h + FF(LN(h))``;
+    - ``norm_first=False`` (post-norm): ``h = LN(x + MHA(x))``, ``y = LN(h + FF(h))``;
+
+    with MHA a MultiHeadAttention(num_heads, key_dim) back to ``features``, FF two Dense
+    layers (``ff_dim`` units with ``activation``, then ``features``), LN
+    LayerNormalization(layer_norm_epsilon). ``dropout`` drops the attention weights, the
+    attention's output, the feed-forward's hidden units and its output in training (the
+    four places PyTorch drops). The block's weights are named "<part>/<weight>" with
+    keras_hub's parts: ``self_attention_layer_norm``, ``self_attention`` (``query/kernel``,
+    ...), ``feedforward_layer_norm``, ``feedforward_intermediate_dense``,
+    ``feedforward_output_dense``.
+
+    Parameters
+    ----------
+    num_heads : int
+    key_dim : int
+        Size of each head (``features / num_heads`` in the usual configuration).
+    ff_dim : int
+        Hidden units of the feed-forward part.
+    dropout : float, default=0.0
+    norm_first : bool, default=True
+    activation : {'relu', 'gelu'}, default='relu'
+        PyTorch's and keras_hub's default; 'gelu' is the tanh approximation.
+    causal : bool, default=False
+        Each step attends to the steps up to its own only.
+    layer_norm_epsilon : float, default=1e-5
+        keras_hub's and PyTorch's default.
+    kernel_initializer : str, default='glorot_uniform'
+    bias_initializer : str, default='zeros'
+
+    Examples
+    --------
+    >>> from fastmlp.layers import TransformerEncoder
+    >>> TransformerEncoder(2, 32, 128)
+    TransformerEncoder(ff_dim=128, key_dim=32, num_heads=2)
+    """
+
+    _input_rank = 2
+    _parts = {
+        "self_attention": _ATTENTION_SLOTS,
+        "feedforward_intermediate_dense": ("",),
+        "feedforward_output_dense": ("",),
+    }
+    _parameter_constraints: dict = {
+        "num_heads": [Interval(Integral, 1, None, closed="left")],
+        "key_dim": [Interval(Integral, 1, None, closed="left")],
+        "ff_dim": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "norm_first": ["boolean"],
+        "activation": [StrOptions({"gelu", "relu"})],
+        "causal": ["boolean"],
+        "layer_norm_epsilon": [Interval(Real, 0, None, closed="neither")],
+        "kernel_initializer": _initializer_constraint(),
+        "bias_initializer": _initializer_constraint(),
+    }
+
+    def __init__(self, num_heads, key_dim, ff_dim, dropout=0.0, norm_first=True,
+                 activation="relu", causal=False, layer_norm_epsilon=1e-5,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros"):
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.ff_dim = ff_dim
+        self.dropout = dropout
+        self.norm_first = norm_first
+        self.activation = activation
+        self.causal = causal
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def _core_args(self):
+        return {"num_heads": int(self.num_heads), "key_dim": int(self.key_dim),
+                "ff_dim": int(self.ff_dim), "dropout": float(self.dropout),
+                "norm_first": bool(self.norm_first), "activation": self.activation,
+                "causal": bool(self.causal),
+                "layer_norm_epsilon": float(self.layer_norm_epsilon)}
+
+    def _initializers(self):
+        out = {}
+        for part, slots in self._parts.items():
+            for slot in slots:
+                prefix = f"{part}/{slot}/" if slot else f"{part}/"
+                out[prefix + "kernel"] = self.kernel_initializer
+                out[prefix + "bias"] = self.bias_initializer
+        return out
+
+    def _uses_dropout(self):
+        return self.dropout > 0
+
+
+class Cropping1D(Layer):
+    """Drops steps at the start and the end of (steps, channels), as Keras's Cropping1D.
+    ``Cropping1D((steps - 1, 0))`` then ``Flatten()`` reads out the last step.
+
+    Parameters
+    ----------
+    cropping : int or tuple of 2 ints, default=(1, 1)
+        Steps dropped at the start and at the end (an int: both).
+
+    Examples
+    --------
+    >>> from fastmlp.layers import Cropping1D
+    >>> Cropping1D((40, 0))
+    Cropping1D(cropping=(40, 0))
+    """
+
+    _input_rank = 2
+    _parameter_constraints: dict = {
+        "cropping": [Interval(Integral, 0, None, closed="left"), tuple, list],
+    }
+
+    def __init__(self, cropping=(1, 1)):
+        self.cropping = cropping
+
+    def _core_args(self):
+        c = self.cropping
+        pair = (int(c), int(c)) if isinstance(c, Integral) else tuple(int(v) for v in c)
+        return {"cropping": pair}
