@@ -22,5 +22,9 @@ template <typename T> std::unique_ptr<Layer<T>> make_global_max_pooling2d(const 
 template <typename T> std::unique_ptr<Layer<T>> make_global_average_pooling1d(const LayerSpec& spec);
 template <typename T> std::unique_ptr<Layer<T>> make_global_average_pooling2d(const LayerSpec& spec);
 template <typename T> std::unique_ptr<Layer<T>> make_batch_normalization(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_sampling(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_up_sampling1d(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_up_sampling2d(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_reshape(const LayerSpec& spec);
 
 }  // namespace fastmlp

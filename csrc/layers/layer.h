@@ -130,6 +130,10 @@ class Layer {
   // True when a sample's output depends on the other samples of the pass (batch
   // statistics): the engine then never splits a batch into row slices.
   virtual bool couples_rows() const { return false; }
+  // A term the layer adds to the network's loss (a VAE's KL divergence, Sampling), summed
+  // over the rows of its last forward pass, unweighted by sample weights; its backward
+  // adds the term's gradient to dx.
+  virtual double added_loss() const { return 0.0; }
 
   // y (n, out) = layer(x (n, in)); state: the network's non-trainable vector.
   virtual void forward(const Context& ctx, const T* params, T* state, T* y, const T* x,

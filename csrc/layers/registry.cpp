@@ -23,6 +23,10 @@ std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec) {
   if (k == "GlobalAveragePooling1D") return make_global_average_pooling1d<T>(spec);
   if (k == "GlobalAveragePooling2D") return make_global_average_pooling2d<T>(spec);
   if (k == "BatchNormalization") return make_batch_normalization<T>(spec);
+  if (k == "Sampling") return make_sampling<T>(spec);
+  if (k == "UpSampling1D") return make_up_sampling1d<T>(spec);
+  if (k == "UpSampling2D") return make_up_sampling2d<T>(spec);
+  if (k == "Reshape") return make_reshape<T>(spec);
   throw std::invalid_argument("unknown layer kind '" + k + "'");
 }
 
