@@ -6,6 +6,7 @@ is the median of --repeats runs. Prints a table of times and ratios (other / fas
     python benchmarks/compare.py --repeats 3            # all workloads
     python benchmarks/compare.py --workloads digits,mnist784
     python benchmarks/compare.py --workloads mnist784_bf16 --threads 1 --repeats 5
+    python benchmarks/compare.py --workloads gan_ring --threads 1 --repeats 5
 
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the children's environment so that
 numpy (scikit-learn) runs its best kernel. PyTorch is optional (`pip install torch`).
@@ -40,6 +41,10 @@ WORKLOADS = {
                    "make_regression(20000, 100, noise=1) float32, hidden (64,64), adam, 20 epochs"),
     "predict_proba": (("fastmlp", "sklearn"),
                       "predict_proba on 100,000 rows with a mnist784-shaped model"),
+    "gan_ring": (("fastmlp", "torch"),
+                 "GAN on 100,000 ring points (8 Gaussians) float32: generator 8-256-256-2 "
+                 "relu, discriminator 4-256-256-1 leaky_relu (pack 2), batch 128, adam, "
+                 "non-saturating loss, 2 epochs (1562 steps); score: high-quality fraction"),
 }
 
 
@@ -88,6 +93,66 @@ def _torch_mnist(X, y, threads):
     with torch.no_grad():
         acc = (model(Xt).argmax(1) == yt).float().mean().item()
     return fit, acc
+
+
+def _ring(n=100_000, seed=0):
+    rng = np.random.RandomState(seed)
+    angles = 2 * np.pi * np.arange(8) / 8
+    centers = np.c_[np.cos(angles), np.sin(angles)]
+    X = centers[rng.randint(8, size=n)] + 0.01 * rng.normal(size=(n, 2))
+    return X.astype(np.float32), centers
+
+
+def _high_quality(samples, centers, sigma=0.01):
+    d = np.linalg.norm(samples[:, None, :] - centers[None], axis=2).min(axis=1)
+    return float(np.mean(d < 3 * sigma))
+
+
+# The networks, batch and steps of the gan_ring workload, for both libraries.
+_GAN = dict(latent=8, hidden=256, pack=2, batch=128, epochs=2, lr=2e-4)
+
+
+def _torch_gan(X, threads):
+    """The same GAN step by step in PyTorch: D on [real; fake] packs, then G through D."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    c = _GAN
+    d = X.shape[1]
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    Xt = torch.from_numpy((X - mean) / std)
+    G = torch.nn.Sequential(
+        torch.nn.Linear(c["latent"], c["hidden"]), torch.nn.ReLU(),
+        torch.nn.Linear(c["hidden"], c["hidden"]), torch.nn.ReLU(),
+        torch.nn.Linear(c["hidden"], d))
+    D = torch.nn.Sequential(
+        torch.nn.Linear(c["pack"] * d, c["hidden"]), torch.nn.LeakyReLU(0.01),
+        torch.nn.Linear(c["hidden"], c["hidden"]), torch.nn.LeakyReLU(0.01),
+        torch.nn.Linear(c["hidden"], 1))
+    opt_g = torch.optim.Adam(G.parameters(), lr=c["lr"], betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=c["lr"], betas=(0.5, 0.999))
+    batch, rows = c["batch"], c["batch"] // c["pack"]
+    start = time.perf_counter()
+    for _ in range(c["epochs"]):
+        perm = torch.randperm(len(Xt))
+        for i in range(0, len(Xt) - batch + 1, batch):
+            real = Xt[perm[i : i + batch]].reshape(rows, -1)
+            fake = G(torch.randn(batch, c["latent"])).reshape(rows, -1)
+            logits = D(torch.cat([real, fake.detach()]))
+            loss_d = F.softplus(-logits[:rows]).mean() + F.softplus(logits[rows:]).mean()
+            opt_d.zero_grad()
+            loss_d.backward()
+            opt_d.step()
+            loss_g = F.softplus(-D(fake)).mean()
+            opt_g.zero_grad()
+            loss_g.backward()
+            opt_g.step()
+    fit = time.perf_counter() - start
+    with torch.no_grad():
+        samples = G(torch.randn(2500, c["latent"])).numpy() * std + mean
+    return fit, samples
 
 
 def _reset_peak_rss():
@@ -153,6 +218,25 @@ def run_one(lib, workload, cache, threads):
         start = time.perf_counter()
         est.fit(X, y)
         return {"time": time.perf_counter() - start, "score": est.score(X, y), "unit": "s"}
+    if workload == "gan_ring":
+        X, centers = _ring()
+        if lib == "torch":
+            fit, samples = _torch_gan(X, threads)
+        else:
+            from fastmlp import GAN
+            from fastmlp.layers import Dense
+
+            c = _GAN
+            gan = GAN(latent_dim=c["latent"], pack=c["pack"], batch_size=c["batch"],
+                      generator_learning_rate=c["lr"], discriminator_learning_rate=c["lr"],
+                      max_iter=c["epochs"], random_state=0,
+                      generator_layers=[Dense(c["hidden"], activation="relu")] * 2,
+                      discriminator_layers=[Dense(c["hidden"], activation="leaky_relu")] * 2)
+            start = time.perf_counter()
+            gan.fit(X)
+            fit = time.perf_counter() - start
+            samples = gan.sample(2500, random_state=0)
+        return {"time": fit, "score": _high_quality(samples, centers), "unit": "s"}
     if workload == "predict_proba":
         X, y = _mnist784(cache)
         est = _estimator(lib, "MLPClassifier", hidden_layer_sizes=(256, 128), max_iter=1,
