@@ -1,4 +1,7 @@
-"""Every script in examples/ runs to completion (in a subprocess, in a scratch folder)."""
+"""Every script in examples/ runs to completion (in a subprocess, in a scratch folder).
+
+Scripts whose full run takes minutes (the generative models') run a short version by
+default and the README's with --full; the test runs the default."""
 
 import importlib.util
 import os
@@ -21,6 +24,9 @@ NEEDS = {
     "validation_early_stopping.py": [],
     "regularised_training.py": [],
     "bf16_training.py": [],  # prints a note and exits 0 on CPUs without AVX-512 BF16
+    "gan_ring_grid.py": [],
+    "gan_digits_conditional.py": [],
+    "vae_digits.py": [],
 }
 
 
