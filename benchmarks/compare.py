@@ -229,7 +229,7 @@ def run_one(lib, workload, cache, threads):
             c = _GAN
             gan = GAN(latent_dim=c["latent"], pack=c["pack"], batch_size=c["batch"],
                       generator_learning_rate=c["lr"], discriminator_learning_rate=c["lr"],
-                      max_iter=c["epochs"], random_state=0,
+                      learning_rate="constant", max_iter=c["epochs"], random_state=0,
                       generator_layers=[Dense(c["hidden"], activation="relu")] * 2,
                       discriminator_layers=[Dense(c["hidden"], activation="leaky_relu")] * 2)
             start = time.perf_counter()

@@ -29,7 +29,7 @@ def mixture(name, n, rng):
 parser = argparse.ArgumentParser()
 parser.add_argument("--full", action="store_true")
 args = parser.parse_args()
-n, epochs = (100_000, 60) if args.full else (10_000, 3)
+n, epochs = (100_000, 60) if args.full else (5_000, 2)
 
 results = {}
 for name in ("ring", "grid"):

@@ -23,7 +23,7 @@ warnings.simplefilter("ignore", ConvergenceWarning)
 parser = argparse.ArgumentParser()
 parser.add_argument("--full", action="store_true")
 args = parser.parse_args()
-epochs = 400 if args.full else 30
+epochs = 400 if args.full else 15
 
 X, y = load_digits(return_X_y=True)
 X = X / 16.0
@@ -54,7 +54,7 @@ if args.full:
 
     fig, axes = plt.subplots(4, 10, figsize=(5, 2.1))
     for ax, image in zip(axes.ravel(), samples):
-        ax.imshow(image.reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
+        ax.imshow(image.reshape(8, 8), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
         ax.axis("off")
     fig.subplots_adjust(0.01, 0.01, 0.99, 0.99, 0.05, 0.05)
     fig.savefig("vae_digits.png", dpi=72)

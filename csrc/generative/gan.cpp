@@ -161,7 +161,9 @@ double Gan<T>::generator_pass(const T* g, const T* d, T* grad, int64_t m, uint64
     loss += softplus(-l);
     dl[i] = T(-sigmoid(-l));
   }
-  // D's parameter gradients are not used: d_scratch_ takes them.
+  // Only d L_G / d fake is needed from D: its weight products are skipped (layers that
+  // compute their parameter gradients anyway write them to d_scratch_).
+  ctx.param_grads = false;
   d_->backward(d, d_scratch_.data(), d_dx_.data(), dl, n, ctx);
   T* dout = g_dout_.data();
   for (int64_t i = 0; i < m; ++i)

@@ -168,8 +168,9 @@ class ConvLayer final : public Layer<T> {
     T* db = use_bias_ ? this->grad_of(grad, 1) : nullptr;
     if (reference_) return backward_reference(dw, db, dx, dy, x, this->param(params, 0), n,
                                               ctx.accumulate);
-    dense_backward_weights(dw, db, cols_.data(), dy, m, depth(), filters_, ctx.accumulate,
-                           *ctx.gemm, ctx.precision);
+    if (ctx.param_grads)
+      dense_backward_weights(dw, db, cols_.data(), dy, m, depth(), filters_, ctx.accumulate,
+                             *ctx.gemm, ctx.precision);
     if (dx) {
       dense_backward_input(dcols_.data(), dy, this->param(params, 0), m, depth(), filters_,
                            *ctx.gemm, ctx.precision);

@@ -87,6 +87,11 @@ struct Context {
   int64_t first = 0;
   // backward adds into the parameter gradients instead of overwriting them.
   bool accumulate = false;
+  // false: backward needs only dx (a trainer differentiating through a network it does
+  // not update: a GAN's discriminator in the generator's step); the layers with the
+  // costly weight products (Dense, convolutions) then skip them, and grad's contents
+  // are unspecified.
+  bool param_grads = true;
   // Set by the engine for each layer: its index (dropout streams), the GEMM workspace it
   // shares with the other layers, and the precision of its products.
   int64_t layer = 0;
