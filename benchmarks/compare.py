@@ -19,6 +19,7 @@ evaluation of the loss and gradient over all rows.
     python benchmarks/compare.py --workloads mnist1d_gru,lstm_sine --threads 2 --repeats 3
     python benchmarks/compare.py --workloads indexing --repeats 3   # the transformer
     FASTMLP_RECALL_EPOCHS=60 python benchmarks/compare.py --workloads recall --repeats 1
+    python benchmarks/compare.py --workloads gan_ring --threads 1 --repeats 5
 
 --wait-idle runs each fit only once no other process has been runnable for 2 s (Linux):
 on a machine shared with other jobs, multi-thread figures otherwise measure the collapse
@@ -97,6 +98,10 @@ WORKLOADS = {
     "recall": (("fastmlp", "torch"),
                "associative recall, 50,000 train / 1,000 test, the indexing model (vocabulary "
                "30), FASTMLP_RECALL_EPOCHS epochs (default 60)"),
+    "gan_ring": (("fastmlp", "torch"),
+                 "GAN on 100,000 ring points (8 Gaussians) float32: generator 8-256-256-2 "
+                 "relu, discriminator 4-256-256-1 leaky_relu (pack 2), batch 128, adam, "
+                 "non-saturating loss, 2 epochs (1562 steps); score: high-quality fraction"),
 }
 
 # Workloads that need a data set's package (PyTorch is needed only for its side).
@@ -384,6 +389,66 @@ def _torch_lstm_sine(X, y, X_test, y_test, threads, seed):
     return fit, float(1 - ((pred - y_test) ** 2).sum() / ((y_test - y_test.mean()) ** 2).sum())
 
 
+def _ring(n=100_000, seed=0):
+    rng = np.random.RandomState(seed)
+    angles = 2 * np.pi * np.arange(8) / 8
+    centers = np.c_[np.cos(angles), np.sin(angles)]
+    X = centers[rng.randint(8, size=n)] + 0.01 * rng.normal(size=(n, 2))
+    return X.astype(np.float32), centers
+
+
+def _high_quality(samples, centers, sigma=0.01):
+    d = np.linalg.norm(samples[:, None, :] - centers[None], axis=2).min(axis=1)
+    return float(np.mean(d < 3 * sigma))
+
+
+# The networks, batch and steps of the gan_ring workload, for both libraries.
+_GAN = dict(latent=8, hidden=256, pack=2, batch=128, epochs=2, lr=2e-4)
+
+
+def _torch_gan(X, threads):
+    """The same GAN step by step in PyTorch: D on [real; fake] packs, then G through D."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    c = _GAN
+    d = X.shape[1]
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    Xt = torch.from_numpy((X - mean) / std)
+    G = torch.nn.Sequential(
+        torch.nn.Linear(c["latent"], c["hidden"]), torch.nn.ReLU(),
+        torch.nn.Linear(c["hidden"], c["hidden"]), torch.nn.ReLU(),
+        torch.nn.Linear(c["hidden"], d))
+    D = torch.nn.Sequential(
+        torch.nn.Linear(c["pack"] * d, c["hidden"]), torch.nn.LeakyReLU(0.01),
+        torch.nn.Linear(c["hidden"], c["hidden"]), torch.nn.LeakyReLU(0.01),
+        torch.nn.Linear(c["hidden"], 1))
+    opt_g = torch.optim.Adam(G.parameters(), lr=c["lr"], betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=c["lr"], betas=(0.5, 0.999))
+    batch, rows = c["batch"], c["batch"] // c["pack"]
+    start = time.perf_counter()
+    for _ in range(c["epochs"]):
+        perm = torch.randperm(len(Xt))
+        for i in range(0, len(Xt) - batch + 1, batch):
+            real = Xt[perm[i : i + batch]].reshape(rows, -1)
+            fake = G(torch.randn(batch, c["latent"])).reshape(rows, -1)
+            logits = D(torch.cat([real, fake.detach()]))
+            loss_d = F.softplus(-logits[:rows]).mean() + F.softplus(logits[rows:]).mean()
+            opt_d.zero_grad()
+            loss_d.backward()
+            opt_d.step()
+            loss_g = F.softplus(-D(fake)).mean()
+            opt_g.zero_grad()
+            loss_g.backward()
+            opt_g.step()
+    fit = time.perf_counter() - start
+    with torch.no_grad():
+        samples = G(torch.randn(2500, c["latent"])).numpy() * std + mean
+    return fit, samples
+
+
 def _reset_peak_rss():
     """Start the peak-RSS count afresh (Linux), so it covers the fit, not the data load."""
     try:
@@ -481,6 +546,25 @@ def run_one(lib, workload, cache, threads, seed=0):
                 "epochs": est.n_iter_, "macs": _epoch_macs(X.shape, est)}
     if workload in ("mnist1d_cnn", "digits_cnn", "lenet28"):
         return _cnn_workload(lib, workload, cache, threads)
+    if workload == "gan_ring":
+        X, centers = _ring()
+        if lib == "torch":
+            fit, samples = _torch_gan(X, threads)
+        else:
+            from fastmlp import GAN
+            from fastmlp.layers import Dense
+
+            c = _GAN
+            gan = GAN(latent_dim=c["latent"], pack=c["pack"], batch_size=c["batch"],
+                      generator_learning_rate=c["lr"], discriminator_learning_rate=c["lr"],
+                      learning_rate="constant", max_iter=c["epochs"], random_state=0,
+                      generator_layers=[Dense(c["hidden"], activation="relu")] * 2,
+                      discriminator_layers=[Dense(c["hidden"], activation="leaky_relu")] * 2)
+            start = time.perf_counter()
+            gan.fit(X)
+            fit = time.perf_counter() - start
+            samples = gan.sample(2500, random_state=0)
+        return {"time": fit, "score": _high_quality(samples, centers), "unit": "s"}
     if workload == "predict_proba":
         X, y = _mnist784(cache)
         est = _estimator(lib, "MLPClassifier", hidden_layer_sizes=(256, 128), max_iter=1,

@@ -21,6 +21,7 @@
 #include "nn/losses.h"
 #include "nn/network.h"
 #include "nn/optimizers.h"
+#include "generative/gan.h"
 #include "layers/sequential.h"
 
 #ifdef FASTMLP_HAS_CUDA
@@ -808,6 +809,160 @@ void bind_sequential(py::module_& m, const char* name) {
            "input_grad, else None.");
 }
 
+// ---- generative models: the GAN trainer (generative/gan.h) and its latent noise.
+template <typename T>
+void bind_gan(py::module_& m, const char* name) {
+  using G = Gan<T>;
+  auto specs_of = [](py::list layers) {
+    std::vector<LayerSpec> specs;
+    for (auto l : layers) specs.push_back(as_layer_spec(l));
+    return specs;
+  };
+  // A network's parameters followed by its state, as the estimator keeps them.
+  auto weights = [](py::object obj, Sequential<T>& net, const char* what, bool write) {
+    auto a = require<T>(obj, what);
+    check_size(a.size(), net.n_params() + net.n_state(), what);
+    T* p = write ? writable(a, what) : const_cast<T*>(a.data());
+    return std::make_pair(a, p);
+  };
+  auto labels = [](G& gan, py::object onehot_obj, int64_t n, Array<T>& keep) -> const T* {
+    const int64_t classes = gan.generator().input_size() - gan.latent_dim();
+    if (classes == 0) {
+      FASTMLP_CHECK(onehot_obj.is_none(), "this GAN is not conditional: onehot must be None");
+      return nullptr;
+    }
+    keep = require<T>(onehot_obj, "onehot");
+    check_size(keep.size(), n * classes, "onehot");
+    return keep.data();
+  };
+  auto rows_of = [](py::object X_obj, int64_t features) {
+    auto X = require<T>(X_obj, "X");
+    FASTMLP_CHECK(X.ndim() == 2 && X.shape(1) == features,
+                  "X must be 2-D with " + std::to_string(features) + " features");
+    return X;
+  };
+  py::class_<G>(m, name, "A GAN's two networks and its epoch loop; parameters stay in numpy.")
+      .def(py::init([specs_of](py::list generator, py::list discriminator, int64_t latent_dim,
+                               int64_t n_features, int64_t n_classes, int64_t pack,
+                               int64_t batch_size, const std::string& precision) {
+             return new G(specs_of(generator), specs_of(discriminator), latent_dim, n_features,
+                          n_classes, pack, batch_size, parse_precision(precision));
+           }),
+           py::arg("generator"), py::arg("discriminator"), py::arg("latent_dim"),
+           py::arg("n_features"), py::arg("n_classes"), py::arg("pack"), py::arg("batch_size"),
+           py::arg("precision") = "native")
+      .def_property_readonly("generator_sizes", [](G& g) {
+        return py::make_tuple(g.generator().n_params(), g.generator().n_state());
+      })
+      .def_property_readonly("discriminator_sizes", [](G& g) {
+        return py::make_tuple(g.discriminator().n_params(), g.discriminator().n_state());
+      })
+      .def_property_readonly("batch_size", &G::batch_size)
+      .def("train_epoch",
+           [weights, labels, rows_of](
+               G& gan, py::object g_obj, py::object d_obj, py::object g_m_obj,
+               py::object g_v_obj, py::object d_m_obj, py::object d_v_obj, int64_t g_t,
+               int64_t d_t, const std::string& solver, double lr_g, double lr_d, double beta_1,
+               double beta_2, double epsilon, double alpha, py::object X_obj,
+               py::object onehot_obj, py::object order_obj, uint64_t seed, int64_t step,
+               const std::string& schedule, int64_t warmup_steps, int64_t total_steps,
+               double max_grad_norm, int64_t discriminator_steps) {
+             FASTMLP_CHECK(solver == "adam" || solver == "adamw", "solver must be 'adam' or 'adamw'");
+             auto [ga, g] = weights(g_obj, gan.generator(), "generator weights", true);
+             auto [da, d] = weights(d_obj, gan.discriminator(), "discriminator weights", true);
+             T* moments[4];
+             py::object objs[4] = {g_m_obj, g_v_obj, d_m_obj, d_v_obj};
+             Array<T> keep[4];
+             for (int i = 0; i < 4; ++i) {
+               keep[i] = require<T>(objs[i], "optimizer state");
+               const int64_t want = i < 2 ? gan.generator().n_params() : gan.discriminator().n_params();
+               check_size(keep[i].size(), want, "optimizer state");
+               moments[i] = writable(keep[i], "optimizer state");
+             }
+             auto X = rows_of(X_obj, gan.generator().output_size());
+             const int64_t m = X.shape(0);
+             FASTMLP_CHECK(m >= gan.batch_size(), "X has fewer rows than batch_size");
+             Array<T> onehot_keep;
+             const T* onehot = labels(gan, onehot_obj, m, onehot_keep);
+             Array<int64_t> order_keep;
+             const int64_t* order = optional_order(order_obj, order_keep, m);
+             FASTMLP_CHECK(step >= 0 && discriminator_steps >= 1,
+                           "step must be >= 0 and discriminator_steps >= 1");
+             const OptimizerConfig g_cfg = make_optimizer(solver, lr_g, 0.0, false, beta_1, beta_2,
+                                                          epsilon, schedule, warmup_steps,
+                                                          total_steps, max_grad_norm);
+             OptimizerConfig d_cfg = g_cfg;
+             d_cfg.learning_rate = lr_d;
+             AdamState<T> g_opt{moments[0], moments[1], g_t}, d_opt{moments[2], moments[3], d_t};
+             bool interrupted = false;
+             GanLosses losses;
+             {
+               py::gil_scoped_release release;
+               SignalCheck check;
+               losses = gan.train_epoch(g, d, g_opt, d_opt, g_cfg, d_cfg, alpha, X.data(), onehot,
+                                        order, m, seed, step, discriminator_steps,
+                                        std::ref(check), &interrupted);
+             }
+             if (interrupted) throw py::error_already_set();
+             return py::make_tuple(losses.discriminator, losses.generator, g_opt.t, d_opt.t);
+           },
+           py::arg("generator"), py::arg("discriminator"), py::arg("g_m"), py::arg("g_v"),
+           py::arg("d_m"), py::arg("d_v"), py::arg("g_t"), py::arg("d_t"), py::arg("solver"),
+           py::arg("lr_generator"), py::arg("lr_discriminator"), py::arg("beta_1"),
+           py::arg("beta_2"), py::arg("epsilon"), py::arg("alpha"), py::arg("X"),
+           py::arg("onehot"), py::arg("order"), py::arg("seed"), py::arg("step") = 0,
+           py::arg("schedule") = "constant", py::arg("warmup_steps") = 0,
+           py::arg("total_steps") = 0, py::arg("max_grad_norm") = 0.0,
+           py::arg("discriminator_steps") = 1,
+           "One epoch; returns (discriminator loss, generator loss, g_t, d_t).")
+      .def("discriminator_loss_grad",
+           [weights, labels, rows_of](G& gan, py::object g_obj, py::object d_obj,
+                                      py::object grad_obj, py::object X_obj,
+                                      py::object onehot_obj, uint64_t seed) {
+             auto [ga, g] = weights(g_obj, gan.generator(), "generator weights", false);
+             auto [da, d] = weights(d_obj, gan.discriminator(), "discriminator weights", false);
+             auto grad = require<T>(grad_obj, "grad");
+             check_size(grad.size(), gan.discriminator().n_params(), "grad");
+             auto X = rows_of(X_obj, gan.generator().output_size());
+             Array<T> onehot_keep;
+             const T* onehot = labels(gan, onehot_obj, X.shape(0), onehot_keep);
+             T* gr = writable(grad, "grad");
+             py::gil_scoped_release release;
+             return gan.discriminator_loss_grad(g, d, gr, X.data(), onehot, X.shape(0), seed);
+           },
+           py::arg("generator"), py::arg("discriminator"), py::arg("grad"), py::arg("X"),
+           py::arg("onehot"), py::arg("seed"),
+           "L_D of one batch (the rows of X, the noise of seed) and d L_D / d D's parameters.")
+      .def("generator_loss_grad",
+           [weights, labels](G& gan, py::object g_obj, py::object d_obj, py::object grad_obj,
+                             int64_t n, py::object onehot_obj, uint64_t seed) {
+             auto [ga, g] = weights(g_obj, gan.generator(), "generator weights", false);
+             auto [da, d] = weights(d_obj, gan.discriminator(), "discriminator weights", false);
+             auto grad = require<T>(grad_obj, "grad");
+             check_size(grad.size(), gan.generator().n_params(), "grad");
+             Array<T> onehot_keep;
+             const T* onehot = labels(gan, onehot_obj, n, onehot_keep);
+             T* gr = writable(grad, "grad");
+             py::gil_scoped_release release;
+             return gan.generator_loss_grad(g, d, gr, onehot, n, seed);
+           },
+           py::arg("generator"), py::arg("discriminator"), py::arg("grad"), py::arg("n"),
+           py::arg("onehot"), py::arg("seed"),
+           "L_G of n fakes (the noise of seed) through D and d L_G / d G's parameters.");
+}
+
+template <typename T>
+Array<T> latent_noise(uint64_t seed, int64_t n, int64_t dim) {
+  FASTMLP_CHECK(n >= 0 && dim > 0, "latent_noise needs n >= 0 and dim > 0");
+  Array<T> out({n, dim});
+  T* o = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    fill_generator_noise(o, n, dim, seed);
+  }
+  return out;
+}
+
 #ifdef FASTMLP_HAS_CUDA
 // The device network keeps raw pointers to the data and parameter arrays between calls:
 // this holder keeps those arrays alive with it.
@@ -1141,4 +1296,15 @@ PYBIND11_MODULE(_core, m) {
   bind_network<double>(m, "Network64");
   bind_sequential<float>(m, "Sequential32");
   bind_sequential<double>(m, "Sequential64");
+  bind_gan<float>(m, "Gan32");
+  bind_gan<double>(m, "Gan64");
+  m.def("latent_noise",
+        [](uint64_t seed, int64_t n, int64_t dim, const std::string& dtype) -> py::array {
+          FASTMLP_CHECK(dtype == "float32" || dtype == "float64", "dtype must be float32 or float64");
+          if (dtype == "float32") return latent_noise<float>(seed, n, dim);
+          return latent_noise<double>(seed, n, dim);
+        },
+        py::arg("seed"), py::arg("n"), py::arg("dim"), py::arg("dtype") = "float64",
+        "(n, dim) standard normals: the latent noise Gan's training draws for rows 0..n-1\n"
+        "of an epoch with this seed (counter-based: row i's values depend on (seed, i) only).");
 }

@@ -5,12 +5,15 @@ import warnings
 
 import pytest
 
+import fastmlp._autoencoder
 import fastmlp._classifier
+import fastmlp._gan
 import fastmlp._regressor
 import fastmlp.layers
 
 
-@pytest.mark.parametrize("module", [fastmlp.layers, fastmlp._classifier, fastmlp._regressor])
+@pytest.mark.parametrize("module", [fastmlp.layers, fastmlp._classifier, fastmlp._regressor,
+                                    fastmlp._autoencoder, fastmlp._gan])
 def test_docstring_examples(module):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

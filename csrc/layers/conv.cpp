@@ -195,8 +195,9 @@ class ConvLayer final : public Layer<T> {
     const T* w = this->param(params, 0);
     if (reference_) return backward_reference(dw, db, dx, dy, x, w, n, ctx.accumulate);
     if (use_direct(ctx)) return backward_direct(dw, db, dx, dy, x, w, n, ctx.accumulate);
-    dense_backward_weights(dw, db, cols_.data(), dy, m, depth(), filters_, ctx.accumulate,
-                           *ctx.gemm, ctx.precision);
+    if (ctx.param_grads)
+      dense_backward_weights(dw, db, cols_.data(), dy, m, depth(), filters_, ctx.accumulate,
+                             *ctx.gemm, ctx.precision);
     if (dx) {
       dense_backward_input(dcols_.data(), dy, w, m, depth(), filters_, *ctx.gemm,
                            ctx.precision);

@@ -59,8 +59,10 @@ class DenseLayer final : public Layer<T> {
     const int64_t m = n * steps_;
     if (f_ != Activation::identity)
       activation_layer_backward(f_, dy, dy, keep_pre_ ? pre_.data() : nullptr, y, m, units_);
-    dense_backward_weights(this->grad_of(grad, 0), use_bias_ ? this->grad_of(grad, 1) : nullptr,
-                           x, dy, m, inputs_, units_, ctx.accumulate, *ctx.gemm, ctx.precision);
+    if (ctx.param_grads)
+      dense_backward_weights(this->grad_of(grad, 0),
+                             use_bias_ ? this->grad_of(grad, 1) : nullptr, x, dy, m, inputs_,
+                             units_, ctx.accumulate, *ctx.gemm, ctx.precision);
     if (dx)
       dense_backward_input(dx, dy, this->param(params, 0), m, inputs_, units_, *ctx.gemm,
                            ctx.precision);

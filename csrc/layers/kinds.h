@@ -34,5 +34,10 @@ template <typename T> std::unique_ptr<Layer<T>> make_layer_normalization(const L
 template <typename T> std::unique_ptr<Layer<T>> make_multi_head_attention(const LayerSpec& spec);
 template <typename T> std::unique_ptr<Layer<T>> make_transformer_encoder(const LayerSpec& spec);
 template <typename T> std::unique_ptr<Layer<T>> make_cropping1d(const LayerSpec& spec);
+// generative models (issue 15)
+template <typename T> std::unique_ptr<Layer<T>> make_sampling(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_up_sampling1d(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_up_sampling2d(const LayerSpec& spec);
+template <typename T> std::unique_ptr<Layer<T>> make_reshape(const LayerSpec& spec);
 
 }  // namespace fastmlp

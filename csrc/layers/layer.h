@@ -87,6 +87,11 @@ struct Context {
   int64_t first = 0;
   // backward adds into the parameter gradients instead of overwriting them.
   bool accumulate = false;
+  // false: backward needs only dx (a trainer differentiating through a network it does
+  // not update: a GAN's discriminator in the generator's step); the layers with the
+  // costly weight products (Dense, convolutions) then skip them, and grad's contents
+  // are unspecified.
+  bool param_grads = true;
   // Set by the engine for each layer: its index (dropout streams), the GEMM workspace it
   // shares with the other layers, and the precision of its products.
   int64_t layer = 0;
@@ -135,6 +140,10 @@ class Layer {
   // per sample and head). The engine then splits batches into row slices, one per core,
   // whenever they keep enough rows, whatever the multiply-adds per row.
   virtual bool prefers_row_slices() const { return false; }
+  // A term the layer adds to the network's loss (a VAE's KL divergence, Sampling), summed
+  // over the rows of its last forward pass, unweighted by sample weights; its backward
+  // adds the term's gradient to dx.
+  virtual double added_loss() const { return 0.0; }
 
   // y (n, out) = layer(x (n, in)); state: the network's non-trainable vector.
   virtual void forward(const Context& ctx, const T* params, T* state, T* y, const T* x,

@@ -33,6 +33,10 @@ std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec) {
   if (k == "MultiHeadAttention") return make_multi_head_attention<T>(spec);
   if (k == "TransformerEncoder") return make_transformer_encoder<T>(spec);
   if (k == "Cropping1D") return make_cropping1d<T>(spec);
+  if (k == "Sampling") return make_sampling<T>(spec);
+  if (k == "UpSampling1D") return make_up_sampling1d<T>(spec);
+  if (k == "UpSampling2D") return make_up_sampling2d<T>(spec);
+  if (k == "Reshape") return make_reshape<T>(spec);
   throw std::invalid_argument("unknown layer kind '" + k + "'");
 }
 

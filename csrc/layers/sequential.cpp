@@ -169,6 +169,15 @@ void Sequential<T>::backward(const T* params, T* grad, T* dx, T* dout, int64_t n
 }
 
 template <typename T>
+double Sequential<T>::added_loss() const {
+  double sum = 0.0;
+  for (const auto& layer : layers_) sum += layer->added_loss();
+  const bool mean_over_outputs =
+      loss_ == Loss::squared_error || loss_ == Loss::absolute_error || loss_ == Loss::huber;
+  return mean_over_outputs ? sum / double(output_size_) : sum;
+}
+
+template <typename T>
 double Sequential<T>::data_loss_grad(const T* params, T* state, T* grad,
                                      const InputMatrix<T>& X, const T* Y, const T* sw,
                                      const int64_t* rows, int64_t first, int64_t m,
@@ -185,7 +194,7 @@ double Sequential<T>::data_loss_grad(const T* params, T* state, T* grad,
     const T* p = forward(params, state, x, mc, ctx);
     const T* y = gather_rows(y_gather_, Y, output_size_, ctx.rows, ctx.first, mc);
     const T* w = sw ? gather_rows(sw_gather_, sw, 1, ctx.rows, ctx.first, mc) : nullptr;
-    data_loss += loss_forward(loss_, p, y, w, mc, output_size_);
+    data_loss += loss_forward(loss_, p, y, w, mc, output_size_) + added_loss();
     if (w) {
       for (int64_t i = 0; i < mc; ++i) *weight_sum += double(w[i]);
     } else {
@@ -268,7 +277,8 @@ double Sequential<T>::mean_loss(const T* params, const T* state, const InputMatr
     ctx.first = start;
     const T* p = forward(params, const_cast<T*>(state), X.dense + start * X.d, mc, ctx);
     const T* w = sw ? sw + start : nullptr;
-    data_loss += loss_forward(loss_, p, Y + start * output_size_, w, mc, output_size_);
+    data_loss += loss_forward(loss_, p, Y + start * output_size_, w, mc, output_size_) +
+                 added_loss();
     if (w) {
       for (int64_t i = 0; i < mc; ++i) weight_sum += double(w[i]);
     } else {

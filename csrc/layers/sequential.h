@@ -69,6 +69,11 @@ class Sequential {
   // gradients into grad (n_params; overwritten, or added to with ctx.accumulate) and
   // dx (n, input_size) = d loss / d x unless dx is null.
   void backward(const T* params, T* grad, T* dx, T* dout, int64_t n, const Context& ctx);
+  // The loss terms the layers added in the last forward pass (Layer::added_loss), summed
+  // over its rows and reported on the loss's scale: divided by output_size for the losses
+  // reported as a mean over outputs (squared, absolute and huber error), whose gradient
+  // is that of the sum, so the terms keep their weight relative to the data term.
+  double added_loss() const;
 
   // ---- loss-level calls (as nn/network.h's Network)
   // Full-batch loss of rows (all of X when rows is null) with its L2 term, and its

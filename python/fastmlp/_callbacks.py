@@ -48,9 +48,10 @@ class FitHooks:
         The estimator being fitted, with its callback context already initialized.
     X : ndarray or sparse matrix
         The validated training data.
-    Y : ndarray of shape (n_samples, n_outputs)
+    Y : ndarray of shape (n_samples, n_outputs) or None
         The targets as the network sees them (binarized labels for classifiers); the
         callbacks get them back as the user gave them, computed only if a hook asks.
+        None for an unsupervised fit.
     sample_weight : ndarray or None
         Passed to the callbacks as ``metadata={"sample_weight": ...}``.
     """
@@ -67,6 +68,8 @@ class FitHooks:
 
     def _targets(self):
         est = self._est
+        if self._Y is None:  # an unsupervised fit (GAN.fit(X))
+            return None
         if is_classifier(est):
             return est._inverse_binarize(self._Y)
         return self._Y.ravel() if self._Y.shape[1] == 1 else self._Y

@@ -98,6 +98,31 @@ class _Sequential:
 class Sequential32(_Sequential): ...
 class Sequential64(_Sequential): ...
 
+# The GAN trainer (csrc/generative/gan.h): a generator and a discriminator, each given by
+# its layer specs (output layers included); each network's weights are its parameters
+# followed by its state.
+class _Gan:
+    generator_sizes: tuple[int, int]       # (n_params, n_state)
+    discriminator_sizes: tuple[int, int]
+    batch_size: int
+    def __init__(self, generator: list[dict], discriminator: list[dict], latent_dim: int, n_features: int, n_classes: int, pack: int, batch_size: int, precision: str = "native") -> None: ...
+    def train_epoch(
+        self, generator: np.ndarray, discriminator: np.ndarray, g_m: np.ndarray,
+        g_v: np.ndarray, d_m: np.ndarray, d_v: np.ndarray, g_t: int, d_t: int, solver: str,
+        lr_generator: float, lr_discriminator: float, beta_1: float, beta_2: float,
+        epsilon: float, alpha: float, X: np.ndarray, onehot: Optional[np.ndarray],
+        order: Optional[np.ndarray], seed: int, step: int = 0, schedule: str = "constant",
+        warmup_steps: int = 0, total_steps: int = 0, max_grad_norm: float = 0.0,
+        discriminator_steps: int = 1,
+    ) -> tuple[float, float, int, int]: ...
+    def discriminator_loss_grad(self, generator: np.ndarray, discriminator: np.ndarray, grad: np.ndarray, X: np.ndarray, onehot: Optional[np.ndarray], seed: int) -> float: ...
+    def generator_loss_grad(self, generator: np.ndarray, discriminator: np.ndarray, grad: np.ndarray, n: int, onehot: Optional[np.ndarray], seed: int) -> float: ...
+
+class Gan32(_Gan): ...
+class Gan64(_Gan): ...
+
+def latent_noise(seed: int, n: int, dim: int, dtype: str = "float64") -> np.ndarray: ...
+
 # Only in builds with FASTMLP_CUDA=ON (has_cuda is True); float32 only.
 class CudaNetwork32:
     n_params: int

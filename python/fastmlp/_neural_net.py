@@ -113,6 +113,49 @@ def _point_views(layers, layout, n_params, flat):
         }
 
 
+def _layout_slots(layout):
+    """The core's layout as [{'params': [(name, shape, offset)], 'states': [...]}]."""
+    return [
+        {"params": [(p["name"], tuple(p["shape"]), int(p["offset"])) for p in info["params"]],
+         "states": [(s["name"], tuple(s["shape"]), int(s["offset"])) for s in info["states"]]}
+        for info in layout
+    ]
+
+
+def _initial_flat(specs, layout, rng):
+    """The parameters then the state of a network (float64), drawn layer by layer, slot
+    by slot, from `rng`: each layer spec's chosen initializers, else the core's."""
+    n_params = sum(int(np.prod(p["shape"])) for i in layout for p in i["params"])
+    n_state = sum(int(np.prod(s["shape"])) for i in layout for s in i["states"])
+    flat = np.zeros(n_params + n_state)
+    for spec, info in zip(specs, layout):
+        chosen = spec._initializers()
+        for p in info["params"]:
+            init = chosen.get(p["name"], p["init"])
+            values = spec._draw_initial(p["name"], init, p["shape"], p["fan_in"],
+                                        p["fan_out"], rng)
+            flat[p["offset"] : p["offset"] + values.size] = values.ravel()
+        for s in info["states"]:
+            at = n_params + s["offset"]
+            values = draw_initial(s["init"], s["shape"], 1, 1, rng)
+            flat[at : at + values.size] = values.ravel()
+    return flat
+
+
+def _fitted_layers(specs, layout):
+    """FittedLayers (Keras-style names, no weights yet) for the specs of a network."""
+    counts, fitted = {}, []
+    for spec, info in zip(specs, layout):
+        base = _snake(info["kind"])
+        k = counts.get(base, 0)
+        counts[base] = k + 1
+        fitted.append(FittedLayer(
+            base if k == 0 else f"{base}_{k}", spec, tuple(info["input_shape"]),
+            tuple(info["output_shape"]), {}, {},
+        ))
+    return fitted
+
+
 class FittedLayer:
     """A layer of a fitted network (an entry of ``layers_``).
 
@@ -397,39 +440,15 @@ class BaseNeuralNet(BaseNetwork):
         self.out_activation_ = out_activation
         output = Dense(n_outputs, activation=_KERAS_OUTPUT[out_activation])
         specs = list(layers) + [output]
-        self._layout = [
-            {"params": [(p["name"], tuple(p["shape"]), int(p["offset"])) for p in info["params"]],
-             "states": [(s["name"], tuple(s["shape"]), int(s["offset"])) for s in info["states"]]}
-            for info in layout
-        ]
+        self._layout = _layout_slots(layout)
         self._n_params_total = sum(int(np.prod(p["shape"])) for i in layout for p in i["params"])
         self._n_state_total = sum(int(np.prod(s["shape"])) for i in layout for s in i["states"])
         self._n_decayed_total = sum(
             int(np.prod(p["shape"])) for i in layout for p in i["params"] if p["decayed"]
         )
         # Initial values drawn layer by layer, slot by slot, from random_state.
-        flat = np.zeros(self._n_params_total + self._n_state_total)
-        for spec, info in zip(specs, layout):
-            chosen = spec._initializers()
-            for p in info["params"]:
-                init = chosen.get(p["name"], p["init"])
-                values = spec._draw_initial(p["name"], init, p["shape"], p["fan_in"],
-                                            p["fan_out"], rng)
-                flat[p["offset"] : p["offset"] + values.size] = values.ravel()
-            for s in info["states"]:
-                at = self._n_params_total + s["offset"]
-                values = draw_initial(s["init"], s["shape"], 1, 1, rng)
-                flat[at : at + values.size] = values.ravel()
-        counts = {}
-        self.layers_ = []
-        for spec, info in zip(specs, layout):
-            base = _snake(info["kind"])
-            k = counts.get(base, 0)
-            counts[base] = k + 1
-            self.layers_.append(FittedLayer(
-                base if k == 0 else f"{base}_{k}", spec, tuple(info["input_shape"]),
-                tuple(info["output_shape"]), {}, {},
-            ))
+        flat = _initial_flat(specs, layout, rng)
+        self.layers_ = _fitted_layers(specs, layout)
         self._set_layer_views(flat.astype(dtype))
         self.n_params_ = self._n_params_total
         self._init_training_state()

@@ -25,7 +25,7 @@ __all__ = [
     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
     "GlobalAveragePooling2D", "BatchNormalization", "GRU", "LSTM", "Bidirectional", "LastStep",
     "Embedding", "PositionEmbedding", "LayerNormalization", "MultiHeadAttention",
-    "TransformerEncoder", "Cropping1D",
+    "TransformerEncoder", "Cropping1D", "Sampling", "UpSampling1D", "UpSampling2D", "Reshape",
     "INITIALIZERS",
 ]
 
@@ -1142,3 +1142,111 @@ class Cropping1D(Layer):
         c = self.cropping
         pair = (int(c), int(c)) if isinstance(c, Integral) else tuple(int(v) for v in c)
         return {"cropping": pair}
+
+
+# ---------------------------------------------------------------- generative models
+class Sampling(Layer):
+    """A variational autoencoder's reparameterisation (Kingma & Welling, 2014).
+
+    Takes flat samples ``[mean, log_variance]`` of size ``2 k`` (one ``Dense(2 * k)``
+    before it) and outputs ``k`` values: in training ``mean + exp(log_variance / 2) *
+    eps``, ``eps ~ N(0, 1)`` drawn from (a seed per epoch, the layer, the sample's row,
+    the unit), so the noise depends on neither batches nor threads; in prediction the
+    mean. It adds ``kl_weight * KL(N(mean, exp(log_variance)) || N(0, 1))`` per sample to
+    the network's loss (reported, like the squared error, divided by the number of
+    outputs). Sample weights do not weight this term.
+
+    Parameters
+    ----------
+    kl_weight : float, default=1.0
+        Weight of the KL divergence, relative to the per-sample loss whose gradient the
+        network follows (for the squared error, ``0.5 * ||y - prediction||^2``): a
+        Gaussian decoder of variance ``sigma^2`` and ``beta``-VAE weight ``beta`` is
+        ``kl_weight = beta * sigma^2``.
+
+    Examples
+    --------
+    >>> from fastmlp.layers import Dense, Sampling
+    >>> [Dense(2 * 8), Sampling(kl_weight=0.01)]
+    [Dense(units=16), Sampling(kl_weight=0.01)]
+    """
+
+    _parameter_constraints: dict = {"kl_weight": [Interval(Real, 0, None, closed="left")]}
+
+    def __init__(self, kl_weight=1.0):
+        self.kl_weight = kl_weight
+
+    def _core_args(self):
+        return {"kl_weight": float(self.kl_weight)}
+
+    def _uses_dropout(self):
+        return True  # it needs a noise seed per epoch, as dropout masks do
+
+
+class _UpSampling(Layer):
+    _dims = None
+    _parameter_constraints: dict = {"size": _SIZE}
+
+    def __init__(self, size=2):
+        self.size = size
+
+    @property
+    def _input_rank(self):
+        return self._dims + 1
+
+    def _core_args(self):
+        return {"size": _ints(self.size)}
+
+
+class UpSampling1D(_UpSampling):
+    """Repeats each step ``size`` times: (steps, channels) -> (steps * size, channels),
+    as Keras's UpSampling1D.
+
+    Examples
+    --------
+    >>> from fastmlp.layers import UpSampling1D
+    >>> UpSampling1D(2)
+    UpSampling1D()
+    """
+
+    _kind = "UpSampling1D"
+    _dims = 1
+
+
+class UpSampling2D(_UpSampling):
+    """Repeats each position over a ``size`` block (nearest neighbour):
+    (h, w, channels) -> (h * size_h, w * size_w, channels), as Keras's UpSampling2D.
+
+    Examples
+    --------
+    >>> from fastmlp.layers import UpSampling2D
+    >>> UpSampling2D((2, 2))
+    UpSampling2D(size=(2, 2))
+    """
+
+    _kind = "UpSampling2D"
+    _dims = 2
+
+
+class Reshape(Layer):
+    """Gives each sample the shape ``target_shape`` (the same number of values, in the
+    same order), as Keras's Reshape.
+
+    Parameters
+    ----------
+    target_shape : tuple of int
+
+    Examples
+    --------
+    >>> from fastmlp.layers import Reshape
+    >>> Reshape((4, 4, 8))
+    Reshape(target_shape=(4, 4, 8))
+    """
+
+    _parameter_constraints: dict = {"target_shape": [tuple, list]}
+
+    def __init__(self, target_shape):
+        self.target_shape = target_shape
+
+    def _core_args(self):
+        return {"target_shape": tuple(int(d) for d in self.target_shape)}

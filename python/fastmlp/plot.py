@@ -2,7 +2,8 @@
 
 ``LossCurveDisplay.from_estimator(est)`` draws the training loss per epoch and, when the
 estimator was fitted with ``early_stopping=True``, the validation score per epoch on a
-second y axis. matplotlib is an optional dependency (``pip install "fastmlp[plot]"``),
+second y axis; for a GAN, whose ``loss_curve_`` has a column per network, one line per
+network. matplotlib is an optional dependency (``pip install "fastmlp[plot]"``),
 imported only when something is drawn.
 
 Tested by tests/test_plot.py.
@@ -22,8 +23,9 @@ class LossCurveDisplay:
 
     Parameters
     ----------
-    loss_curve : array-like of shape (n_epochs,)
-        The training loss after each epoch (``loss_curve_``).
+    loss_curve : array-like of shape (n_epochs,) or (n_epochs, n_losses)
+        The training loss after each epoch (``loss_curve_``); a 2-D array draws one line
+        per column (a GAN's discriminator and generator losses).
 
     validation_scores : array-like of shape (n_epochs,), default=None
         The validation score after each epoch (``validation_scores_``), if any.
@@ -31,10 +33,17 @@ class LossCurveDisplay:
     estimator_name : str, default=None
         Name used in the legend.
 
+    loss_names : list of str, default=None
+        Names of the columns of a 2-D ``loss_curve``, for the legend ('loss 0', ...
+        when None).
+
     Attributes
     ----------
     line_ : matplotlib Line2D
-        The loss curve.
+        The loss curve (the first one of a 2-D ``loss_curve``).
+
+    lines_ : list of matplotlib Line2D
+        Every loss curve.
 
     validation_line_ : matplotlib Line2D or None
         The validation score curve, on `ax2_`.
@@ -62,10 +71,12 @@ class LossCurveDisplay:
     True
     """
 
-    def __init__(self, *, loss_curve, validation_scores=None, estimator_name=None):
+    def __init__(self, *, loss_curve, validation_scores=None, estimator_name=None,
+                 loss_names=None):
         self.loss_curve = loss_curve
         self.validation_scores = validation_scores
         self.estimator_name = estimator_name
+        self.loss_names = loss_names
 
     def plot(self, ax=None, *, name=None, **kwargs):
         """Draw the curves.
@@ -93,12 +104,22 @@ class LossCurveDisplay:
             _, ax = plt.subplots()
         name = self.estimator_name if name is None else name
         loss = np.asarray(self.loss_curve, dtype=float)
-        epochs = np.arange(1, loss.size + 1)
-        label = "training loss" if name is None else f"{name} training loss"
-        (self.line_,) = ax.plot(epochs, loss, **{"label": label, **kwargs})
+        epochs = np.arange(1, loss.shape[0] + 1)
+        if loss.ndim == 1:
+            label = "training loss" if name is None else f"{name} training loss"
+            self.lines_ = ax.plot(epochs, loss, **{"label": label, **kwargs})
+        else:
+            names = self.loss_names or [f"loss {j}" for j in range(loss.shape[1])]
+            self.lines_ = [
+                ax.plot(epochs, loss[:, j], **{
+                    "label": f"{names[j]} loss" if name is None else f"{name} {names[j]} loss",
+                    **kwargs})[0]
+                for j in range(loss.shape[1])
+            ]
+        self.line_ = self.lines_[0]
         ax.set_xlabel("epoch")
         ax.set_ylabel("training loss")
-        handles = [self.line_]
+        handles = list(self.lines_)
 
         self.ax2_ = self.validation_line_ = None
         if self.validation_scores is not None:
@@ -122,8 +143,9 @@ class LossCurveDisplay:
 
         Parameters
         ----------
-        estimator : MLPClassifier or MLPRegressor
-            Fitted with ``solver='sgd'`` or ``'adam'`` (L-BFGS keeps no loss curve).
+        estimator : MLPClassifier, MLPRegressor, NeuralNet*, MLPAutoencoder or GAN
+            Fitted with a stochastic solver (L-BFGS keeps no loss curve); a GAN's two
+            losses are drawn as two lines.
 
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure and axes are created when None.
@@ -146,8 +168,9 @@ class LossCurveDisplay:
                 "solver='sgd' or 'adam' (L-BFGS keeps no per-epoch loss)."
             )
         display = cls(
-            loss_curve=list(loss_curve),
+            loss_curve=np.asarray(loss_curve),
             validation_scores=getattr(estimator, "validation_scores_", None),
             estimator_name=type(estimator).__name__ if name is None else name,
+            loss_names=getattr(estimator, "_loss_names", None),
         )
         return display.plot(ax=ax, **kwargs)

@@ -1,0 +1,119 @@
+// Gan<T>: a generative adversarial network's two networks, a generator G and a
+// discriminator D (layers/sequential.h), trained alternately by one epoch loop in C++
+// (Goodfellow et al. 2014, with the non-saturating generator loss), from the engine's
+// building blocks (Sequential::forward/backward) and the core's optimizer step
+// (penalized_update, nn/optimizers.h).
+//
+//   G: z (latent_dim) [+ one-hot label (n_classes)] -> a sample (n_features)
+//   D: `pack` samples [each + its one-hot label], concatenated -> one logit
+//
+// Packing (PacGAN, Lin et al. 2018): D judges `pack` samples at once, all real or all
+// fake, so that a generator that collapses onto few modes is easy to spot. A batch of
+// B rows (B a multiple of pack) is B / pack rows of D with no copy: consecutive samples
+// of the row-major batch are already concatenated.
+//
+// A step on a batch of real rows (one step per batch; G every `discriminator_steps`):
+//   fake = G([z, y])                                   z ~ N(0, I), y the batch's labels
+//   D:  L_D = mean softplus(-D(real)) + mean softplus(D(fake))      (one pass on both)
+//   G:  L_G = mean softplus(-D(fake))    through the updated D, the same fake
+// The latent noise is a pure function of (the epoch's seed, the position of the row in
+// the epoch, the latent unit) (nn/normal_noise.h), so results depend on neither the
+// thread count nor anything but the order; D's and G's dropout masks likewise.
+// Tested by tests/test_gan.py (finite differences of both losses, threads, oracle).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "common/aligned_buffer.h"
+#include "layers/sequential.h"
+#include "nn/optimizers.h"
+#include "nn/train_loop.h"
+
+namespace fastmlp {
+
+// One network's optimizer state: Adam's moments (each n_params) and its step counter.
+template <typename T>
+struct AdamState {
+  T* m;
+  T* v;
+  int64_t t;
+};
+
+// The mean losses of an epoch's steps.
+struct GanLosses {
+  double discriminator = 0.0, generator = 0.0;
+};
+
+// z: the latent noise of rows first .. first+n-1 of an epoch with this seed, dim values
+// per row, rows `stride` apart (stride >= dim; the rest of each row is left alone).
+// Training and GAN.sample draw their noise here.
+template <typename T>
+void fill_generator_noise(T* z, int64_t n, int64_t dim, uint64_t seed, int64_t first = 0,
+                          int64_t stride = 0);
+
+template <typename T>
+class Gan {
+ public:
+  // generator: specs of G's layers, its output layer included (latent_dim + n_classes ->
+  // n_features); discriminator: D's, its one-logit output layer included
+  // (pack * (n_features + n_classes) -> 1). Batches of up to batch_size rows, a multiple
+  // of pack. std::invalid_argument naming the network and layer where shapes do not fit.
+  Gan(std::vector<LayerSpec> generator, std::vector<LayerSpec> discriminator,
+      int64_t latent_dim, int64_t n_features, int64_t n_classes, int64_t pack,
+      int64_t batch_size, Precision precision);
+
+  Sequential<T>& generator() { return *g_; }
+  Sequential<T>& discriminator() { return *d_; }
+  int64_t batch_size() const { return batch_; }
+  int64_t latent_dim() const { return latent_; }
+
+  // One epoch: batches of batch_size rows of X (n_features) in `order` (m entries; the
+  // last incomplete batch is dropped), each a discriminator step, every
+  // discriminator_steps-th also a generator step. g, d: parameters then state of each
+  // network. onehot (m, n_classes) or null. seed: the epoch's noise and dropout seed.
+  // first_step: the steps before this epoch (the cosine schedule's position). Returns
+  // the mean losses; sets *interrupted and returns the losses so far when `check` asks.
+  GanLosses train_epoch(T* g, T* d, AdamState<T>& g_opt, AdamState<T>& d_opt,
+                        const OptimizerConfig& g_cfg, const OptimizerConfig& d_cfg,
+                        double alpha, const T* X, const T* onehot, const int64_t* order,
+                        int64_t m, uint64_t seed, int64_t first_step,
+                        int64_t discriminator_steps, const InterruptCheck& check,
+                        bool* interrupted);
+
+  // The losses of one batch of rows 0..m-1 of X (m <= batch_size, a multiple of pack)
+  // with the noise of `seed`, as a training step computes them, and their gradients
+  // (d loss / d parameters, unscaled by the L2 term): L_D with respect to D's
+  // parameters, L_G with respect to G's (through D). What the gradient checks test.
+  double discriminator_loss_grad(const T* g, const T* d, T* grad_d, const T* X,
+                                 const T* onehot, int64_t m, uint64_t seed);
+  double generator_loss_grad(const T* g, const T* d, T* grad_g, const T* onehot, int64_t m,
+                             uint64_t seed);
+
+ private:
+  // G's output for m rows: G's input [noise of (stream, rows at positions first..), the
+  // rows' one-hot labels] -> the fake half of d_in_ (each fake row followed by its label).
+  void generate(const T* g, const T* onehot, const int64_t* rows, int64_t first, int64_t m,
+                uint64_t seed, bool update_state);
+  // The real half of d_in_: rows of X with their labels.
+  void gather_real(const T* X, const T* onehot, const int64_t* rows, int64_t first, int64_t m);
+  // L_D of the m real and m fake rows in d_in_ (one pass of 2m / pack rows of D), the
+  // unscaled gradient (sum over D's rows) in grad; returns the sum of both means' terms.
+  // update_state: whether D's batch statistics move its moving averages.
+  double discriminator_pass(const T* d, T* grad, int64_t m, uint64_t seed, bool update_state);
+  // L_G of the m fake rows in d_in_ through D, G's unscaled gradient in grad.
+  double generator_pass(const T* g, const T* d, T* grad, int64_t m, uint64_t seed);
+
+  std::unique_ptr<Sequential<T>> g_, d_;
+  int64_t latent_, features_, classes_, pack_, batch_;
+  int64_t g_in_, d_width_;                // G's input size; n_features + n_classes
+  AlignedBuffer<T> g_in_buf_;             // (batch, latent + classes)
+  AlignedBuffer<T> d_in_;                 // (2 batch, d_width): real rows, then fake rows
+  AlignedBuffer<T> logit_grad_;           // (2 batch / pack, 1)
+  AlignedBuffer<T> d_dx_;                 // (batch, d_width): d L_G / d D's fake input
+  AlignedBuffer<T> g_dout_;               // (batch, n_features)
+  AlignedBuffer<T> grad_g_, grad_d_, d_scratch_;
+  std::vector<double> partial_;
+};
+
+}  // namespace fastmlp
