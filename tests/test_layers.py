@@ -1,7 +1,8 @@
 """The layer engine's layers one by one: numpy oracles of the forward pass, float64
 finite differences of the parameter and input gradients, the flat layout, and fits that
 are bitwise the same on 1 and 2 threads. Convolution, pooling and normalisation layers
-have their own files (test_layers_conv.py, ...) built on the same checks."""
+have their own files (test_layers_conv.py, ...) built on the same checks. Every kind is
+made by name through csrc/layers/registry.cpp."""
 
 import numpy as np
 import pytest

@@ -1,7 +1,9 @@
 """Convolution, pooling and batch-normalization layers: the fast convolution against its
 naive C++ oracle (impl='reference') and both against numpy, pooling and normalisation
 against numpy, float64 finite differences of every layer (parameters and input), odd
-sizes, and the shape errors that name the layer."""
+sizes, and the shape errors that name the layer. The fast convolution is both of
+csrc/layers/conv.cpp's paths: im2col on our GEMM and the direct kernels of conv_direct.cpp
+(register-blocked, bias and relu fused)."""
 
 import numpy as np
 import pytest

@@ -3,7 +3,9 @@ oracle (impl='reference') and both against numpy's Keras formulas (and PyTorch w
 installed), float64 finite differences over several steps with return_sequences both ways
 and through Bidirectional, fits bitwise the same on 1 and 2 threads, Keras's shapes,
 parameter counts and initial values, the shape errors that name the layer, the memory
-check, and a small LSTM task."""
+check, and a small LSTM task. The fast path is csrc/layers/gru.cpp and lstm.cpp on the
+shared step machinery of recurrent.cpp, its gate kernels (recurrent_gates.cpp) and its
+blocked-layout products (recurrent_products.cpp)."""
 
 import warnings
 
