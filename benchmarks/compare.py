@@ -475,6 +475,8 @@ def run_one(lib, workload, cache, threads, seed=0):
     warnings.simplefilter("ignore")
     from sklearn.datasets import load_digits, make_regression
 
+    if workload in ("mnist1d_cnn", "digits_cnn", "lenet28"):
+        return _cnn_workload(lib, workload, cache, threads)
     if workload in ("mnist1d_gru", "lstm_sine"):
         X, y, X_test, y_test = _mnist1d(cache) if workload == "mnist1d_gru" else _noisy_sine()
         if lib == "torch":
@@ -544,8 +546,6 @@ def run_one(lib, workload, cache, threads, seed=0):
         est.fit(X, y)
         return {"time": time.perf_counter() - start, "score": est.score(X, y), "unit": "s",
                 "epochs": est.n_iter_, "macs": _epoch_macs(X.shape, est)}
-    if workload in ("mnist1d_cnn", "digits_cnn", "lenet28"):
-        return _cnn_workload(lib, workload, cache, threads)
     if workload == "gan_ring":
         X, centers = _ring()
         if lib == "torch":
