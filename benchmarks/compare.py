@@ -93,8 +93,7 @@ WORKLOADS = {
                  "indexing task, 20,000 train / 1,000 test sequences of 41 tokens; Embedding + "
                  "PositionEmbedding + 2 pre-norm TransformerEncoder(2 heads, width 64, ff_dim "
                  "128, relu) + last step, float32, AdamW lr 1e-3, 2 warmup epochs then cosine, "
-                 "batch 64, 5 epochs; fastmlp-gru: Embedding + GRU(128), Adam, where "
-                 "fastmlp.layers has GRU"),
+                 "batch 64, 5 epochs; fastmlp-gru: Embedding + GRU(128), Adam, beside it"),
     "recall": (("fastmlp", "torch"),
                "associative recall, 50,000 train / 1,000 test, the indexing model (vocabulary "
                "30), FASTMLP_RECALL_EPOCHS epochs (default 60)"),
