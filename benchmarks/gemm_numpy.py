@@ -50,7 +50,10 @@ def main():
             b = rng.random((n, k) if tb else (k, n)).astype(dtype)
             A, B = (a.T if ta else a), (b.T if tb else b)
             out_np, out_ours = np.empty((m, n), dtype), np.empty((m, n), dtype)
-            reps = max(args.repeats, int(3e9 / (2 * m * n * k)))
+            # At least ~0.1 s of calls per block: after the pause the first few ms of calls
+            # run slower on this VM (the idle vCPU waking up), and 11 calls of 512^3 float32
+            # (3e9 flops a block) measured 150 GFLOPS where 100 calls ran at 270.
+            reps = max(args.repeats, int(3e10 / (2 * m * n * k)))
             t_np, t_ours = [], []
             # Blocks of calls, alternating between the libraries with a pause between
             # blocks: both keep worker threads spinning for a while after a call, and
