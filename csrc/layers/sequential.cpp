@@ -270,26 +270,16 @@ template <typename T>
 double Sequential<T>::mean_loss(const T* params, const T* state, const InputMatrix<T>& X,
                                 const T* Y, const T* sw, const InterruptCheck& check,
                                 bool* interrupted) {
-  double data_loss = 0.0, weight_sum = 0.0;
-  for (int64_t start = 0; start < X.n; start += chunk_rows_) {
-    const int64_t mc = std::min(chunk_rows_, X.n - start);
-    Context ctx;
-    ctx.first = start;
-    const T* p = forward(params, const_cast<T*>(state), X.dense + start * X.d, mc, ctx);
-    const T* w = sw ? sw + start : nullptr;
-    data_loss += loss_forward(loss_, p, Y + start * output_size_, w, mc, output_size_) +
-                 added_loss();
-    if (w) {
-      for (int64_t i = 0; i < mc; ++i) weight_sum += double(w[i]);
-    } else {
-      weight_sum += double(mc);
-    }
-    if (check && start + mc < X.n && check()) {
-      *interrupted = true;
-      return std::numeric_limits<double>::quiet_NaN();
-    }
-  }
-  return data_loss / weight_sum;
+  return mean_over_chunks(
+      [&](int64_t start, int64_t mc) {
+        Context ctx;
+        ctx.first = start;
+        const T* p = forward(params, const_cast<T*>(state), X.dense + start * X.d, mc, ctx);
+        return loss_forward(loss_, p, Y + start * output_size_, sw ? sw + start : nullptr, mc,
+                            output_size_) +
+               added_loss();
+      },
+      X.n, chunk_rows_, sw, check, interrupted);
 }
 
 template <typename T>

@@ -267,24 +267,14 @@ double Network<T>::mean_loss(const T* params, const InputMatrix<T>& X, const T* 
                              const InterruptCheck& check, bool* interrupted) {
   const int64_t n_out = spec_.sizes.back();
   const int64_t L = spec_.n_layers();
-  double data_loss = 0.0, weight_sum = 0.0;
-  for (int64_t start = 0; start < X.n; start += chunk_rows_) {
-    const int64_t mc = std::min(chunk_rows_, X.n - start);
-    T* p = acts_[size_t(L) - 1].data();
-    forward(params, X, nullptr, start, mc, p, DropoutDraw());
-    const T* w = sw ? sw + start : nullptr;
-    data_loss += loss_forward(spec_.loss, p, Y + start * n_out, w, mc, n_out);
-    if (w) {
-      for (int64_t i = 0; i < mc; ++i) weight_sum += double(w[i]);
-    } else {
-      weight_sum += double(mc);
-    }
-    if (check && start + mc < X.n && check()) {
-      *interrupted = true;
-      return std::numeric_limits<double>::quiet_NaN();
-    }
-  }
-  return data_loss / weight_sum;
+  return mean_over_chunks(
+      [&](int64_t start, int64_t mc) {
+        T* p = acts_[size_t(L) - 1].data();
+        forward(params, X, nullptr, start, mc, p, DropoutDraw());
+        return loss_forward(spec_.loss, p, Y + start * n_out, sw ? sw + start : nullptr, mc,
+                            n_out);
+      },
+      X.n, chunk_rows_, sw, check, interrupted);
 }
 
 template <typename T>

@@ -200,6 +200,29 @@ double sum_over_row_slices(SliceFn&& slice, T* grad, const T** more,
   return loss;
 }
 
+// The weighted mean loss over n rows taken in chunks of chunk_rows: chunk(start, len)
+// returns the sum of the chunk's weighted losses; sw (n) or null (weights of 1). Between
+// chunks `check` may stop it: then *interrupted is set and the result is NaN.
+template <typename T, typename ChunkFn>
+double mean_over_chunks(ChunkFn&& chunk, int64_t n, int64_t chunk_rows, const T* sw,
+                        const InterruptCheck& check, bool* interrupted) {
+  double data_loss = 0.0, weight_sum = 0.0;
+  for (int64_t start = 0; start < n; start += chunk_rows) {
+    const int64_t mc = std::min(chunk_rows, n - start);
+    data_loss += chunk(start, mc);
+    if (sw) {
+      for (int64_t i = 0; i < mc; ++i) weight_sum += double(sw[start + i]);
+    } else {
+      weight_sum += double(mc);
+    }
+    if (check && start + mc < n && check()) {
+      *interrupted = true;
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+  }
+  return data_loss / weight_sum;
+}
+
 // One epoch: consecutive batches of `order` (null: rows in order), each followed by an
 // optimizer step; returns sum(batch_loss * batch_len) / m as scikit-learn's loss_
 // (adamw: the data term only, since alpha is a decay there, not a penalty).
