@@ -220,6 +220,10 @@ POOLS = [  # (layer, input shape, pool, strides, padding, op)
      "max"),
     (AveragePooling2D(2), (6, 6, 2), (2, 2), (2, 2), "valid", "mean"),
     (AveragePooling2D(3, strides=2, padding="same"), (7, 5, 1), (3, 3), (2, 2), "same", "mean"),
+    # A vector of channels or more (float64: 8): the per-window loops over the channels;
+    # the fewer channels above take whole output rows at a time (pool.cpp, pool_sample).
+    (MaxPooling2D(2), (6, 5, 9), (2, 2), (2, 2), "valid", "max"),
+    (AveragePooling1D(3, strides=2), (9, 8), (1, 3), (1, 2), "valid", "mean"),
 ]
 
 
