@@ -1,6 +1,8 @@
-// Reshape(target_shape): (n, *shape) -> (n, *target_shape) of the same size, the values
-// in the same order (Keras's Reshape; the decoder's mirror of Flatten in MLPAutoencoder).
-// Tested in tests/test_layers_sampling.py.
+// Reshape(target_shape): (n, *shape) -> (n, *target_shape) of the same size, and
+// Flatten(): (n, *shape) -> (n, prod(shape)): the same values in the same order, one
+// layer with two shape rules (Keras's Reshape, the decoder's mirror of Flatten in
+// MLPAutoencoder). Tested in tests/test_layers.py (Flatten) and
+// tests/test_layers_sampling.py (Reshape).
 #include <cstring>
 #include <stdexcept>
 
@@ -14,6 +16,10 @@ namespace {
 template <typename T>
 class ReshapeLayer final : public Layer<T> {
  public:
+  struct FlattenTag {};
+  explicit ReshapeLayer(const LayerSpec& spec, FlattenTag) : Layer<T>("Flatten") {
+    spec.check_known({});
+  }
   explicit ReshapeLayer(const LayerSpec& spec) : Layer<T>("Reshape") {
     spec.check_known({"target_shape"});
     FASTMLP_CHECK(spec.has("target_shape"), "Reshape needs a target_shape");
@@ -42,23 +48,31 @@ class ReshapeLayer final : public Layer<T> {
  private:
   Shape infer(const Shape& in) override {
     size_ = shape_size(in);
+    if (target_.empty()) return {size_};  // Flatten
     FASTMLP_CHECK(shape_size(target_) == size_,
                   "cannot reshape samples of shape " + shape_str(in) + " (" +
                       std::to_string(size_) + " values) to " + shape_str(target_));
     return target_;
   }
 
-  Shape target_;
+  Shape target_;  // empty: Flatten
   int64_t size_ = 0;
 };
 
 }  // namespace
 
 template <typename T>
+std::unique_ptr<Layer<T>> make_flatten(const LayerSpec& spec) {
+  return std::make_unique<ReshapeLayer<T>>(spec, typename ReshapeLayer<T>::FlattenTag{});
+}
+
+template <typename T>
 std::unique_ptr<Layer<T>> make_reshape(const LayerSpec& spec) {
   return std::make_unique<ReshapeLayer<T>>(spec);
 }
 
+template std::unique_ptr<Layer<float>> make_flatten<float>(const LayerSpec&);
+template std::unique_ptr<Layer<double>> make_flatten<double>(const LayerSpec&);
 template std::unique_ptr<Layer<float>> make_reshape<float>(const LayerSpec&);
 template std::unique_ptr<Layer<double>> make_reshape<double>(const LayerSpec&);
 
