@@ -133,3 +133,29 @@ def test_operands_read_in_place_give_the_bits_of_packed_panels(m, n, k, ta, tb, 
     _check(got, (a.T if ta else a) @ (b.T if tb else b), k, dtype)
     monkeypatch.setenv("FASTMLP_GEMM_PACK", "all")
     np.testing.assert_array_equal(_core.gemm(a_in, b_in, trans_a=ta, trans_b=tb, kernel=kernel), got)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k", [(1, 1), (7, 9), (8, 33), (9, 257), (130, 256)])
+def test_two_column_products_sum_each_row_in_k_order(m, k, dtype):
+    # C of two columns, B read down a strided column: rows run as independent chains in k
+    # order, which is what the A^T path (axpys over k) computes, bit for bit.
+    rng = np.random.default_rng(m * 1000 + k)
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, 2)).astype(dtype)
+    by_rows = _core.gemm(a, b)
+    np.testing.assert_array_equal(by_rows, _core.gemm(np.ascontiguousarray(a.T), b, trans_a=True))
+    _check(by_rows, a.astype(np.float64) @ b.astype(np.float64), k, dtype)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta", [False, True])
+def test_a_row_of_c_does_not_depend_on_the_rows_around_it(kernel, dtype, ta):
+    # The last panel of M rows may run a kernel of fewer rows (4 or 8 of 12): every row of
+    # C must keep the bits it has in a product of full panels.
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((37, 257)).astype(dtype), rng.standard_normal((257, 70)).astype(dtype)
+    full = _core.gemm(a, b, kernel=kernel)
+    for m in (1, 3, 4, 5, 8, 9, 12, 13, 16, 25):
+        top = np.ascontiguousarray(a[:m].T) if ta else a[:m]
+        np.testing.assert_array_equal(_core.gemm(top, b, trans_a=ta, kernel=kernel), full[:m])

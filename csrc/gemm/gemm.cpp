@@ -302,18 +302,28 @@ FASTMLP_SIMD_CLONES void narrow_rows(bool trans_a, bool trans_b, int64_t m, int6
 #pragma omp simd
         for (int64_t i = 0; i < m; ++i) acc[i] += round_input(a[i], Bf16) * bk;
       }
-    } else {
+    } else if (sb == 1) {  // the usual case, spelled out so that it vectorizes without gathers
       for (int64_t i = 0; i < m; ++i) {
         const T* a = A + i * lda;
         T s = 0;
-        if (sb == 1) {  // the usual case, spelled out so that it vectorizes without gathers
 #pragma omp simd reduction(+ : s)
-          for (int64_t k = 0; k < K; ++k) s += round_input(a[k], Bf16) * round_input(b[k], Bf16);
-        } else {
-          for (int64_t k = 0; k < K; ++k)
-            s += round_input(a[k], Bf16) * round_input(b[k * sb], Bf16);
-        }
+        for (int64_t k = 0; k < K; ++k) s += round_input(a[k], Bf16) * round_input(b[k], Bf16);
         acc[i] = s;
+      }
+    } else {
+      // A strided column of B (a generator's 2-value output layer): each row's dot product
+      // is a chain of dependent multiply-adds in k order, so kChains rows run side by side
+      // (the same chains, the same bits, without waiting on each other's latency).
+      constexpr int64_t kChains = 8;
+      for (int64_t i0 = 0; i0 < m; i0 += kChains) {
+        const int64_t rows = std::min(kChains, m - i0);
+        T s[kChains] = {};
+        for (int64_t k = 0; k < K; ++k) {
+          const T bk = round_input(b[k * sb], Bf16);
+          for (int64_t r = 0; r < rows; ++r)
+            s[r] += round_input(A[(i0 + r) * lda + k], Bf16) * bk;
+        }
+        for (int64_t r = 0; r < rows; ++r) acc[i0 + r] = s[r];
       }
     }
     for (int64_t i = 0; i < m; ++i) {

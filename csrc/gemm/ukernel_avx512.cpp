@@ -146,20 +146,30 @@ void ukernel(int64_t K, const T* __restrict a, int64_t a_rs, int64_t a_cs, const
   }
 }
 
+// A tile of few rows (the last panel of 64 rows: 4 of 12; the 4 or 8 inputs of a first
+// layer's weight gradient) runs a kernel of 4 or 8 rows instead of multiplying the zero
+// padding: each element still sums the same products in k order, so the bits are the same.
+template <typename T>
+void ukernel_rows(int64_t K, const T* a, int64_t a_rs, int64_t a_cs, const T* b,
+                  int64_t b_step, T* c, int64_t ldc, T alpha, T beta, int64_t m, int64_t n) {
+  constexpr int MR = int(Avx512Tile<T>::mr), NV = int(Avx512Tile<T>::nr / Zmm<T>::lanes);
+  if (m <= 4) return ukernel<T, 4, NV>(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
+  if (m <= 8) return ukernel<T, 8, NV>(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
+  ukernel<T, MR, NV>(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
+}
+
 }  // namespace
 
 void ukernel_avx512(int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
                     int64_t b_step, float* c, int64_t ldc, float alpha, float beta, int64_t m,
                     int64_t n) {
-  constexpr int64_t MR = Avx512Tile<float>::mr, NR = Avx512Tile<float>::nr;
-  ukernel<float, MR, NR / 16>(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
+  ukernel_rows(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
 void ukernel_avx512(int64_t K, const double* a, int64_t a_rs, int64_t a_cs, const double* b,
                     int64_t b_step, double* c, int64_t ldc, double alpha, double beta, int64_t m,
                     int64_t n) {
-  constexpr int64_t MR = Avx512Tile<double>::mr, NR = Avx512Tile<double>::nr;
-  ukernel<double, MR, NR / 8>(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
+  ukernel_rows(K, a, a_rs, a_cs, b, b_step, c, ldc, alpha, beta, m, n);
 }
 
 }  // namespace fastmlp
