@@ -12,7 +12,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 from fastmlp import GAN, _core
-from fastmlp.layers import Conv1D, Dense, Dropout, GlobalAveragePooling1D
+from fastmlp.layers import (Activation, BatchNormalization, Conv1D, Dense, Dropout,
+                            GlobalAveragePooling1D)
 
 
 def tiny(**kw):
@@ -225,12 +226,19 @@ def test_pickle_roundtrip_and_edited_weights(blobs):
                                gan.sample(30, y="a", random_state=1) + gan.scale_)
 
 
-def test_same_bits_on_one_and_two_threads(blobs):
+# Default networks run each step as row slices; batch statistics (BatchNormalization) keep
+# a step in one piece.
+@pytest.mark.parametrize("discriminator", [None, "batch_norm"])
+def test_same_bits_on_one_and_two_threads(blobs, discriminator):
     X, y = blobs
+    layers = None
+    if discriminator:
+        layers = [Dense(32), BatchNormalization(), Activation("leaky_relu"), Dropout(0.2)]
     fits = []
     for threads in (1, 2):
         with threadpool_limits(threads, user_api="openmp"):
-            gan = GAN(latent_dim=4, max_iter=2, batch_size=64, random_state=0).fit(X, y)
+            gan = GAN(latent_dim=4, max_iter=2, batch_size=64, discriminator_layers=layers,
+                      random_state=0).fit(X, y)
         fits.append(gan)
     np.testing.assert_array_equal(fits[0]._g_flat, fits[1]._g_flat)
     np.testing.assert_array_equal(fits[0]._d_flat, fits[1]._d_flat)

@@ -73,6 +73,26 @@ Gan<T>::Gan(std::vector<LayerSpec> generator, std::vector<LayerSpec> discriminat
   FASTMLP_CHECK(d_->output_size() == 1,
                 "discriminator: its output has " + std::to_string(d_->output_size()) +
                     " values per sample; it must be one logit");
+  // Slices (see gan.h) when both networks allow them and a step's forward passes are
+  // below kSliceMacs multiply-adds: larger products keep the cores busy themselves.
+  constexpr int64_t kSliceMacs = int64_t(1) << 26;
+  const int64_t n = batch_ / pack_;
+  const int64_t step_macs = g_->macs_per_row() * batch_ + d_->macs_per_row() * 2 * n;
+  if (n >= kRowSlices && g_->rows_independent() && d_->rows_independent() &&
+      step_macs < kSliceMacs) {
+    const int64_t d_rows = rows_per_slice(2 * n), g_rows = rows_per_slice(n) * pack_;
+    for (int s = 0; s < kRowSlices; ++s) {
+      Slice slice;
+      slice.g = build<T>("generator", g_->specs(), g_in_, g_rows, precision);
+      slice.d = build<T>("discriminator", d_->specs(), pack_ * d_width_, d_rows, precision);
+      slice.d_scratch.reserve(size_t(d_->n_params()));
+      slices_.push_back(std::move(slice));
+      if (s > 0) {
+        slice_grad_g_.emplace_back(size_t(g_->n_params()));
+        slice_grad_d_.emplace_back(size_t(d_->n_params()));
+      }
+    }
+  }
   g_in_buf_.reserve(size_t(checked_mul(batch_, g_in_)));
   d_in_.reserve(size_t(checked_mul(2 * batch_, d_width_)));
   logit_grad_.reserve(size_t(2 * batch_ / pack_));
@@ -96,84 +116,138 @@ void Gan<T>::gather_real(const T* X, const T* onehot, const int64_t* rows, int64
 }
 
 template <typename T>
+void Gan<T>::fake_slice(int64_t s, int64_t n, int64_t* lo, int64_t* hi) const {
+  if (slices_.empty()) {
+    *lo = 0;
+    *hi = n;
+    return;
+  }
+  const int64_t per = rows_per_slice(n);
+  *lo = std::min(n, s * per);
+  *hi = std::min(n, (s + 1) * per);
+}
+
+template <typename T>
+template <typename SliceFn>
+double Gan<T>::gradient_pass(SliceFn&& slice, T* grad, const T** more,
+                             std::vector<AlignedBuffer<T>>& slice_grads, int64_t n_params,
+                             int64_t rows, SliceScheduler& scheduler) {
+  double weight_sum;
+  if (!slices_.empty())
+    return sum_over_row_slices(slice, grad, more, slice_grads, n_params, rows, &weight_sum,
+                               scheduler);
+  if (more) *more = nullptr;
+  return slice(0, grad, int64_t(0), rows, &weight_sum);
+}
+
+template <typename T>
 void Gan<T>::generate(const T* g, const T* onehot, const int64_t* rows, int64_t first,
                       int64_t m, uint64_t seed, bool update_state) {
-  T* z = g_in_buf_.data();
-  fill_generator_noise(z, m, latent_, seed, first, g_in_);
-  for (int64_t i = 0; classes_ && i < m; ++i) {
-    const int64_t r = rows ? rows[i] : first + i;
-    std::memcpy(z + i * g_in_ + latent_, onehot + r * classes_, sizeof(T) * size_t(classes_));
-  }
-  Context ctx;
-  ctx.training = true;
-  ctx.update_state = update_state;
-  ctx.seed = noise_stream(seed, kGeneratorMasks);
-  ctx.first = first;
-  const T* fake = g_->forward(g, const_cast<T*>(g) + g_->n_params(), z, m, ctx);
-  // The fake rows follow the m real ones, each with the label it was generated for.
-  T* out = d_in_.data() + m * d_width_;
-  for (int64_t i = 0; i < m; ++i) {
-    std::memcpy(out + i * d_width_, fake + i * features_, sizeof(T) * size_t(features_));
-    if (classes_)
-      std::memcpy(out + i * d_width_ + features_, z + i * g_in_ + latent_,
+  const int64_t n = m / pack_;
+  auto run = [&](int64_t s) {
+    int64_t lo, hi;
+    fake_slice(s, n, &lo, &hi);
+    const int64_t i0 = lo * pack_, len = (hi - lo) * pack_;  // the slice's samples
+    if (len <= 0) return;
+    T* z = g_in_buf_.data() + i0 * g_in_;
+    fill_generator_noise(z, len, latent_, seed, first + i0, g_in_);
+    for (int64_t i = i0; classes_ && i < i0 + len; ++i) {
+      const int64_t r = rows ? rows[i] : first + i;
+      std::memcpy(g_in_buf_.data() + i * g_in_ + latent_, onehot + r * classes_,
                   sizeof(T) * size_t(classes_));
-  }
+    }
+    Context ctx;
+    ctx.training = true;
+    ctx.update_state = update_state;
+    ctx.seed = noise_stream(seed, kGeneratorMasks);
+    ctx.first = first + i0;
+    Sequential<T>& net = g_net(s);
+    const T* fake = net.forward(g, const_cast<T*>(g) + net.n_params(), z, len, ctx);
+    // The fake rows follow the m real ones, each with the label it was generated for.
+    T* out = d_in_.data() + (m + i0) * d_width_;
+    for (int64_t i = 0; i < len; ++i) {
+      std::memcpy(out + i * d_width_, fake + i * features_, sizeof(T) * size_t(features_));
+      if (classes_)
+        std::memcpy(out + i * d_width_ + features_, z + i * g_in_ + latent_,
+                    sizeof(T) * size_t(classes_));
+    }
+  };
+  if (slices_.empty())
+    run(0);
+  else
+    run_row_slices(run, n, generate_scheduler_);
 }
 
 template <typename T>
-double Gan<T>::discriminator_pass(const T* d, T* grad, int64_t m, uint64_t seed,
-                                  bool update_state) {
-  const int64_t half = m / pack_, n = 2 * half;
-  Context ctx;
-  ctx.training = true;
-  ctx.update_state = update_state;
-  ctx.seed = noise_stream(seed, kDiscriminatorMasks);
-  T* state = const_cast<T*>(d) + d_->n_params();
-  const T* logit = d_->forward(d, state, d_in_.data(), n, ctx);
-  T* dl = logit_grad_.data();
-  double loss = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double l = double(logit[i]);
-    if (i < half) {  // real: -log sigmoid(l)
+double Gan<T>::discriminator_pass(const T* d, T* grad, const T** more, int64_t m,
+                                  uint64_t seed, bool update_state, int64_t d_first) {
+  const int64_t half = m / pack_, width = pack_ * d_width_;
+  auto slice = [&](int s, T* g, int64_t lo, int64_t len, double*) {
+    Context ctx;
+    ctx.training = true;
+    ctx.update_state = update_state;
+    ctx.seed = noise_stream(seed, kDiscriminatorMasks);
+    ctx.first = d_first + lo;
+    Sequential<T>& net = d_net(s);
+    T* state = const_cast<T*>(d) + net.n_params();
+    const T* logit = net.forward(d, state, d_in_.data() + lo * width, len, ctx);
+    T* dl = logit_grad_.data() + lo;
+    double loss = 0.0;
+    for (int64_t i = 0; i < len; ++i) {
+      const double l = double(logit[i]);
+      if (lo + i < half) {  // real: -log sigmoid(l)
+        loss += softplus(-l);
+        dl[i] = T(-sigmoid(-l));
+      } else {  // fake: -log(1 - sigmoid(l))
+        loss += softplus(l);
+        dl[i] = T(sigmoid(l));
+      }
+    }
+    net.backward(d, g, nullptr, dl, len, ctx);
+    return loss;
+  };
+  return gradient_pass(slice, grad, more, slice_grad_d_, d_->n_params(), 2 * half,
+                       discriminator_scheduler_);
+}
+
+template <typename T>
+double Gan<T>::generator_pass(const T* g, const T* d, T* grad, const T** more, int64_t m,
+                              uint64_t seed, int64_t d_first) {
+  const int64_t n = m / pack_, width = pack_ * d_width_;
+  // Slice s of the n fake rows of D is fake_slice(s): the samples it generated.
+  auto slice = [&](int s, T* gs, int64_t lo, int64_t len, double*) {
+    Context ctx;
+    ctx.training = true;
+    ctx.seed = noise_stream(seed, kDiscriminatorMasks);
+    ctx.first = d_first + n + lo;  // the fake half's rows of the discriminator pass
+    Sequential<T>& dn = d_net(s);
+    const T* logit = dn.forward(d, const_cast<T*>(d) + dn.n_params(),
+                                d_in_.data() + (n + lo) * width, len, ctx);
+    T* dl = logit_grad_.data() + lo;
+    double loss = 0.0;
+    for (int64_t i = 0; i < len; ++i) {  // non-saturating: -log sigmoid(l)
+      const double l = double(logit[i]);
       loss += softplus(-l);
       dl[i] = T(-sigmoid(-l));
-    } else {  // fake: -log(1 - sigmoid(l))
-      loss += softplus(l);
-      dl[i] = T(sigmoid(l));
     }
-  }
-  d_->backward(d, grad, nullptr, dl, n, ctx);
-  return loss;
-}
-
-template <typename T>
-double Gan<T>::generator_pass(const T* g, const T* d, T* grad, int64_t m, uint64_t seed) {
-  const int64_t n = m / pack_;
-  Context ctx;
-  ctx.training = true;
-  ctx.seed = noise_stream(seed, kDiscriminatorMasks);
-  ctx.first = n;  // the fake half's rows of the discriminator pass: the same masks
-  const T* logit = d_->forward(d, const_cast<T*>(d) + d_->n_params(),
-                               d_in_.data() + m * d_width_, n, ctx);
-  T* dl = logit_grad_.data();
-  double loss = 0.0;
-  for (int64_t i = 0; i < n; ++i) {  // non-saturating: -log sigmoid(l)
-    const double l = double(logit[i]);
-    loss += softplus(-l);
-    dl[i] = T(-sigmoid(-l));
-  }
-  // Only d L_G / d fake is needed from D: its weight products are skipped (layers that
-  // compute their parameter gradients anyway write them to d_scratch_).
-  ctx.param_grads = false;
-  d_->backward(d, d_scratch_.data(), d_dx_.data(), dl, n, ctx);
-  T* dout = g_dout_.data();
-  for (int64_t i = 0; i < m; ++i)
-    std::memcpy(dout + i * features_, d_dx_.data() + i * d_width_, sizeof(T) * size_t(features_));
-  Context gctx;
-  gctx.training = true;
-  gctx.seed = noise_stream(seed, kGeneratorMasks);
-  g_->backward(g, grad, nullptr, dout, m, gctx);
-  return loss;
+    // Only d L_G / d fake is needed from D: its weight products are skipped (layers that
+    // compute their parameter gradients anyway write them to a scratch vector).
+    ctx.param_grads = false;
+    T* scratch = slices_.empty() ? d_scratch_.data() : slices_[size_t(s)].d_scratch.data();
+    T* dx = d_dx_.data() + lo * width;
+    dn.backward(d, scratch, dx, dl, len, ctx);
+    const int64_t samples = len * pack_;
+    T* dout = g_dout_.data() + lo * pack_ * features_;
+    for (int64_t i = 0; i < samples; ++i)
+      std::memcpy(dout + i * features_, dx + i * d_width_, sizeof(T) * size_t(features_));
+    Context gctx;
+    gctx.training = true;
+    gctx.seed = noise_stream(seed, kGeneratorMasks);
+    g_net(s).backward(g, gs, nullptr, dout, samples, gctx);
+    return loss;
+  };
+  return gradient_pass(slice, grad, more, slice_grad_g_, g_->n_params(), n,
+                       generator_scheduler_);
 }
 
 template <typename T>
@@ -190,7 +264,6 @@ GanLosses Gan<T>::train_epoch(T* g, T* d, AdamState<T>& g_opt, AdamState<T>& d_o
   OptimizerConfig g_step = g_cfg, d_step = d_cfg;
   GanLosses sum;
   int64_t g_steps = 0, d_steps = 0;
-  const T* const kNoMore = nullptr;  // penalized_update's second gradient: none here
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t start = s * B, step = first_step + s;
     const int64_t* rows = order ? order + start : nullptr;
@@ -199,16 +272,19 @@ GanLosses Gan<T>::train_epoch(T* g, T* d, AdamState<T>& g_opt, AdamState<T>& d_o
     if (d_cfg.schedule == Schedule::cosine)
       d_step.learning_rate =
           cosine_learning_rate(d_cfg.learning_rate, step, d_cfg.warmup_steps, d_cfg.total_steps);
-    sum.discriminator += discriminator_pass(d, grad_d_.data(), B, seed, true) / double(n);
-    penalized_update(d_step, ++d_opt.t, d, d_opt.m, d_opt.v, grad_d_.data(), kNoMore,
+    // D's rows of this step are 2n of the epoch's D rows: their own dropout masks.
+    const T* more = nullptr;
+    sum.discriminator +=
+        discriminator_pass(d, grad_d_.data(), &more, B, seed, true, 2 * n * s) / double(n);
+    penalized_update(d_step, ++d_opt.t, d, d_opt.m, d_opt.v, grad_d_.data(), more,
                      d_->n_params(), d_->n_decayed(), alpha, 1.0 / double(n), partial_);
     ++d_steps;
     if ((step + 1) % discriminator_steps == 0) {
       if (g_cfg.schedule == Schedule::cosine)
         g_step.learning_rate = cosine_learning_rate(g_cfg.learning_rate, step,
                                                     g_cfg.warmup_steps, g_cfg.total_steps);
-      sum.generator += generator_pass(g, d, grad_g_.data(), B, seed) / double(n);
-      penalized_update(g_step, ++g_opt.t, g, g_opt.m, g_opt.v, grad_g_.data(), kNoMore,
+      sum.generator += generator_pass(g, d, grad_g_.data(), &more, B, seed, 2 * n * s) / double(n);
+      penalized_update(g_step, ++g_opt.t, g, g_opt.m, g_opt.v, grad_g_.data(), more,
                        g_->n_params(), g_->n_decayed(), alpha, 1.0 / double(n), partial_);
       ++g_steps;
     }
@@ -231,7 +307,7 @@ double Gan<T>::discriminator_loss_grad(const T* g, const T* d, T* grad_d, const 
   FASTMLP_CHECK(classes_ == 0 || onehot, "a conditional GAN needs the labels");
   gather_real(X, onehot, nullptr, 0, m);
   generate(g, onehot, nullptr, 0, m, seed, false);
-  const double loss = discriminator_pass(d, grad_d, m, seed, false);
+  const double loss = discriminator_pass(d, grad_d, nullptr, m, seed, false, 0);
   const double n = double(m / pack_);
   for (int64_t i = 0; i < d_->n_params(); ++i) grad_d[i] = T(double(grad_d[i]) / n);
   return loss / n;
@@ -244,7 +320,7 @@ double Gan<T>::generator_loss_grad(const T* g, const T* d, T* grad_g, const T* o
                 "the rows must be a positive multiple of pack, at most batch_size");
   FASTMLP_CHECK(classes_ == 0 || onehot, "a conditional GAN needs the labels");
   generate(g, onehot, nullptr, 0, m, seed, false);
-  const double loss = generator_pass(g, d, grad_g, m, seed);
+  const double loss = generator_pass(g, d, grad_g, nullptr, m, seed, 0);
   const double n = double(m / pack_);
   for (int64_t i = 0; i < g_->n_params(); ++i) grad_g[i] = T(double(grad_g[i]) / n);
   return loss / n;

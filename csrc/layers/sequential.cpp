@@ -45,8 +45,8 @@ Sequential<T>::Sequential(std::vector<LayerSpec> layers, Shape input_shape, Acti
   input_size_ = shape_size(input_shape_);
   const int64_t limit = std::numeric_limits<int64_t>::max() / 8;
   Shape shape = input_shape_;
-  int64_t widest = input_size_, macs = 0;
-  bool slicable = true, prefer_slices = false;
+  int64_t widest = input_size_;
+  bool prefer_slices = false;
   for (size_t i = 0; i < specs_.size(); ++i) {
     const std::string& kind = specs_[i].kind;
     try {
@@ -63,8 +63,8 @@ Sequential<T>::Sequential(std::vector<LayerSpec> layers, Shape input_shape, Acti
     FASTMLP_CHECK(shape_size(shape) < limit / chunk_rows_,
                   "layer " + std::to_string(i) + " (" + kind + "): output too large");
     widest = std::max(widest, shape_size(shape));
-    macs += layer.macs_per_row();
-    slicable = slicable && !layer.couples_rows() && layer.states().empty();
+    macs_per_row_ += layer.macs_per_row();
+    rows_independent_ = rows_independent_ && !layer.couples_rows() && layer.states().empty();
     prefer_slices = prefer_slices || layer.prefers_row_slices();
   }
   output_size_ = shape_size(shape);
@@ -105,11 +105,11 @@ Sequential<T>::Sequential(std::vector<LayerSpec> layers, Shape input_shape, Acti
   grad_buf_.reserve(size_t(n_params_));
   partial_sums_.reserve(size_t(n_params_ / (1 << 14) + 1));
 
-  if (allow_slices && slicable && worth_row_slices(macs, chunk_rows_, prefer_slices)) {
-    const int64_t rows_per_slice = (chunk_rows_ + kRowSlices - 1) / kRowSlices;
+  if (allow_slices && rows_independent_ &&
+      worth_row_slices(macs_per_row_, chunk_rows_, prefer_slices)) {
     for (int s = 0; s < kRowSlices; ++s) {
       slices_.emplace_back(new Sequential<T>(specs_, input_shape_, output_, loss_,
-                                             rows_per_slice, precision_, false));
+                                             rows_per_slice(chunk_rows_), precision_, false));
       if (s > 0) slice_grads_.emplace_back(size_t(n_params_));
     }
   }

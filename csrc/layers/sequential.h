@@ -44,6 +44,7 @@ class Sequential {
   // Offsets of layer i's slots in the flat parameter / state vectors (params() order).
   const std::vector<int64_t>& param_offsets(int64_t i) const { return param_at_[size_t(i)]; }
   const std::vector<int64_t>& state_offsets(int64_t i) const { return state_at_[size_t(i)]; }
+  const std::vector<LayerSpec>& specs() const { return specs_; }
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape() const { return layers_.back()->output_shape(); }
   int64_t input_size() const { return input_size_; }
@@ -57,6 +58,11 @@ class Sequential {
   // Values of T the engine and its layers keep per sample of a pass.
   int64_t workspace_per_row() const;
   bool sliced() const { return !slices_.empty(); }
+  // Multiply-adds of one sample's forward pass.
+  int64_t macs_per_row() const { return macs_per_row_; }
+  // Whether a pass over a batch equals passes over its row slices (no layer couples rows
+  // or keeps state such as batch statistics): what lets a trainer split its batches.
+  bool rows_independent() const { return rows_independent_; }
 
   // ---- building blocks (n <= chunk_rows)
   // The network's output (n, output_size) for x (n, input_size), after the output
@@ -120,6 +126,8 @@ class Sequential {
   Shape input_shape_;
   int64_t input_size_ = 0, output_size_ = 0;
   int64_t n_params_ = 0, n_decayed_ = 0, n_state_ = 0;
+  int64_t macs_per_row_ = 0;
+  bool rows_independent_ = true;
   Activation output_;
   Loss loss_;
   int64_t chunk_rows_;

@@ -105,9 +105,9 @@ Network<T>::Network(NetworkSpec spec, int64_t chunk_rows, std::vector<double> dr
   int64_t macs_per_row = 0;
   for (int64_t l = 0; l < L; ++l) macs_per_row += spec_.sizes[size_t(l)] * spec_.sizes[size_t(l) + 1];
   if (allow_slices && worth_row_slices(macs_per_row, chunk_rows_)) {
-    const int64_t rows_per_slice = (chunk_rows_ + kRowSlices - 1) / kRowSlices;
     for (int s = 0; s < kRowSlices; ++s) {
-      slices_.emplace_back(new Network<T>(spec_, rows_per_slice, dropout_, precision_, false));
+      slices_.emplace_back(
+          new Network<T>(spec_, rows_per_slice(chunk_rows_), dropout_, precision_, false));
       if (s > 0) slice_grads_.emplace_back(size_t(spec_.n_params()));
     }
   }

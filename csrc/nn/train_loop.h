@@ -116,10 +116,13 @@ inline bool worth_row_slices(int64_t macs_per_row, int64_t chunk_rows, bool pref
 // the OS preempts stalls the barrier that ends every parallel batch for a whole time
 // slice: measured on the MNIST-1D CNN, 10x slower than one thread. The choice changes no
 // result (the same slices, merged in the same order), only where they run. The chosen
-// mode's time per row is a moving average; every kProbe batches the other mode runs once
-// and its estimate is that one fresh time, not an average with a stale one: the first
-// parallel batch pays for starting the pool's threads, and averaging that in kept small
-// networks serial for a thousand batches (digits: 20% slower epochs).
+// mode's time per row is a moving average; every kProbe batches the other mode runs for
+// two batches and its estimate is the second one's fresh time, not an average with a
+// stale one. The first batch after a switch is not a measure of its mode: the first
+// parallel batch pays for waking (or starting) the pool's threads, which sleep after a
+// run of serial batches. Counting it kept small networks serial for a thousand batches
+// (digits: 20% slower epochs), and a GAN's passes of 64-row slices (100-200 us each)
+// serial for most of its steps (25% slower fits).
 class SliceScheduler {
  public:
   bool parallel() {
@@ -128,14 +131,19 @@ class SliceScheduler {
     if (par == 0.0) return true;       // measure the parallel mode first,
     if (serial == 0.0) return false;   // then the serial one
     const bool faster = par <= serial;
-    return batches_ % kProbe == 0 ? !faster : faster;
+    return batches_ % kProbe < 2 ? !faster : faster;
   }
   void record(bool parallel, double seconds, int64_t rows) {
     const int mode = parallel ? 1 : 0;
+    if (mode != last_mode_) {  // a switch: warming up
+      last_mode_ = mode;
+      fresh_ = true;
+      return;
+    }
     double& avg = per_row_[mode];
     const double x = seconds / double(rows);
-    avg = avg == 0.0 || mode != last_mode_ ? x : 0.8 * avg + 0.2 * x;
-    last_mode_ = mode;
+    avg = avg == 0.0 || fresh_ ? x : 0.8 * avg + 0.2 * x;
+    fresh_ = false;
   }
 
  private:
@@ -143,30 +151,19 @@ class SliceScheduler {
   double per_row_[2] = {0.0, 0.0};  // serial, parallel
   int64_t batches_ = 0;
   int last_mode_ = -1;
+  bool fresh_ = true;  // the next recorded time replaces the mode's estimate
 };
 
-// The data loss and gradient of m rows over the row slices, on two threads or one after
-// the other as `scheduler` chooses:
-// slice(s, g, lo, len, &weight_sum) computes slice s (rows [lo, lo+len) of the batch) into
-// g (grad for slice 0, slice_grads[s-1] for the others) and returns its loss; the slices'
-// gradients are then added in slice order, so the bits do not depend on the threads. The
-// last slice's gradient is not added but left in *more, for the optimizer step to add in
-// its own pass over the parameters (penalized_update's `more`); more null: added here.
-template <typename T, typename SliceFn>
-double sum_over_row_slices(SliceFn&& slice, T* grad, const T** more,
-                           std::vector<AlignedBuffer<T>>& slice_grads, int64_t n_params,
-                           int64_t m, double* weight_sum, SliceScheduler& scheduler) {
-  const int64_t per = (m + kRowSlices - 1) / kRowSlices;
-  double losses[kRowSlices] = {}, sums[kRowSlices] = {};
+// Rows per slice when m rows are split into the row slices (the last may have fewer, or none).
+inline int64_t rows_per_slice(int64_t m) { return (m + kRowSlices - 1) / kRowSlices; }
+
+// run(s) for every row slice s of a pass over m rows, on two threads or one after the
+// other as `scheduler` chooses; it learns how long the pass took.
+template <typename RunFn>
+void run_row_slices(RunFn&& run, int64_t m, SliceScheduler& scheduler) {
   const int threads = std::min(kRowSlices, max_threads());
   const bool parallel = threads > 1 && scheduler.parallel();
   const auto start = std::chrono::steady_clock::now();
-  auto run = [&](int64_t s) {
-    const int64_t lo = s * per, len = std::min(per, m - lo);
-    if (len <= 0) return;
-    T* g = s == 0 ? grad : slice_grads[size_t(s) - 1].data();
-    losses[s] = slice(int(s), g, lo, len, &sums[s]);
-  };
   if (parallel) {
     // Inside a task the kernels' own parallel calls run serially (no nesting).
     parallel_for(kRowSlices, threads, run);
@@ -180,6 +177,28 @@ double sum_over_row_slices(SliceFn&& slice, T* grad, const T** more,
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     scheduler.record(parallel, took.count(), m);
   }
+}
+
+// The data loss and gradient of m rows over the row slices (run_row_slices):
+// slice(s, g, lo, len, &weight_sum) computes slice s (rows [lo, lo+len) of the batch) into
+// g (grad for slice 0, slice_grads[s-1] for the others) and returns its loss; the slices'
+// gradients are then added in slice order, so the bits do not depend on the threads. The
+// last slice's gradient is not added but left in *more, for the optimizer step to add in
+// its own pass over the parameters (penalized_update's `more`); more null: added here.
+template <typename T, typename SliceFn>
+double sum_over_row_slices(SliceFn&& slice, T* grad, const T** more,
+                           std::vector<AlignedBuffer<T>>& slice_grads, int64_t n_params,
+                           int64_t m, double* weight_sum, SliceScheduler& scheduler) {
+  const int64_t per = rows_per_slice(m);
+  double losses[kRowSlices] = {}, sums[kRowSlices] = {};
+  run_row_slices(
+      [&](int64_t s) {
+        const int64_t lo = s * per, len = std::min(per, m - lo);
+        if (len <= 0) return;
+        T* g = s == 0 ? grad : slice_grads[size_t(s) - 1].data();
+        losses[s] = slice(int(s), g, lo, len, &sums[s]);
+      },
+      m, scheduler);
   if (more) *more = nullptr;
   double loss = losses[0];
   *weight_sum = sums[0];
