@@ -313,16 +313,7 @@ class ConvLayer final : public Layer<T> {
     // dy in blocks of kConvLanes filters, zero-padded: (chunks, n*P, lanes).
     // (With one block exactly as wide as the filters, that is dy itself.)
     T* dyp = chunks == 1 && L == F ? dy : dyp_.data();
-    for (int64_t ch = 0; ch < chunks && dyp != dy; ++ch) {
-      const int64_t count = std::min(L, F - ch * L);
-      T* out = dyp + ch * n * P * L;
-      for (int64_t pos = 0; pos < n * P; ++pos) {
-        T* o = out + pos * L;
-        const T* src = dy + pos * F + ch * L;
-        for (int64_t l = 0; l < count; ++l) o[l] = src[l];
-        for (int64_t l = count; l < L; ++l) o[l] = T(0);
-      }
-    }
+    if (dyp != dy) conv_direct_split_filters(dyp, dy, d_, n * P);
     // The forward pass left the padded input in xpad_ (x itself when unpadded).
     conv_direct_backward_weights(dw, db, padded_ ? xpad_.data() : x, dyp, d_, n, accumulate,
                                  partial_);

@@ -45,20 +45,103 @@ FASTMLP_SIMD_CLONES void forward_block(T* y, int64_t ldy, int64_t rows, const T*
     }
 }
 
+// One input channel, stride 1 along the width (conv_by_positions): the inputs of one
+// window tap at W consecutive output positions are contiguous, so a vector holds W
+// positions and each filter's weight is broadcast -- where forward_block, with one
+// channel, spends a broadcast per multiply-add and most of its lanes on absent filters.
+// R output rows share the weights' loads. Each output is forward_block's chain (the taps
+// in order, one multiply-add each, then the bias and relu): the same bits.
+// y (R rows of ldy, count positions x NF filters) from x: the window rows of output row r,
+// position l, tap (a, b) at x[r*ldx + a*ldw + b + l]. w (k, L): filter f of tap j at w[j*L + f].
+template <int R, int NF, typename T>
+FASTMLP_SIMD_CLONES void forward_positions_block(T* y, int64_t ldy, int64_t count, const T* x,
+                                                 int64_t ldx, int64_t ldw, int64_t kh,
+                                                 int64_t kw, const T* w, int64_t L,
+                                                 const T* bias, bool relu) {
+  constexpr int64_t W = kPositionLanes<T>;
+  T acc[R][NF][W] = {};
+  for (int64_t a = 0; a < kh; ++a)
+    for (int64_t b = 0; b < kw; ++b) {
+      const T* wj = w + (a * kw + b) * L;
+#pragma GCC unroll 2
+      for (int r = 0; r < R; ++r) {
+        const T* xr = x + r * ldx + a * ldw + b;
+#pragma GCC unroll 8
+        for (int f = 0; f < NF; ++f) {
+          const T v = wj[f];
+#pragma omp simd
+          for (int64_t l = 0; l < W; ++l) acc[r][f][l] += xr[l] * v;
+        }
+      }
+    }
+  // The bias and relu in registers (a branch per value would be mispredicted half the
+  // time), then the positions x filters transposed into y.
+  for (int r = 0; r < R; ++r)
+    for (int f = 0; f < NF; ++f) {
+      const T bf = bias[f];
+#pragma omp simd
+      for (int64_t l = 0; l < W; ++l) {
+        const T v = acc[r][f][l] + bf;
+        acc[r][f][l] = relu && v < T(0) ? T(0) : v;
+      }
+    }
+  for (int r = 0; r < R; ++r)
+    for (int64_t l = 0; l < count; ++l)
+      for (int f = 0; f < NF; ++f) y[r * ldy + l * NF + f] = acc[r][f][l];
+}
+
+// Rows [p, p + R) of sample i's output, all positions. Rows at least W wide take blocks
+// of W positions, the last one shifted back to end at the row's end (it recomputes a few
+// outputs, the same values); narrower ones read a zero-padded copy of their windows.
+template <int R, int NF, typename T>
+void forward_positions_rows(T* y, const T* xp, const T* wpad, const T* bpad, bool relu,
+                            const DirectConv& g, int64_t i, int64_t p) {
+  constexpr int64_t W = kPositionLanes<T>;
+  const T* x = xp + i * g.sample() + p * g.sh * g.wp;
+  T* yr = y + ((i * g.oh + p) * g.ow) * NF;
+  const int64_t ldy = g.ow * NF, ldx = g.sh * g.wp;
+  if (g.ow >= W) {
+    for (int64_t q = 0; q < g.ow; q += W) {
+      const int64_t q0 = std::min(q, g.ow - W);
+      forward_positions_block<R, NF>(yr + q0 * NF, ldy, W, x + q0, ldx, g.wp, g.kh, g.kw, wpad,
+                                     g.lanes, bpad, relu);
+    }
+    return;
+  }
+  const int64_t ldw = W + g.kw - 1;  // local rows: the windows of W positions
+  T local[R * kPositionLocal];
+  for (int r = 0; r < R; ++r)
+    for (int64_t a = 0; a < g.kh; ++a) {
+      T* dst = local + (r * g.kh + a) * ldw;
+      const T* src = x + r * ldx + a * g.wp;
+      const int64_t n_in = g.ow + g.kw - 1;
+      std::copy(src, src + n_in, dst);
+      std::fill(dst + n_in, dst + ldw, T(0));
+    }
+  forward_positions_block<R, NF>(yr, ldy, g.ow, local, g.kh * ldw, ldw, g.kh, g.kw, wpad,
+                                 g.lanes, bpad, relu);
+}
+
 // Walks the output positions (i, p, q) of the batch in order without a division per step.
 struct PositionWalk {
   const DirectConv& g;
   int64_t i, p, q;
+  int64_t at;  // offset in xp of the window of the current position
   PositionWalk(const DirectConv& geometry, int64_t t)
-      : g(geometry), i(t / g.positions()), p(t % g.positions() / g.ow), q(t % g.ow) {}
-  // Offset in xp of the window of the current position.
-  int64_t base() const { return i * g.sample() + (p * g.sh * g.wp + q * g.sw) * g.c; }
+      : g(geometry), i(t / g.positions()), p(t % g.positions() / g.ow), q(t % g.ow),
+        at(i * g.sample() + (p * g.sh * g.wp + q * g.sw) * g.c) {}
+  int64_t base() const { return at; }
   void next() {
-    if (++q < g.ow) return;
+    if (++q < g.ow) {
+      at += g.sw * g.c;
+      return;
+    }
     q = 0;
-    if (++p < g.oh) return;
-    p = 0;
-    ++i;
+    if (++p == g.oh) {
+      p = 0;
+      ++i;
+    }
+    at = i * g.sample() + p * g.sh * g.wp * g.c;
   }
 };
 
@@ -83,13 +166,25 @@ FASTMLP_SIMD_CLONES void weights_block(T* out, const T* xp, const int64_t* base,
     for (int64_t l = 0; l < L; ++l) out[r * L + l] = acc[r][l];
 }
 
-// All taps in blocks of kRows: off holds round_up(k, kRows) offsets (the padding ones
-// read a valid value whose gradient row is discarded).
+// All k taps: blocks of kRows, then one block of the rest.
 template <int64_t L, typename T>
 void weights_rows(T* out, const T* xp, const int64_t* base, int64_t count, const T* dyp,
                   const int64_t* off, int64_t k) {
-  for (int64_t j = 0; j < k; j += kRows)
+  int64_t j = 0;
+  for (; j + kRows <= k; j += kRows)
     weights_block<kRows, L>(out + j * L, xp, base, count, dyp, off + j);
+  // The last taps in a block of their own size (the rows past k stay zero).
+  T* o = out + j * L;
+  switch (k - j) {
+    case 7: return weights_block<7, L>(o, xp, base, count, dyp, off + j);
+    case 6: return weights_block<6, L>(o, xp, base, count, dyp, off + j);
+    case 5: return weights_block<5, L>(o, xp, base, count, dyp, off + j);
+    case 4: return weights_block<4, L>(o, xp, base, count, dyp, off + j);
+    case 3: return weights_block<3, L>(o, xp, base, count, dyp, off + j);
+    case 2: return weights_block<2, L>(o, xp, base, count, dyp, off + j);
+    case 1: return weights_block<1, L>(o, xp, base, count, dyp, off + j);
+    default: return;
+  }
 }
 
 // For R output positions r: dcol[r*ldc + j0 .. + V*lanes) = dy[r*filters ..] (filters) @
@@ -139,6 +234,34 @@ void input_gradient_rows(T* dcol, int64_t ldc, const T* dy, const T* wt, int64_t
   }
 }
 
+// s (L) = the sums of the rows of d (rows, L), each lane's in row order.
+template <int64_t L, typename T>
+FASTMLP_SIMD_CLONES void column_sums(T* s, const T* d, int64_t rows) {
+  T acc[L] = {};
+  for (int64_t r = 0; r < rows; ++r)
+#pragma omp simd
+    for (int64_t l = 0; l < L; ++l) acc[l] += d[r * L + l];
+  for (int64_t l = 0; l < L; ++l) s[l] = acc[l];
+}
+
+// d[a*ldd + t] += src[a*run + t] for a < rows, t < run: a window's gradient into dx.
+template <typename T>
+FASTMLP_SIMD_CLONES void add_window(T* d, int64_t ldd, const T* src, int64_t rows,
+                                    int64_t run) {
+  for (int64_t a = 0; a < rows; ++a)
+#pragma omp simd
+    for (int64_t t = 0; t < run; ++t) d[a * ldd + t] += src[a * run + t];
+}
+
+// dyp (chunks, rows, L) = dy (rows, filters) in blocks of L filters, zero-padded.
+template <int64_t L, typename T>
+FASTMLP_SIMD_CLONES void split_block(T* dyp, const T* dy, int64_t rows, int64_t filters,
+                                     int64_t count) {
+  for (int64_t r = 0; r < rows; ++r)
+#pragma omp simd
+    for (int64_t l = 0; l < L; ++l) dyp[r * L + l] = l < count ? dy[r * filters + l] : T(0);
+}
+
 constexpr int64_t kTile = 64;        // positions per tile of the kernel gradient
 constexpr int64_t kMaxBlocks = 8;    // sample blocks of the kernel gradient (fixed)
 
@@ -149,6 +272,21 @@ void with_lanes(const DirectConv& g, Fn&& fn) {
   if (g.lanes == L / 4) return fn(std::integral_constant<int64_t, L / 4>{});
   if (g.lanes == L / 2) return fn(std::integral_constant<int64_t, L / 2>{});
   return fn(std::integral_constant<int64_t, L>{});
+}
+
+template <int NF, typename T>
+void forward_positions(T* y, const T* xp, const T* wpad, const T* bpad, bool relu,
+                       const DirectConv& g, int64_t n) {
+  const int64_t pairs = (g.oh + 1) / 2;  // of output rows, the last one alone when oh is odd
+  parallel_rows(n * pairs, 2 * g.ow * g.k * NF / 16, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t i = u / pairs, p = u % pairs * 2;
+      if (p + 1 < g.oh)
+        forward_positions_rows<2, NF>(y, xp, wpad, bpad, relu, g, i, p);
+      else
+        forward_positions_rows<1, NF>(y, xp, wpad, bpad, relu, g, i, p);
+    }
+  });
 }
 
 template <int64_t L, typename T>
@@ -194,7 +332,7 @@ void backward_weights_impl(T* dw, T* db, const T* xp, const T* dyp, const Direct
       for (int64_t t = 0; t < count; ++t, at.next()) base[t] = at.base();
       for (int64_t ch = 0; ch < chunks; ++ch)
         weights_rows<L>(partial.data() + blk * per_block + ch * kp * L, xp, base, count,
-                        dyp + (ch * n * P + t0) * L, g.off.data(), kp);
+                        dyp + (ch * n * P + t0) * L, g.off.data(), k);
     }
   });
   for (int64_t ch = 0; ch < chunks; ++ch)
@@ -211,11 +349,8 @@ void backward_weights_impl(T* dw, T* db, const T* xp, const T* dyp, const Direct
   if (!db) return;
   for (int64_t ch = 0; ch < chunks; ++ch) {
     const int64_t count = std::min(L, F - ch * L);
-    T s[L] = {};
-    const T* d = dyp + ch * n * P * L;
-    for (int64_t pos = 0; pos < n * P; ++pos)
-#pragma omp simd
-      for (int64_t l = 0; l < L; ++l) s[l] += d[pos * L + l];
+    T s[L];
+    column_sums<L>(s, dyp + ch * n * P * L, n * P);
     for (int64_t l = 0; l < count; ++l)
       db[ch * L + l] = accumulate ? db[ch * L + l] + s[l] : s[l];
   }
@@ -226,6 +361,18 @@ void backward_weights_impl(T* dw, T* db, const T* xp, const T* dyp, const Direct
 template <typename T>
 void conv_direct_forward(T* y, const T* xp, const T* wpad, const T* bpad, bool relu,
                          const DirectConv& g, int64_t n) {
+  if (conv_by_positions<T>(g)) {
+    switch (g.filters) {
+      case 1: return forward_positions<1>(y, xp, wpad, bpad, relu, g, n);
+      case 2: return forward_positions<2>(y, xp, wpad, bpad, relu, g, n);
+      case 3: return forward_positions<3>(y, xp, wpad, bpad, relu, g, n);
+      case 4: return forward_positions<4>(y, xp, wpad, bpad, relu, g, n);
+      case 5: return forward_positions<5>(y, xp, wpad, bpad, relu, g, n);
+      case 6: return forward_positions<6>(y, xp, wpad, bpad, relu, g, n);
+      case 7: return forward_positions<7>(y, xp, wpad, bpad, relu, g, n);
+      default: return forward_positions<8>(y, xp, wpad, bpad, relu, g, n);
+    }
+  }
   with_lanes<T>(g, [&](auto lanes) {
     forward_impl<decltype(lanes)::value>(y, xp, wpad, bpad, relu, g, n);
   });
@@ -262,16 +409,24 @@ void conv_direct_backward_input(T* dxp, const T* dy, const T* wt, const DirectCo
           input_gradient_rows<1>(dcol, kCol, dyt, wt, F, k, kp);
         for (int64_t r = 0; r < pair; ++r) {
           const int64_t p = (t0 + r) / g.ow, q = (t0 + r) % g.ow;
-          T* dst = dxi + (p * g.sh * g.wp + q * g.sw) * g.c;
-          for (int64_t a = 0; a < g.kh; ++a) {
-            T* d = dst + a * g.wp * g.c;
-            const T* src = dcol + r * kCol + a * run;
-  #pragma omp simd
-            for (int64_t t = 0; t < run; ++t) d[t] += src[t];
-          }
+          add_window(dxi + (p * g.sh * g.wp + q * g.sw) * g.c, g.wp * g.c, dcol + r * kCol,
+                     g.kh, run);
         }
       }
     }
+  });
+}
+
+template <typename T>
+void conv_direct_split_filters(T* dyp, const T* dy, const DirectConv& g, int64_t rows) {
+  with_lanes<T>(g, [&](auto lanes) {
+    constexpr int64_t L = decltype(lanes)::value;
+    const int64_t F = g.filters;
+    for (int64_t ch = 0; ch < conv_chunks(g); ++ch)
+      parallel_rows(rows, L, [&](int64_t r0, int64_t r1) {
+        split_block<L>(dyp + (ch * rows + r0) * L, dy + r0 * F + ch * L, r1 - r0, F,
+                       std::min(L, F - ch * L));
+      });
   });
 }
 
@@ -280,7 +435,8 @@ void conv_direct_backward_input(T* dxp, const T* dy, const T* wt, const DirectCo
                                        int64_t);                                                \
   template void conv_direct_backward_weights<T>(T*, T*, const T*, const T*, const DirectConv&, \
                                                 int64_t, bool, std::vector<T>&);               \
-  template void conv_direct_backward_input<T>(T*, const T*, const T*, const DirectConv&, int64_t);
+  template void conv_direct_backward_input<T>(T*, const T*, const T*, const DirectConv&, int64_t); \
+  template void conv_direct_split_filters<T>(T*, const T*, const DirectConv&, int64_t);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)
 #undef FASTMLP_INSTANTIATE

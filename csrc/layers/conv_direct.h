@@ -51,12 +51,35 @@ int64_t conv_padded_columns(const DirectConv& g) {
 // The largest window (kh*kw*c) the direct kernels take.
 constexpr int64_t kDirectMaxTaps = 2048;
 
+// Output positions per vector of the forward pass by positions (64 bytes).
+template <typename T>
+constexpr int64_t kPositionLanes = 64 / int64_t(sizeof(T));
+
+// Values of the zero-padded window rows that output rows narrower than kPositionLanes
+// read from a copy on the stack.
+constexpr int64_t kPositionLocal = 2048;
+
+// Whether the forward pass vectorizes over output positions, each filter's weight
+// broadcast: one input channel, stride 1 along the width (a tap's inputs at consecutive
+// positions are contiguous) and at most 8 filters (one register each per row of positions).
+template <typename T>
+bool conv_by_positions(const DirectConv& g) {
+  constexpr int64_t W = kPositionLanes<T>;
+  return g.c == 1 && g.sw == 1 && g.filters <= 8 &&
+         (g.ow >= W || g.kh * (W + g.kw - 1) <= kPositionLocal);
+}
+
 // y (n, oh, ow, filters) = the windows of xp @ w + bias, then relu when `relu`.
 // wpad (chunks, k, lanes): the kernel (k, filters) split into blocks of g.lanes, zero-padded;
 // bpad (chunks, lanes): the bias likewise (zeros for none).
 template <typename T>
 void conv_direct_forward(T* y, const T* xp, const T* wpad, const T* bpad, bool relu,
                          const DirectConv& g, int64_t n);
+
+// dyp (chunks, rows, lanes) = dy (rows, filters) split into blocks of g.lanes filters,
+// zero-padded: the layout conv_direct_backward_weights reads.
+template <typename T>
+void conv_direct_split_filters(T* dyp, const T* dy, const DirectConv& g, int64_t rows);
 
 // dw (k, filters) (+)= sum over positions of window^T dy; db (filters) (+)= sum of dy (may
 // be null). dyp (chunks, n*positions, lanes): dy split into blocks of lanes, zero-padded.
