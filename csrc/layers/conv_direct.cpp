@@ -166,25 +166,32 @@ FASTMLP_SIMD_CLONES void weights_block(T* out, const T* xp, const int64_t* base,
     for (int64_t l = 0; l < L; ++l) out[r * L + l] = acc[r][l];
 }
 
-// All k taps: blocks of kRows, then one block of the rest.
+// fn(std::integral_constant<int, RK>{}) for RK = rows in [1, 2 * kRows).
+template <typename Fn>
+void with_rows(int64_t rows, Fn&& fn) {
+  switch (rows) {
+#define FASTMLP_ROWS_CASE(RK) \
+  case RK: return fn(std::integral_constant<int, RK>{});
+    FASTMLP_ROWS_CASE(1) FASTMLP_ROWS_CASE(2) FASTMLP_ROWS_CASE(3) FASTMLP_ROWS_CASE(4)
+    FASTMLP_ROWS_CASE(5) FASTMLP_ROWS_CASE(6) FASTMLP_ROWS_CASE(7) FASTMLP_ROWS_CASE(8)
+    FASTMLP_ROWS_CASE(9) FASTMLP_ROWS_CASE(10) FASTMLP_ROWS_CASE(11) FASTMLP_ROWS_CASE(12)
+    FASTMLP_ROWS_CASE(13) FASTMLP_ROWS_CASE(14) FASTMLP_ROWS_CASE(15)
+#undef FASTMLP_ROWS_CASE
+    default: return;
+  }
+}
+
+// All k taps: blocks of kRows, the last one taking the rest too (up to 2 * kRows - 1
+// rows: a block of a few rows alone would pay the tile's loop for little work).
 template <int64_t L, typename T>
 void weights_rows(T* out, const T* xp, const int64_t* base, int64_t count, const T* dyp,
                   const int64_t* off, int64_t k) {
   int64_t j = 0;
-  for (; j + kRows <= k; j += kRows)
+  for (; k - j >= 2 * kRows; j += kRows)
     weights_block<kRows, L>(out + j * L, xp, base, count, dyp, off + j);
-  // The last taps in a block of their own size (the rows past k stay zero).
-  T* o = out + j * L;
-  switch (k - j) {
-    case 7: return weights_block<7, L>(o, xp, base, count, dyp, off + j);
-    case 6: return weights_block<6, L>(o, xp, base, count, dyp, off + j);
-    case 5: return weights_block<5, L>(o, xp, base, count, dyp, off + j);
-    case 4: return weights_block<4, L>(o, xp, base, count, dyp, off + j);
-    case 3: return weights_block<3, L>(o, xp, base, count, dyp, off + j);
-    case 2: return weights_block<2, L>(o, xp, base, count, dyp, off + j);
-    case 1: return weights_block<1, L>(o, xp, base, count, dyp, off + j);
-    default: return;
-  }
+  with_rows(k - j, [&](auto rows) {
+    weights_block<decltype(rows)::value, L>(out + j * L, xp, base, count, dyp, off + j);
+  });
 }
 
 // For R output positions r: dcol[r*ldc + j0 .. + V*lanes) = dy[r*filters ..] (filters) @
