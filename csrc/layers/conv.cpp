@@ -157,7 +157,7 @@ class ConvLayer final : public Layer<T> {
     wpad_.reserve(size_t(chunks * d_.k * L));
     bpad_.reserve(size_t(chunks * L));
     wt_.reserve(size_t(conv_padded_columns<T>(d_) * filters_));
-    partial_.reserve(size_t(8 * chunks * conv_padded_taps(d_) * L));
+    partial_.reserve(size_t((8 * conv_padded_taps(d_) + 1) * chunks * L));
   }
   int64_t macs_per_row() const override { return g_.out_positions() * depth() * filters_; }
 

@@ -329,8 +329,19 @@ void backward_weights_impl(T* dw, T* db, const T* xp, const T* dyp, const Direct
   const int64_t blocks =
       worth_parallel(n * P * k * F / 16) ? std::min(n, kMaxBlocks) : 1;
   const int64_t per_block = chunks * kp * L;
-  partial.assign(size_t(blocks * per_block), T(0));
-  parallel_for(blocks, [&](int64_t blk) {
+  // The bias sums (one serial chain per filter over all positions, bound by the adds'
+  // latency) are one more task, the first, run beside the kernel's blocks.
+  partial.assign(size_t(blocks * per_block + chunks * L), T(0));
+  T* sums = partial.data() + blocks * per_block;
+  auto bias_sums = [&] {
+    for (int64_t ch = 0; ch < chunks; ++ch)
+      column_sums<L>(sums + ch * L, dyp + ch * n * P * L, n * P);
+  };
+  const int64_t bias_tasks = db && blocks > 1 ? 1 : 0;
+  if (db && !bias_tasks) bias_sums();
+  parallel_for(blocks + bias_tasks, [&](int64_t task) {
+    if (task < bias_tasks) return bias_sums();
+    const int64_t blk = task - bias_tasks;
     const int64_t first = n * blk / blocks * P, last = n * (blk + 1) / blocks * P;
     int64_t base[kTile];
     PositionWalk at(g, first);
@@ -354,13 +365,7 @@ void backward_weights_impl(T* dw, T* db, const T* xp, const T* dyp, const Direct
       }
     }
   if (!db) return;
-  for (int64_t ch = 0; ch < chunks; ++ch) {
-    const int64_t count = std::min(L, F - ch * L);
-    T s[L];
-    column_sums<L>(s, dyp + ch * n * P * L, n * P);
-    for (int64_t l = 0; l < count; ++l)
-      db[ch * L + l] = accumulate ? db[ch * L + l] + s[l] : s[l];
-  }
+  for (int64_t f = 0; f < F; ++f) db[f] = accumulate ? db[f] + sums[f] : sums[f];
 }
 
 }  // namespace
