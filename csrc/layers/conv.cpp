@@ -138,7 +138,7 @@ class ConvLayer final : public Layer<T> {
     if (reference_) return pre;
     if (!direct_) return pre + 2 * g_.out_positions() * depth();  // cols, dcols
     const int64_t padded = padded_ ? 2 * d_.sample() : 0;          // xpad, dxpad
-    return pre + padded + conv_chunks(d_) * d_.lanes * g_.out_positions();  // dyp
+    return pre + padded + conv_chunks(d_) * conv_split_width<T>(d_) * g_.out_positions();  // dyp
   }
   void reserve(int64_t rows) override {
     if (keep_pre_) pre_.reserve(size_t(checked_mul(rows, g_.out_positions() * filters_)));
@@ -153,11 +153,13 @@ class ConvLayer final : public Layer<T> {
       xpad_.reserve(size_t(checked_mul(rows, d_.sample())));
       dxpad_.reserve(size_t(checked_mul(rows, d_.sample())));
     }
-    dyp_.reserve(size_t(checked_mul(rows, chunks * L * g_.out_positions())));
+    dyp_.reserve(size_t(checked_mul(rows, chunks * conv_split_width<T>(d_) * g_.out_positions())));
     wpad_.reserve(size_t(chunks * d_.k * L));
     bpad_.reserve(size_t(chunks * L));
     wt_.reserve(size_t(conv_padded_columns<T>(d_) * filters_));
-    partial_.reserve(size_t((8 * conv_padded_taps(d_) + 1) * chunks * L));
+    const int64_t by_pairs = int64_t(d_.pair_off.size()) * kPositionLanes<T>;
+    partial_.reserve(size_t(std::max((8 * conv_padded_taps(d_) + 1) * chunks * L,
+                                     (8 + 1) * by_pairs)));
   }
   int64_t macs_per_row() const override { return g_.out_positions() * depth() * filters_; }
 
@@ -256,6 +258,7 @@ class ConvLayer final : public Layer<T> {
       for (int64_t b = 0; b < g_.w.size; ++b)
         for (int64_t k = 0; k < channels_; ++k) d_.off.push_back((a * d_.wp + b) * channels_ + k);
     d_.off.resize(size_t(conv_padded_taps(d_)), 0);
+    conv_plan_pairs(d_);
     padded_ = d_.hp != g_.h.in || d_.wp != g_.w.in;
     direct_ = impl_ == "direct" ||
               (impl_ == "auto" && filters_ <= 2 * kConvLanes<T> && d_.k <= kDirectMaxTaps);
@@ -312,7 +315,7 @@ class ConvLayer final : public Layer<T> {
     const int64_t F = filters_;
     // dy in blocks of kConvLanes filters, zero-padded: (chunks, n*P, lanes).
     // (With one block exactly as wide as the filters, that is dy itself.)
-    T* dyp = chunks == 1 && L == F ? dy : dyp_.data();
+    T* dyp = chunks == 1 && L == F && !conv_by_pairs<T>(d_) ? dy : dyp_.data();
     if (dyp != dy) conv_direct_split_filters(dyp, dy, d_, n * P);
     // The forward pass left the padded input in xpad_ (x itself when unpadded).
     conv_direct_backward_weights(dw, db, padded_ ? xpad_.data() : x, dyp, d_, n, accumulate,

@@ -194,6 +194,50 @@ void weights_rows(T* out, const T* xp, const int64_t* base, int64_t count, const
   });
 }
 
+// By pairs (conv_by_pairs): out (RK, V) += sum over the tile's positions t of the pair
+// of taps at x[base[t] + offs[r]], x[.. + 1] (lanes alternate) times dyp2[t] (each
+// filter's dy twice). Lane 2f + h is tap h of the pair and filter f: the same chain of
+// multiply-adds over the positions as weights_block's, so the same bits.
+template <int RK, typename T>
+FASTMLP_SIMD_CLONES void pairs_block(T* out, const T* xp, const int64_t* base, int64_t count,
+                                     const T* dyp2, const int64_t* offs) {
+  constexpr int64_t V = kPositionLanes<T>, S = V / 2;  // S pairs of values
+  struct alignas(2 * sizeof(T)) Pair { T v[2]; };
+  T acc[RK][V];
+  for (int r = 0; r < RK; ++r)
+    for (int64_t l = 0; l < V; ++l) acc[r][l] = out[r * V + l];
+  for (int64_t t = 0; t < count; ++t) {
+    const T* b = xp + base[t];
+    const T* d = dyp2 + t * V;
+#pragma GCC unroll 16
+    for (int r = 0; r < RK; ++r) {
+      Pair pair;
+      std::memcpy(&pair, b + offs[r], sizeof pair);
+      Pair rep[S];
+      for (int64_t l = 0; l < S; ++l) rep[l] = pair;
+      T xv[V];
+      std::memcpy(xv, rep, sizeof xv);
+#pragma omp simd
+      for (int64_t l = 0; l < V; ++l) acc[r][l] += xv[l] * d[l];
+    }
+  }
+  for (int r = 0; r < RK; ++r)
+    for (int64_t l = 0; l < V; ++l) out[r * V + l] = acc[r][l];
+}
+
+// All pairs of the window: blocks of kRows, the last one taking the rest too.
+template <typename T>
+void pairs_rows(T* out, const T* xp, const int64_t* base, int64_t count, const T* dyp2,
+                const int64_t* offs, int64_t pairs) {
+  constexpr int64_t V = kPositionLanes<T>;
+  int64_t j = 0;
+  for (; pairs - j >= 2 * kRows; j += kRows)
+    pairs_block<kRows>(out + j * V, xp, base, count, dyp2, offs + j);
+  with_rows(pairs - j, [&](auto rows) {
+    pairs_block<decltype(rows)::value>(out + j * V, xp, base, count, dyp2, offs + j);
+  });
+}
+
 // For R output positions r: dcol[r*ldc + j0 .. + V*lanes) = dy[r*filters ..] (filters) @
 // wt[:, j0 ..] (rows of kp columns), in registers. R positions at once share the loads of
 // wt and give the FMAs R*V independent chains (one position's V would wait on latency).
@@ -267,6 +311,14 @@ FASTMLP_SIMD_CLONES void split_block(T* dyp, const T* dy, int64_t rows, int64_t 
   for (int64_t r = 0; r < rows; ++r)
 #pragma omp simd
     for (int64_t l = 0; l < L; ++l) dyp[r * L + l] = l < count ? dy[r * filters + l] : T(0);
+}
+
+// dyp2 (rows, V) = dy (rows, filters) with each filter's value twice, zero-padded.
+template <int64_t V, typename T>
+FASTMLP_SIMD_CLONES void split_twice(T* dyp2, const T* dy, int64_t rows, int64_t filters) {
+  for (int64_t r = 0; r < rows; ++r)
+#pragma omp simd
+    for (int64_t l = 0; l < V; ++l) dyp2[r * V + l] = l / 2 < filters ? dy[r * filters + l / 2] : T(0);
 }
 
 constexpr int64_t kTile = 64;        // positions per tile of the kernel gradient
@@ -368,6 +420,50 @@ void backward_weights_impl(T* dw, T* db, const T* xp, const T* dyp, const Direct
   for (int64_t f = 0; f < F; ++f) db[f] = accumulate ? db[f] + sums[f] : sums[f];
 }
 
+// The kernel gradient by pairs of taps: as backward_weights_impl with one block of
+// filters, rows of pairs in place of taps; dyp2 (n*positions, 2 * lanes).
+template <typename T>
+void backward_weights_pairs(T* dw, T* db, const T* xp, const T* dyp2, const DirectConv& g,
+                            int64_t n, bool accumulate, std::vector<T>& partial) {
+  constexpr int64_t V = kPositionLanes<T>;
+  const int64_t F = g.filters, P = g.positions(), k = g.k;
+  const int64_t pairs = int64_t(g.pair_off.size()), per_row = (g.kw + 1) / 2;
+  const int64_t blocks = worth_parallel(n * P * k * F / 16) ? std::min(n, kMaxBlocks) : 1;
+  const int64_t per_block = pairs * V;
+  partial.assign(size_t(blocks * per_block + V), T(0));
+  T* sums = partial.data() + blocks * per_block;
+  auto bias_sums = [&] { column_sums<V>(sums, dyp2, n * P); };
+  const int64_t bias_tasks = db && blocks > 1 ? 1 : 0;
+  if (db && !bias_tasks) bias_sums();
+  parallel_for(blocks + bias_tasks, [&](int64_t task) {
+    if (task < bias_tasks) return bias_sums();
+    const int64_t blk = task - bias_tasks;
+    const int64_t first = n * blk / blocks * P, last = n * (blk + 1) / blocks * P;
+    int64_t base[kTile];
+    PositionWalk at(g, first);
+    for (int64_t t0 = first; t0 < last; t0 += kTile) {
+      const int64_t count = std::min(kTile, last - t0);
+      for (int64_t t = 0; t < count; ++t, at.next()) base[t] = at.base();
+      pairs_rows(partial.data() + blk * per_block, xp, base, count, dyp2 + t0 * V,
+                 g.pair_off.data(), pairs);
+    }
+  });
+  for (int64_t a = 0; a < g.kh; ++a)
+    for (int64_t b = 0; b < g.kw; ++b) {
+      const int64_t m = a * per_row + b / 2;                 // the pair holding tap (a, b)
+      const int64_t h = b - std::min(b / 2 * 2, g.kw - 2);  // and which of its two
+      T* out = dw + (a * g.kw + b) * F;
+      for (int64_t f = 0; f < F; ++f) {
+        const int64_t at = m * V + 2 * f + h;
+        T s = partial[size_t(at)];
+        for (int64_t blk = 1; blk < blocks; ++blk) s += partial[size_t(blk * per_block + at)];
+        out[f] = accumulate ? out[f] + s : s;
+      }
+    }
+  if (!db) return;
+  for (int64_t f = 0; f < F; ++f) db[f] = accumulate ? db[f] + sums[2 * f] : sums[2 * f];
+}
+
 }  // namespace
 
 template <typename T>
@@ -393,6 +489,7 @@ void conv_direct_forward(T* y, const T* xp, const T* wpad, const T* bpad, bool r
 template <typename T>
 void conv_direct_backward_weights(T* dw, T* db, const T* xp, const T* dyp, const DirectConv& g,
                                   int64_t n, bool accumulate, std::vector<T>& partial) {
+  if (conv_by_pairs<T>(g)) return backward_weights_pairs(dw, db, xp, dyp, g, n, accumulate, partial);
   with_lanes<T>(g, [&](auto lanes) {
     backward_weights_impl<decltype(lanes)::value>(dw, db, xp, dyp, g, n, accumulate, partial);
   });
@@ -429,8 +526,21 @@ void conv_direct_backward_input(T* dxp, const T* dy, const T* wt, const DirectCo
   });
 }
 
+void conv_plan_pairs(DirectConv& g) {
+  g.pair_off.clear();
+  if (g.c != 1 || g.kw < 2) return;
+  for (int64_t a = 0; a < g.kh; ++a)
+    for (int64_t b = 0; b < g.kw; b += 2) g.pair_off.push_back(a * g.wp + std::min(b, g.kw - 2));
+}
+
 template <typename T>
 void conv_direct_split_filters(T* dyp, const T* dy, const DirectConv& g, int64_t rows) {
+  if (conv_by_pairs<T>(g)) {
+    constexpr int64_t V = kPositionLanes<T>;
+    return parallel_rows(rows, V, [&](int64_t r0, int64_t r1) {
+      split_twice<V>(dyp + r0 * V, dy + r0 * g.filters, r1 - r0, g.filters);
+    });
+  }
   with_lanes<T>(g, [&](auto lanes) {
     constexpr int64_t L = decltype(lanes)::value;
     const int64_t F = g.filters;

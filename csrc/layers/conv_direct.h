@@ -25,6 +25,9 @@ struct DirectConv {
   int64_t k = 0, filters = 0;
   int64_t lanes = 0;  // of a filter block: conv_lanes<T>(filters)
   std::vector<int64_t> off;
+  // The kernel gradient by pairs of taps (conv_by_pairs): offsets of the first of two
+  // adjacent taps of a window row, (0, 1), (2, 3), ..., the last pair (kw-2, kw-1).
+  std::vector<int64_t> pair_off;
   int64_t sample() const { return hp * wp * c; }
   int64_t positions() const { return oh * ow; }
 };
@@ -76,8 +79,28 @@ template <typename T>
 void conv_direct_forward(T* y, const T* xp, const T* wpad, const T* bpad, bool relu,
                          const DirectConv& g, int64_t n);
 
+// Whether the kernel gradient runs by pairs of taps: one input channel (two taps of a
+// window row are adjacent: one 8-byte broadcast fills a vector with both, each beside a
+// copy of every filter's dy) and at most a quarter of kConvLanes filters (a vector holds
+// them twice). The other kernel, with one channel and few filters, spends a broadcast
+// per multiply-add on lanes mostly empty.
+template <typename T>
+bool conv_by_pairs(const DirectConv& g) {
+  return g.c == 1 && g.kw >= 2 && g.filters <= kConvLanes<T> / 4;
+}
+
+// Fills g.pair_off from the geometry.
+void conv_plan_pairs(DirectConv& g);
+
+// Values per row of the split dy (dyp): 2 x lanes by pairs (each filter twice), else lanes.
+template <typename T>
+int64_t conv_split_width(const DirectConv& g) {
+  return conv_by_pairs<T>(g) ? 2 * g.lanes : g.lanes;
+}
+
 // dyp (chunks, rows, lanes) = dy (rows, filters) split into blocks of g.lanes filters,
-// zero-padded: the layout conv_direct_backward_weights reads.
+// zero-padded: the layout conv_direct_backward_weights reads; by pairs (rows, 2 * lanes),
+// each filter's value twice in a row.
 template <typename T>
 void conv_direct_split_filters(T* dyp, const T* dy, const DirectConv& g, int64_t rows);
 
