@@ -274,18 +274,20 @@ class ConvLayer final : public Layer<T> {
     T* xp = xpad_.data();
     const int64_t c = channels_, wp = d_.wp, row = g_.w.in * c;
     const int64_t left = g_.w.pad * c, right = (wp - g_.w.pad - g_.w.in) * c;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t r = 0; r < d_.hp; ++r) {
-        T* dst = xp + (i * d_.hp + r) * wp * c;
-        const int64_t src = r - g_.h.pad;
-        if (src < 0 || src >= g_.h.in) {
-          std::fill(dst, dst + wp * c, T(0));
-          continue;
+    parallel_rows(n, d_.sample(), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t r = 0; r < d_.hp; ++r) {
+          T* dst = xp + (i * d_.hp + r) * wp * c;
+          const int64_t src = r - g_.h.pad;
+          if (src < 0 || src >= g_.h.in) {
+            std::fill(dst, dst + wp * c, T(0));
+            continue;
+          }
+          std::fill(dst, dst + left, T(0));
+          std::memcpy(dst + left, x + (i * g_.h.in + src) * row, sizeof(T) * size_t(row));
+          std::fill(dst + left + row, dst + left + row + right, T(0));
         }
-        std::fill(dst, dst + left, T(0));
-        std::memcpy(dst + left, x + (i * g_.h.in + src) * row, sizeof(T) * size_t(row));
-        std::fill(dst + left + row, dst + left + row + right, T(0));
-      }
+    });
     return xp;
   }
 
@@ -329,11 +331,14 @@ class ConvLayer final : public Layer<T> {
     if (!padded_) return conv_direct_backward_input(dx, dy, wt, d_, n);
     conv_direct_backward_input(dxpad_.data(), dy, wt, d_, n);
     const int64_t row = g_.w.in * channels_;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t r = 0; r < g_.h.in; ++r)
-        std::memcpy(dx + (i * g_.h.in + r) * row,
-                    dxpad_.data() + i * d_.sample() + ((r + g_.h.pad) * d_.wp + g_.w.pad) * channels_,
-                    sizeof(T) * size_t(row));
+    parallel_rows(n, d_.sample(), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t r = 0; r < g_.h.in; ++r)
+          std::memcpy(dx + (i * g_.h.in + r) * row,
+                      dxpad_.data() + i * d_.sample() +
+                          ((r + g_.h.pad) * d_.wp + g_.w.pad) * channels_,
+                      sizeof(T) * size_t(row));
+    });
   }
 
   // The oracle: z (n, oh, ow, F) = conv(x) + bias, by the definition.
