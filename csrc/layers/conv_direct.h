@@ -3,7 +3,11 @@
 // they read the (zero-padded) input in place through a table of tap offsets and keep a
 // block of outputs in registers (the compiler vectorizes the fixed-width lanes; built for
 // AVX-512, AVX2 and baseline x86-64, chosen at load time). Channels last throughout.
-// Tested against the naive loops (impl="reference") in tests/test_layers_conv.py.
+// With one input channel and few filters (LeNet's first layer) the vectors run along
+// output positions forward and along pairs of taps for the kernel gradient; every value
+// is still the same chain of multiply-adds, so every path gives the same bits.
+// Tested against the naive loops (impl="reference") in tests/test_layers_conv.py, and the
+// one-channel paths bit for bit against the filter-block kernels.
 #pragma once
 #include <cstdint>
 #include <vector>
