@@ -1,7 +1,8 @@
 // Direct convolution kernels (see conv_direct.h). The register blocks are fixed-size arrays
 // the compiler keeps in vector registers: R output positions x kConvLanes filters forward,
 // RK taps x kConvLanes filters for the kernel gradient; with one input channel, R rows x
-// 16 positions x NF filters forward and RK pairs of taps x 8 filters x 2 for the gradient.
+// a vector of positions x NF filters forward, RK vectors of (filter, tap of a pair) for
+// the gradient.
 #include "layers/conv_direct.h"
 
 #include <algorithm>
