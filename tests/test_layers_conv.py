@@ -187,6 +187,71 @@ def test_direct_conv_fused_bias_relu_matches_the_reference(dtype, filters, use_b
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
+BY_POSITIONS = [  # (h, w, filters, kernel, strides, padding): one input channel, stride 1
+    # along the width, at most 8 filters (conv_direct.h's conv_by_positions)
+    (5, 1, 6, 3, 1, "same"), (3, 7, 1, (2, 3), (2, 1), "valid"), (6, 33, 8, 5, 1, "same"),
+    (28, 28, 6, 5, 1, 2), (4, 17, 3, (1, 4), (3, 1), "valid"),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 5])
+@pytest.mark.parametrize("h,w,filters,kernel,strides,padding", BY_POSITIONS)
+def test_direct_conv_by_positions_matches_the_filter_blocks_bit_for_bit(
+        dtype, n, h, w, filters, kernel, strides, padding):
+    # With one channel and few filters the forward pass vectorizes over output positions
+    # and the kernel gradient over pairs of taps; 9 filters take the filter-block kernels.
+    # Each output and each gradient value is the same chain of multiply-adds in both, so
+    # the first filters of a 9-filter layer holding the same weights give the same bits;
+    # both match the reference.
+    rng = np.random.default_rng(5)
+    shape = (h, w, 1)
+    few, many, ref = (
+        network([conv_spec(2, f, kernel, strides, padding, activation="relu", impl=impl)],
+                shape, output="identity", loss="squared_error", dtype=dtype)
+        for f, impl in ((filters, "direct"), (9, "direct"), (filters, "reference")))
+    p = random_params(few, rng).astype(dtype)
+    taps = int(np.prod(kernel if isinstance(kernel, tuple) else (kernel, kernel)))
+    w_many = rng.normal(size=(taps, 9)).astype(dtype)
+    w_many[:, :filters] = p[: taps * filters].reshape(taps, filters)
+    b_many = np.zeros(9, dtype)
+    b_many[:filters] = p[taps * filters :]
+    p_many = np.concatenate([w_many.ravel(), b_many])
+    x = rng.normal(size=(n, h * w)).astype(dtype)
+    y = few.forward(p, x)
+    y_many = many.forward(p_many, x).reshape(n, -1, 9)[:, :, :filters].reshape(n, -1)
+    np.testing.assert_array_equal(y, y_many)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(y, ref.forward(p, x), rtol=tol, atol=tol)
+    g = rng.normal(size=y.shape).astype(dtype)
+    g_many = np.zeros((n, y.shape[1] // filters, 9), dtype)
+    g_many[:, :, :filters] = g.reshape(n, -1, filters)
+    grad, grad_many = np.empty(few.n_params, dtype), np.empty(many.n_params, dtype)
+    few.backward(p, grad, g)
+    many.backward(p_many, grad_many, g_many.reshape(n, -1))
+    np.testing.assert_array_equal(grad[: taps * filters].reshape(taps, filters),
+                                  grad_many[: taps * 9].reshape(taps, 9)[:, :filters])
+    np.testing.assert_array_equal(grad[taps * filters :], grad_many[taps * 9 :][:filters])
+    grads = []
+    for net in (few, ref):
+        net.forward(p, x)
+        grad = np.empty(net.n_params, dtype)
+        grads.append((grad, net.backward(p, grad, g, input_grad=True)))
+    # float32 gradients sum up to n * h * w products per value
+    tol = 1e-12 if dtype == np.float64 else 1e-5 * np.sqrt(n * h * w)
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("h,w,filters,kernel,strides,padding",
+                         BY_POSITIONS[:2] + BY_POSITIONS[4:])  # float64 pairs: <= 4 filters
+def test_direct_conv_by_positions_gradients(h, w, filters, kernel, strides, padding):
+    layers = [conv_spec(2, filters, kernel, strides, padding, activation="relu",
+                        impl="direct"), Flatten(), Dense(2)]
+    check_parameter_gradient(layers, (h, w, 1), n=3, scale=0.2)
+    check_input_gradient(layers, (h, w, 1), n=2, scale=0.2)
+
+
 def test_conv_without_bias_and_float32():
     layers = [conv_spec(1, 3, 3, use_bias=False)]
     net = check_parameter_gradient(layers, (6, 2))[0]

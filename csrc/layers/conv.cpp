@@ -138,7 +138,7 @@ class ConvLayer final : public Layer<T> {
     if (reference_) return pre;
     if (!direct_) return pre + 2 * g_.out_positions() * depth();  // cols, dcols
     const int64_t padded = padded_ ? 2 * d_.sample() : 0;          // xpad, dxpad
-    return pre + padded + conv_chunks(d_) * d_.lanes * g_.out_positions();  // dyp
+    return pre + padded + conv_chunks(d_) * conv_split_width<T>(d_) * g_.out_positions();  // dyp
   }
   void reserve(int64_t rows) override {
     if (keep_pre_) pre_.reserve(size_t(checked_mul(rows, g_.out_positions() * filters_)));
@@ -153,11 +153,13 @@ class ConvLayer final : public Layer<T> {
       xpad_.reserve(size_t(checked_mul(rows, d_.sample())));
       dxpad_.reserve(size_t(checked_mul(rows, d_.sample())));
     }
-    dyp_.reserve(size_t(checked_mul(rows, chunks * L * g_.out_positions())));
+    dyp_.reserve(size_t(checked_mul(rows, chunks * conv_split_width<T>(d_) * g_.out_positions())));
     wpad_.reserve(size_t(chunks * d_.k * L));
     bpad_.reserve(size_t(chunks * L));
     wt_.reserve(size_t(conv_padded_columns<T>(d_) * filters_));
-    partial_.reserve(size_t(8 * chunks * conv_padded_taps(d_) * L));
+    const int64_t by_pairs = int64_t(d_.pair_off.size()) * kPositionLanes<T>;
+    partial_.reserve(size_t(std::max((8 * conv_padded_taps(d_) + 1) * chunks * L,
+                                     (8 + 1) * by_pairs)));
   }
   int64_t macs_per_row() const override { return g_.out_positions() * depth() * filters_; }
 
@@ -256,6 +258,7 @@ class ConvLayer final : public Layer<T> {
       for (int64_t b = 0; b < g_.w.size; ++b)
         for (int64_t k = 0; k < channels_; ++k) d_.off.push_back((a * d_.wp + b) * channels_ + k);
     d_.off.resize(size_t(conv_padded_taps(d_)), 0);
+    conv_plan_pairs(d_);
     padded_ = d_.hp != g_.h.in || d_.wp != g_.w.in;
     direct_ = impl_ == "direct" ||
               (impl_ == "auto" && filters_ <= 2 * kConvLanes<T> && d_.k <= kDirectMaxTaps);
@@ -271,18 +274,20 @@ class ConvLayer final : public Layer<T> {
     T* xp = xpad_.data();
     const int64_t c = channels_, wp = d_.wp, row = g_.w.in * c;
     const int64_t left = g_.w.pad * c, right = (wp - g_.w.pad - g_.w.in) * c;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t r = 0; r < d_.hp; ++r) {
-        T* dst = xp + (i * d_.hp + r) * wp * c;
-        const int64_t src = r - g_.h.pad;
-        if (src < 0 || src >= g_.h.in) {
-          std::fill(dst, dst + wp * c, T(0));
-          continue;
+    parallel_rows(n, d_.sample(), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t r = 0; r < d_.hp; ++r) {
+          T* dst = xp + (i * d_.hp + r) * wp * c;
+          const int64_t src = r - g_.h.pad;
+          if (src < 0 || src >= g_.h.in) {
+            std::fill(dst, dst + wp * c, T(0));
+            continue;
+          }
+          std::fill(dst, dst + left, T(0));
+          std::memcpy(dst + left, x + (i * g_.h.in + src) * row, sizeof(T) * size_t(row));
+          std::fill(dst + left + row, dst + left + row + right, T(0));
         }
-        std::fill(dst, dst + left, T(0));
-        std::memcpy(dst + left, x + (i * g_.h.in + src) * row, sizeof(T) * size_t(row));
-        std::fill(dst + left + row, dst + left + row + right, T(0));
-      }
+    });
     return xp;
   }
 
@@ -312,17 +317,8 @@ class ConvLayer final : public Layer<T> {
     const int64_t F = filters_;
     // dy in blocks of kConvLanes filters, zero-padded: (chunks, n*P, lanes).
     // (With one block exactly as wide as the filters, that is dy itself.)
-    T* dyp = chunks == 1 && L == F ? dy : dyp_.data();
-    for (int64_t ch = 0; ch < chunks && dyp != dy; ++ch) {
-      const int64_t count = std::min(L, F - ch * L);
-      T* out = dyp + ch * n * P * L;
-      for (int64_t pos = 0; pos < n * P; ++pos) {
-        T* o = out + pos * L;
-        const T* src = dy + pos * F + ch * L;
-        for (int64_t l = 0; l < count; ++l) o[l] = src[l];
-        for (int64_t l = count; l < L; ++l) o[l] = T(0);
-      }
-    }
+    T* dyp = chunks == 1 && L == F && !conv_by_pairs<T>(d_) ? dy : dyp_.data();
+    if (dyp != dy) conv_direct_split_filters(dyp, dy, d_, n * P);
     // The forward pass left the padded input in xpad_ (x itself when unpadded).
     conv_direct_backward_weights(dw, db, padded_ ? xpad_.data() : x, dyp, d_, n, accumulate,
                                  partial_);
@@ -335,11 +331,14 @@ class ConvLayer final : public Layer<T> {
     if (!padded_) return conv_direct_backward_input(dx, dy, wt, d_, n);
     conv_direct_backward_input(dxpad_.data(), dy, wt, d_, n);
     const int64_t row = g_.w.in * channels_;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t r = 0; r < g_.h.in; ++r)
-        std::memcpy(dx + (i * g_.h.in + r) * row,
-                    dxpad_.data() + i * d_.sample() + ((r + g_.h.pad) * d_.wp + g_.w.pad) * channels_,
-                    sizeof(T) * size_t(row));
+    parallel_rows(n, d_.sample(), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t r = 0; r < g_.h.in; ++r)
+          std::memcpy(dx + (i * g_.h.in + r) * row,
+                      dxpad_.data() + i * d_.sample() +
+                          ((r + g_.h.pad) * d_.wp + g_.w.pad) * channels_,
+                      sizeof(T) * size_t(row));
+    });
   }
 
   // The oracle: z (n, oh, ow, F) = conv(x) + bias, by the definition.
