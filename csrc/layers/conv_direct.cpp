@@ -373,6 +373,31 @@ void forward_impl(T* y, const T* xp, const T* wpad, const T* bpad, bool relu,
   });
 }
 
+// The kernel gradient's loop: `blocks` blocks of samples by size alone (never by thread
+// count), each walking its positions in order, kTile at a time: rows(blk, t0, base, count)
+// with the tile's first position t0 and each position's input offset. The bias sums (one
+// serial chain per filter over all positions, bound by the adds' latency) run as one more
+// task, the first, beside the blocks (with_bias; alone when there is one block).
+template <typename BiasFn, typename RowsFn>
+void over_position_blocks(const DirectConv& g, int64_t n, int64_t blocks, bool with_bias,
+                          BiasFn&& bias_sums, RowsFn&& rows) {
+  const int64_t P = g.positions();
+  const int64_t bias_tasks = with_bias && blocks > 1 ? 1 : 0;
+  if (with_bias && !bias_tasks) bias_sums();
+  parallel_for(blocks + bias_tasks, [&](int64_t task) {
+    if (task < bias_tasks) return bias_sums();
+    const int64_t blk = task - bias_tasks;
+    const int64_t first = n * blk / blocks * P, last = n * (blk + 1) / blocks * P;
+    int64_t base[kTile];
+    PositionWalk at(g, first);
+    for (int64_t t0 = first; t0 < last; t0 += kTile) {
+      const int64_t count = std::min(kTile, last - t0);
+      for (int64_t t = 0; t < count; ++t, at.next()) base[t] = at.base();
+      rows(blk, t0, base, count);
+    }
+  });
+}
+
 template <int64_t L, typename T>
 void backward_weights_impl(T* dw, T* db, const T* xp, const T* dyp, const DirectConv& g,
                            int64_t n, bool accumulate, std::vector<T>& partial) {
@@ -383,30 +408,19 @@ void backward_weights_impl(T* dw, T* db, const T* xp, const T* dyp, const Direct
   const int64_t blocks =
       worth_parallel(n * P * k * F / 16) ? std::min(n, kMaxBlocks) : 1;
   const int64_t per_block = chunks * kp * L;
-  // The bias sums (one serial chain per filter over all positions, bound by the adds'
-  // latency) are one more task, the first, run beside the kernel's blocks.
   partial.assign(size_t(blocks * per_block + chunks * L), T(0));
   T* sums = partial.data() + blocks * per_block;
   auto bias_sums = [&] {
     for (int64_t ch = 0; ch < chunks; ++ch)
       column_sums<L>(sums + ch * L, dyp + ch * n * P * L, n * P);
   };
-  const int64_t bias_tasks = db && blocks > 1 ? 1 : 0;
-  if (db && !bias_tasks) bias_sums();
-  parallel_for(blocks + bias_tasks, [&](int64_t task) {
-    if (task < bias_tasks) return bias_sums();
-    const int64_t blk = task - bias_tasks;
-    const int64_t first = n * blk / blocks * P, last = n * (blk + 1) / blocks * P;
-    int64_t base[kTile];
-    PositionWalk at(g, first);
-    for (int64_t t0 = first; t0 < last; t0 += kTile) {
-      const int64_t count = std::min(kTile, last - t0);
-      for (int64_t t = 0; t < count; ++t, at.next()) base[t] = at.base();
-      for (int64_t ch = 0; ch < chunks; ++ch)
-        weights_rows<L>(partial.data() + blk * per_block + ch * kp * L, xp, base, count,
-                        dyp + (ch * n * P + t0) * L, g.off.data(), k);
-    }
-  });
+  over_position_blocks(g, n, blocks, db != nullptr, bias_sums,
+                       [&](int64_t blk, int64_t t0, const int64_t* base, int64_t count) {
+                         for (int64_t ch = 0; ch < chunks; ++ch)
+                           weights_rows<L>(partial.data() + blk * per_block + ch * kp * L, xp,
+                                           base, count, dyp + (ch * n * P + t0) * L,
+                                           g.off.data(), k);
+                       });
   for (int64_t ch = 0; ch < chunks; ++ch)
     for (int64_t j = 0; j < k; ++j) {
       const int64_t count = std::min(L, F - ch * L);
@@ -435,21 +449,11 @@ void backward_weights_pairs(T* dw, T* db, const T* xp, const T* dyp2, const Dire
   partial.assign(size_t(blocks * per_block + V), T(0));
   T* sums = partial.data() + blocks * per_block;
   auto bias_sums = [&] { column_sums<V>(sums, dyp2, n * P); };
-  const int64_t bias_tasks = db && blocks > 1 ? 1 : 0;
-  if (db && !bias_tasks) bias_sums();
-  parallel_for(blocks + bias_tasks, [&](int64_t task) {
-    if (task < bias_tasks) return bias_sums();
-    const int64_t blk = task - bias_tasks;
-    const int64_t first = n * blk / blocks * P, last = n * (blk + 1) / blocks * P;
-    int64_t base[kTile];
-    PositionWalk at(g, first);
-    for (int64_t t0 = first; t0 < last; t0 += kTile) {
-      const int64_t count = std::min(kTile, last - t0);
-      for (int64_t t = 0; t < count; ++t, at.next()) base[t] = at.base();
-      pairs_rows(partial.data() + blk * per_block, xp, base, count, dyp2 + t0 * V,
-                 g.pair_off.data(), pairs);
-    }
-  });
+  over_position_blocks(g, n, blocks, db != nullptr, bias_sums,
+                       [&](int64_t blk, int64_t t0, const int64_t* base, int64_t count) {
+                         pairs_rows(partial.data() + blk * per_block, xp, base, count,
+                                    dyp2 + t0 * V, g.pair_off.data(), pairs);
+                       });
   for (int64_t a = 0; a < g.kh; ++a)
     for (int64_t b = 0; b < g.kw; ++b) {
       const int64_t m = a * per_row + b / 2;                 // the pair holding tap (a, b)
