@@ -23,6 +23,17 @@ constexpr uint64_t kLatentNoise = 0, kDiscriminatorMasks = 1, kGeneratorMasks = 
 inline double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
+// A training pass of one network: dropout masks from the seed's stream for `purpose`, at
+// rows first..; update_state: whether batch statistics move the moving averages.
+Context training_pass(uint64_t seed, uint64_t purpose, int64_t first, bool update_state = false) {
+  Context ctx;
+  ctx.training = true;
+  ctx.update_state = update_state;
+  ctx.seed = noise_stream(seed, purpose);
+  ctx.first = first;
+  return ctx;
+}
+
 template <typename T>
 std::unique_ptr<Sequential<T>> build(const char* which, std::vector<LayerSpec> specs,
                                      int64_t inputs, int64_t rows, Precision precision) {
@@ -156,11 +167,7 @@ void Gan<T>::generate(const T* g, const T* onehot, const int64_t* rows, int64_t 
       std::memcpy(g_in_buf_.data() + i * g_in_ + latent_, onehot + r * classes_,
                   sizeof(T) * size_t(classes_));
     }
-    Context ctx;
-    ctx.training = true;
-    ctx.update_state = update_state;
-    ctx.seed = noise_stream(seed, kGeneratorMasks);
-    ctx.first = first + i0;
+    const Context ctx = training_pass(seed, kGeneratorMasks, first + i0, update_state);
     Sequential<T>& net = g_net(s);
     const T* fake = net.forward(g, const_cast<T*>(g) + net.n_params(), z, len, ctx);
     // The fake rows follow the m real ones, each with the label it was generated for.
@@ -183,11 +190,7 @@ double Gan<T>::discriminator_pass(const T* d, T* grad, const T** more, int64_t m
                                   uint64_t seed, bool update_state, int64_t d_first) {
   const int64_t half = m / pack_, width = pack_ * d_width_;
   auto slice = [&](int s, T* g, int64_t lo, int64_t len, double*) {
-    Context ctx;
-    ctx.training = true;
-    ctx.update_state = update_state;
-    ctx.seed = noise_stream(seed, kDiscriminatorMasks);
-    ctx.first = d_first + lo;
+    const Context ctx = training_pass(seed, kDiscriminatorMasks, d_first + lo, update_state);
     Sequential<T>& net = d_net(s);
     T* state = const_cast<T*>(d) + net.n_params();
     const T* logit = net.forward(d, state, d_in_.data() + lo * width, len, ctx);
@@ -216,10 +219,8 @@ double Gan<T>::generator_pass(const T* g, const T* d, T* grad, const T** more, i
   const int64_t n = m / pack_, width = pack_ * d_width_;
   // Slice s of the n fake rows of D is fake_slice(s): the samples it generated.
   auto slice = [&](int s, T* gs, int64_t lo, int64_t len, double*) {
-    Context ctx;
-    ctx.training = true;
-    ctx.seed = noise_stream(seed, kDiscriminatorMasks);
-    ctx.first = d_first + n + lo;  // the fake half's rows of the discriminator pass
+    // The fake half's rows of the discriminator pass: the same masks.
+    Context ctx = training_pass(seed, kDiscriminatorMasks, d_first + n + lo);
     Sequential<T>& dn = d_net(s);
     const T* logit = dn.forward(d, const_cast<T*>(d) + dn.n_params(),
                                 d_in_.data() + (n + lo) * width, len, ctx);
@@ -240,9 +241,7 @@ double Gan<T>::generator_pass(const T* g, const T* d, T* grad, const T** more, i
     T* dout = g_dout_.data() + lo * pack_ * features_;
     for (int64_t i = 0; i < samples; ++i)
       std::memcpy(dout + i * features_, dx + i * d_width_, sizeof(T) * size_t(features_));
-    Context gctx;
-    gctx.training = true;
-    gctx.seed = noise_stream(seed, kGeneratorMasks);
+    const Context gctx = training_pass(seed, kGeneratorMasks, 0);
     g_net(s).backward(g, gs, nullptr, dout, samples, gctx);
     return loss;
   };
