@@ -25,6 +25,7 @@ from fastmlp.layers import (
     Embedding,
     Flatten,
     GlobalAveragePooling1D,
+    LastStep,
     LayerNormalization,
     MultiHeadAttention,
     PositionEmbedding,
@@ -313,6 +314,57 @@ def test_transformer_encoder_gradients(norm_first, activation, causal, dropout):
     check_input_gradient([layer], (6, 4), n=2, training=bool(dropout), atol=atol)
 
 
+def _last_step_pair(make, steps):
+    """The same stack read out by LastStep (the layer then computes its last step alone)
+    and by Cropping1D + Flatten (every step computed): one function, one parameter layout."""
+    kw = dict(output="identity", loss="squared_error")
+    return (network([Dense(4), make(), LastStep(), Dense(2)], (steps, 3), **kw),
+            network([Dense(4), make(), Cropping1D((steps - 1, 0)), Flatten(), Dense(2)],
+                    (steps, 3), **kw))
+
+
+LAST_STEP_CASES = [  # the layer, whether it drops
+    *[(lambda rate=rate, nf=nf, a=a, c=c: TransformerEncoder(
+        2, 3, 5, dropout=rate, norm_first=nf, activation=a, causal=c), rate > 0)
+      for rate in (0.0, 0.3) for nf, a, c in TRANSFORMER_CASES],
+    (lambda: mha_spec(2, 3), False), (lambda: mha_spec(2, 3, causal=True, value_dim=2), False),
+    (lambda: mha_spec(2, 3, dropout=0.4), True),
+]
+
+
+@pytest.mark.parametrize("make,drops", LAST_STEP_CASES)
+@pytest.mark.parametrize("steps", [1, 6, 17])
+def test_a_layer_read_by_last_step_gives_the_same_function_and_gradients(make, drops, steps):
+    last, every = _last_step_pair(make, steps)
+    macs = [net.layout()[1]["macs_per_row"] for net in (last, every)]
+    assert macs[0] < macs[1] or steps == 1
+    rng = np.random.default_rng(steps)
+    params = random_params(last, rng)
+    x = rng.normal(size=(5, steps * 3))
+    Y = rng.normal(size=(5, 2))
+    seed = 5 if drops else None
+    np.testing.assert_allclose(last.forward(params, x, training=drops, seed=5),
+                               every.forward(params, x, training=drops, seed=5), rtol=1e-12,
+                               atol=1e-13)
+    grads = []
+    for net in (last, every):
+        grad = np.empty(net.n_params)
+        loss = net.loss_grad(params, grad, x, Y, None, 0.3, training=drops, dropout_seed=seed)
+        grads.append((loss, grad))
+    np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-12)
+    np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_a_block_read_by_last_step_passes_finite_differences(norm_first):
+    layer = TransformerEncoder(2, 3, 5, dropout=0.3, norm_first=norm_first, causal=True)
+    check_parameter_gradient([Dense(4), layer, LastStep(), Dense(2)], (6, 3), n=3,
+                             dropout_seed=5, scale=0.4, atol=1e-6)
+    check_input_gradient([TransformerEncoder(2, 3, 5, norm_first=norm_first), LastStep()],
+                         (6, 4), n=2, atol=1e-6)
+    check_input_gradient([mha_spec(2, 3, value_dim=2), LastStep()], (6, 4), n=2)
+
+
 def test_transformer_dropout_masks_depend_on_the_seed_only():
     layers = [TransformerEncoder(2, 3, 5, dropout=0.5), Flatten(), Dense(2)]
     net = network(layers, (6, 4), output="identity", loss="squared_error", chunk_rows=8)
@@ -354,22 +406,23 @@ def _tokens(n=96, steps=8, seed=0):
     return X, values[np.arange(n), p]
 
 
-def _transformer(dropout=0.0, causal=False, **kwargs):
+def _transformer(dropout=0.0, causal=False, last_step=False, **kwargs):
     layers = [Embedding(12, 8), PositionEmbedding(8),
               TransformerEncoder(2, 4, 16, dropout=dropout, causal=causal),
               TransformerEncoder(2, 4, 16, dropout=dropout, norm_first=False),
-              Cropping1D((7, 0)), Flatten()]
+              *([LastStep()] if last_step else [Cropping1D((7, 0)), Flatten()])]
     return NeuralNetClassifier(layers, solver="adamw", learning_rate="cosine", warmup_iters=1,
                                batch_size=32, max_iter=3, random_state=0, **kwargs)
 
 
-@pytest.mark.parametrize("dropout,causal", [(0.0, False), (0.2, True)])
-def test_fit_is_bitwise_the_same_on_one_and_two_threads(dropout, causal):
+@pytest.mark.parametrize("dropout,causal,last_step",
+                         [(0.0, False, False), (0.2, True, False), (0.2, True, True)])
+def test_fit_is_bitwise_the_same_on_one_and_two_threads(dropout, causal, last_step):
     X, y = _tokens()
     fits = []
     for threads in (1, 2):
         with threadpool_limits(threads, user_api="openmp"):
-            clf = _transformer(dropout, causal).fit(X, y)
+            clf = _transformer(dropout, causal, last_step).fit(X, y)
             fits.append((clf._packed_params().copy(), clf.predict_proba(X)))
     np.testing.assert_array_equal(fits[0][0], fits[1][0])
     np.testing.assert_array_equal(fits[0][1], fits[1][1])

@@ -279,36 +279,43 @@ FASTMLP_ALWAYS_INLINE T row_dot(const T* a, const T* b, int64_t padded) {
   return combine_lanes<T>(s, false);
 }
 
-// p (steps, padded): softmax(scale * p) along each row over the visible keys, zero beyond
-// (the hidden entries become -inf first, so that the whole padded row runs as vectors).
+// row (padded): softmax(scale * row) over its first `seen` entries, zero beyond (the
+// hidden entries become -inf first, so that the whole padded row runs as vectors).
+template <typename T>
+FASTMLP_ALWAYS_INLINE void softmax_row(T* row, int64_t seen, int64_t padded, T scale) {
+  std::fill(row + seen, row + padded, -std::numeric_limits<T>::infinity());
+  const T mx = row_max(row, padded) * scale;  // scale > 0
+  for (int64_t j = 0; j < padded; ++j) row[j] = fast_exp(row[j] * scale - mx);
+  const T inv = T(1) / row_sum(row, padded);
+  for (int64_t j = 0; j < padded; ++j) row[j] *= inv;
+}
+
+// p (steps, padded): softmax(scale * p) along each row over the visible keys.
 template <typename T>
 FASTMLP_ALWAYS_INLINE void softmax_scores(T* p, const Geometry& g, T scale) {
-  const T hidden = -std::numeric_limits<T>::infinity();
-  for (int64_t i = 0; i < g.steps; ++i) {
-    T* row = p + i * g.padded;
-    std::fill(row + g.visible(i), row + g.padded, hidden);
-    const T mx = row_max(row, g.padded) * scale;  // scale > 0
-    for (int64_t j = 0; j < g.padded; ++j) row[j] = fast_exp(row[j] * scale - mx);
-    const T inv = T(1) / row_sum(row, g.padded);
-    for (int64_t j = 0; j < g.padded; ++j) row[j] *= inv;
-  }
+  for (int64_t i = 0; i < g.steps; ++i) softmax_row(p + i * g.padded, g.visible(i), g.padded, scale);
+}
+
+// pd = p * mask for query row i of task (b, h) (padded entries), zero where p is.
+template <typename T>
+FASTMLP_ALWAYS_INLINE void drop_weight_row(T* pd, const T* p, const Geometry& g,
+                                          const AttentionDropout& drop, int64_t b, int64_t h,
+                                          int64_t i) {
+  const T scale = T(1.0 / (1.0 - drop.rate));
+  const uint64_t width = uint64_t(g.heads * g.steps * g.steps), row = drop.data_row(b);
+  const uint64_t unit = uint64_t((h * g.steps + i) * g.steps);
+  const int64_t seen = g.visible(i);
+  for (int64_t j = 0; j < seen; ++j)
+    pd[j] = p[j] * dropout_keep(drop.stream, row, width, unit + uint64_t(j), drop.rate, scale);
+  std::fill(pd + seen, pd + g.padded, T(0));
 }
 
 // pd = p * mask of task (b, h), zero where p is.
 template <typename T>
 FASTMLP_ALWAYS_INLINE void drop_weights(T* pd, const T* p, const Geometry& g,
                                        const AttentionDropout& drop, int64_t b, int64_t h) {
-  const T scale = T(1.0 / (1.0 - drop.rate));
-  const uint64_t width = uint64_t(g.heads * g.steps * g.steps), row = drop.data_row(b);
-  for (int64_t i = 0; i < g.steps; ++i) {
-    const int64_t seen = g.visible(i);
-    const uint64_t unit = uint64_t((h * g.steps + i) * g.steps);
-    for (int64_t j = 0; j < seen; ++j)
-      pd[i * g.padded + j] =
-          p[i * g.padded + j] * dropout_keep(drop.stream, row, width, unit + uint64_t(j),
-                                             drop.rate, scale);
-    std::fill(pd + i * g.padded + seen, pd + (i + 1) * g.padded, T(0));
-  }
+  for (int64_t i = 0; i < g.steps; ++i)
+    drop_weight_row(pd + i * g.padded, p + i * g.padded, g, drop, b, h, i);
 }
 
 // Task (b, h) of the forward pass: p = softmax(Q K^T * scale), pd = dropout(p),
@@ -361,6 +368,77 @@ FASTMLP_SIMD_CLONES void attend_backward(const Geometry& g, bool dropped, int64_
                          g.steps, g.key_dim, g.steps, g.causal ? Span::k_to_row : Span::all, g.wide);
   small_matmul<T, true>(dqkv + g.key(b, h), g.ld, dsb, g.padded, qkv + g.query(b, h), g.ld,
                         g.steps, g.key_dim, g.steps, g.causal ? Span::k_from_row : Span::all, g.wide);
+}
+
+// ---- the last query only (a layer whose last step alone is read: keep_last_step_only).
+// Q holds the last step's row; O, dO and the weights are one row per task: o and d_o
+// (n, v), p, pd and ds the first row of the task's scores.
+
+// Task (b, h) of the forward pass: p = softmax(q K^T * scale), pd = dropout(p), o = pd V.
+template <typename T>
+FASTMLP_SIMD_CLONES void attend_last_forward(const Geometry& g, const AttentionDropout& drop,
+                                             int64_t b, int64_t h, T scale, const T* qkv, T* p,
+                                             T* pd, T* o) {
+  const int64_t last = g.steps - 1;
+  const T* q = qkv + g.query(b, h) + last * g.ld;
+  const T* k = qkv + g.key(b, h);
+  const T* v = qkv + g.value(b, h);
+  T* row = p + g.scores(b, h);
+  for (int64_t j = 0; j < g.steps; ++j) {
+    T s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t c = 0; c < g.key_dim; ++c) s += q[c] * k[j * g.ld + c];
+    row[j] = s;
+  }
+  softmax_row(row, g.steps, g.padded, scale);
+  const T* w = row;
+  if (drop.on) {
+    drop_weight_row(pd + g.scores(b, h), row, g, drop, b, h, last);
+    w = pd + g.scores(b, h);
+  }
+  T* ob = o + b * g.v + h * g.value_dim;
+  std::fill(ob, ob + g.value_dim, T(0));
+  for (int64_t j = 0; j < g.steps; ++j)
+#pragma omp simd
+    for (int64_t c = 0; c < g.value_dim; ++c) ob[c] += w[j] * v[j * g.ld + c];
+}
+
+// Task (b, h) of the backward pass, from dO: as attend_backward for the one query row:
+// dV_j = pd_j dO, dS = scale * (pd * dPd - p * c), dq = dS K, dK_j = dS_j q.
+template <typename T>
+FASTMLP_SIMD_CLONES void attend_last_backward(const Geometry& g, bool dropped, int64_t b,
+                                              int64_t h, T scale, const T* qkv, const T* p,
+                                              const T* pd, const T* d_o, T* dqkv, T* ds) {
+  const int64_t last = g.steps - 1;
+  const T* pr = p + g.scores(b, h);
+  const T* w = dropped ? pd + g.scores(b, h) : pr;
+  const T* dob = d_o + b * g.v + h * g.value_dim;
+  const T* q = qkv + g.query(b, h) + last * g.ld;
+  const T* k = qkv + g.key(b, h);
+  const T* v = qkv + g.value(b, h);
+  T* row = ds + g.scores(b, h);
+  T c = 0;
+  for (int64_t j = 0; j < g.steps; ++j) {
+    T s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t e = 0; e < g.value_dim; ++e) s += dob[e] * v[j * g.ld + e];
+    row[j] = s;
+    c += w[j] * s;
+  }
+  T* dq = dqkv + g.query(b, h) + last * g.ld;
+  std::fill(dq, dq + g.key_dim, T(0));
+  for (int64_t j = 0; j < g.steps; ++j) {
+    const T sj = scale * (w[j] * row[j] - pr[j] * c);
+    T* dk = dqkv + g.key(b, h) + j * g.ld;
+    T* dv = dqkv + g.value(b, h) + j * g.ld;
+#pragma omp simd
+    for (int64_t e = 0; e < g.value_dim; ++e) dv[e] = w[j] * dob[e];
+#pragma omp simd
+    for (int64_t e = 0; e < g.key_dim; ++e) {
+      dk[e] = sj * q[e];
+      dq[e] += sj * k[j * g.ld + e];
+    }
+  }
 }
 
 // ---- the naive oracle (impl="reference"): plain loops, libm's exp, no padding tricks.
@@ -547,8 +625,21 @@ class MultiHeadAttentionLayer final : public Layer<T> {
   bool prefers_row_slices() const override { return true; }
   int64_t macs_per_row() const override {
     const Geometry& g = g_;
+    if (last_only_)
+      return g.steps * features_ * (g.ld - g.qk) + features_ * (g.qk + g.v) +
+             g.heads * g.steps * (g.key_dim + g.value_dim);
     return g.steps * features_ * (g.ld + g.v) +
            g.heads * g.steps * g.steps * (g.key_dim + g.value_dim);
+  }
+  // Keys and values for every step, the query, the weights and the output projection for
+  // the last step only.
+  bool keep_last_step_only(bool compact) override {
+    if (reference_) return false;  // the oracle computes every step
+    last_only_ = true;
+    if (compact) this->out_ = {1, features_};
+    out_at_ = compact ? 0 : (g_.steps - 1) * features_;
+    out_ld_ = compact ? features_ : g_.steps * features_;
+    return true;
   }
 
   // y (n, steps, features) = attention(x (n, steps, features))
@@ -565,6 +656,10 @@ class MultiHeadAttentionLayer final : public Layer<T> {
     const T* wo = this->param(params, slot(3, false));
     const T* bo = use_bias_ ? this->param(params, slot(3, true)) : nullptr;
     const T* bqkv = use_bias_ ? b_.data() : nullptr;
+    if (last_only_) {
+      forward_last(ctx, y, x, wo, bo, drop, scale, n);
+      return;
+    }
     if (reference_)
       project_ref(qkv_.data(), g.ld, x, d, w_.data(), bqkv, m, d, g.ld);
     else
@@ -596,6 +691,10 @@ class MultiHeadAttentionLayer final : public Layer<T> {
     const T* wo = this->param(params, slot(3, false));
     T* dwo = this->grad_of(grad, slot(3, false));
     T* dbo = use_bias_ ? this->grad_of(grad, slot(3, true)) : nullptr;
+    if (last_only_) {
+      backward_last(ctx, grad, dx, dy, x, wo, dwo, dbo, scale, n);
+      return;
+    }
     // the output projection: dWo, dbo, dO = dy Wo^T
     if (reference_) {
       project_backward_ref(dwo, dbo, do_.data(), ctx.accumulate, false, o_.data(), dy, d, wo,
@@ -643,6 +742,79 @@ class MultiHeadAttentionLayer final : public Layer<T> {
     return in;
   }
 
+  // y (m, out) = x (m, in) @ w (in, out) + b, rows of each ld* apart; b may be null.
+  static void project(const Context& ctx, T* y, int64_t ldy, const T* x, int64_t ldx,
+                      const T* w, int64_t ldw, const T* b, int64_t m, int64_t in, int64_t out) {
+    gemm_as<T>(ctx.precision, false, false, m, out, in, T(1), x, ldx, w, ldw, T(0), y, ldy,
+               *ctx.gemm);
+    if (!b) return;
+    parallel_rows(m, out, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+#pragma omp simd
+        for (int64_t j = 0; j < out; ++j) y[i * ldy + j] += b[j];
+    });
+  }
+
+  // forward() for keep_last_step_only: K and V over every token, Q, the attention and the
+  // output projection at the last step of each sample; y's last steps (out_at_, out_ld_).
+  void forward_last(const Context& ctx, T* y, const T* x, const T* wo, const T* bo,
+                    const AttentionDropout& drop, T scale, int64_t n) {
+    const Geometry& g = g_;
+    const int64_t d = features_, last = g.steps - 1, kv = g.ld - g.qk;
+    const T* b = use_bias_ ? b_.data() : nullptr;
+    project(ctx, qkv_.data() + g.qk, g.ld, x, d, w_.data() + g.qk, g.ld, b ? b + g.qk : nullptr,
+            n * g.steps, d, kv);
+    project(ctx, qkv_.data() + last * g.ld, g.steps * g.ld, x + last * d, g.steps * d, w_.data(),
+            g.ld, b, n, d, g.qk);
+    const int64_t tasks = n * g.heads;
+    const bool threads = worth_parallel(tasks * g.steps * (g.key_dim + g.value_dim));
+    parallel_for(tasks, threads ? max_threads() : 1, [&](int64_t t) {
+      attend_last_forward(g, drop, t / g.heads, t % g.heads, scale, qkv_.data(), p_.data(),
+                          pd_.data(), o_.data());
+    });
+    project(ctx, y + out_at_, out_ld_, o_.data(), g.v, wo, d, bo, n, g.v, d);
+  }
+
+  // backward() for keep_last_step_only: dy read at the last steps only.
+  void backward_last(const Context& ctx, T* grad, T* dx, const T* dy, const T* x, const T* wo,
+                     T* dwo, T* dbo, T scale, int64_t n) {
+    const Geometry& g = g_;
+    const int64_t d = features_, last = g.steps - 1, kv = g.ld - g.qk, m = n * g.steps;
+    const Precision precision = ctx.precision;
+    GemmWorkspace& ws = *ctx.gemm;
+    const T* dyl = dy + out_at_;
+    // the output projection: dWo, dbo, dO = dy Wo^T
+    gemm_as<T>(precision, true, false, g.v, d, n, T(1), o_.data(), g.v, dyl, out_ld_,
+               ctx.accumulate ? T(1) : T(0), dwo, d, ws);
+    if (dbo) dense_bias_grad(dbo, dyl, n, d, out_ld_, ctx.accumulate);
+    gemm_as<T>(precision, false, true, n, g.v, d, T(1), dyl, out_ld_, wo, d, T(0), do_.data(),
+               g.v, ws);
+    const int64_t tasks = n * g.heads;
+    const bool threads = worth_parallel(tasks * g.steps * (g.key_dim + g.value_dim));
+    parallel_for(tasks, threads ? max_threads() : 1, [&](int64_t t) {
+      attend_last_backward(g, dropping_, t / g.heads, t % g.heads, scale, qkv_.data(),
+                           p_.data(), pd_.data(), do_.data(), dqkv_.data(), ds_.data());
+    });
+    // d[Wk Wv] = x^T d[K V] over every token, dWq = x_last^T dq; the bias sums; dx = d[K V]
+    // [Wk Wv]^T, plus dq Wq^T at the last steps
+    T* dw = dw_.data();
+    const T* dq = dqkv_.data() + last * g.ld;
+    gemm_as<T>(precision, true, false, d, kv, m, T(1), x, d, dqkv_.data() + g.qk, g.ld, T(0),
+               dw + g.qk, g.ld, ws);
+    gemm_as<T>(precision, true, false, d, g.qk, n, T(1), x + last * d, g.steps * d, dq,
+               g.steps * g.ld, T(0), dw, g.ld, ws);
+    if (use_bias_) {
+      dense_bias_grad(dw + d * g.ld + g.qk, dqkv_.data() + g.qk, m, kv, g.ld, false);
+      dense_bias_grad(dw + d * g.ld, dq, n, g.qk, g.steps * g.ld, false);
+    }
+    scatter_qkv_grad(grad, ctx.accumulate);
+    if (!dx) return;
+    gemm_as<T>(precision, false, true, m, d, kv, T(1), dqkv_.data() + g.qk, g.ld,
+               w_.data() + g.qk, g.ld, T(0), dx, d, ws);
+    gemm_as<T>(precision, false, true, n, d, g.qk, T(1), dq, g.steps * g.ld, w_.data(), g.ld,
+               T(1), dx + last * d, g.steps * d, ws);
+  }
+
   // The slot of projection s (0 query, 1 key, 2 value, 3 output): kernel or bias.
   size_t slot(int s, bool bias) const { return size_t(use_bias_ ? 2 * s + bias : s); }
   int64_t scratch_size() const { return std::max(key_dim_, value_dim_) * g_.padded; }
@@ -681,6 +853,9 @@ class MultiHeadAttentionLayer final : public Layer<T> {
   double rate_;
   bool use_bias_, causal_, reference_;
   bool dropping_ = false;  // whether the last forward dropped (backward follows it)
+  // keep_last_step_only: the output's last steps start at y + out_at_, out_ld_ apart
+  bool last_only_ = false;
+  int64_t out_at_ = 0, out_ld_ = 0;
   Geometry g_{};
   AlignedBuffer<T> qkv_, dqkv_, o_, do_, p_, pd_, ds_, scratch_, w_, b_, dw_;
 };

@@ -140,6 +140,16 @@ class Layer {
   // per sample and head). The engine then splits batches into row slices, one per core,
   // whenever they keep enough rows, whatever the multiply-adds per row.
   virtual bool prefers_row_slices() const { return false; }
+  // Asks the layer to compute only the last step of its (steps, features) output, for a
+  // reader that needs nothing else (LastStep; the attention and feed-forward of a
+  // transformer block's last step). compact: the output shape becomes (1, features), the
+  // last step alone; otherwise it stays, the other steps are left unspecified and backward
+  // reads dy at the last step only. Called after build() and before place() and
+  // reserve(); false (the default) where the layer computes every step anyway.
+  virtual bool keep_last_step_only(bool compact) {
+    (void)compact;
+    return false;
+  }
   // A term the layer adds to the network's loss (a VAE's KL divergence, Sampling), summed
   // over the rows of its last forward pass, unweighted by sample weights; its backward
   // adds the term's gradient to dx.

@@ -63,11 +63,14 @@ Sequential<T>::Sequential(std::vector<LayerSpec> layers, Shape input_shape, Acti
     FASTMLP_CHECK(shape_size(shape) < limit / chunk_rows_,
                   "layer " + std::to_string(i) + " (" + kind + "): output too large");
     widest = std::max(widest, shape_size(shape));
-    macs_per_row_ += layer.macs_per_row();
     rows_independent_ = rows_independent_ && !layer.couples_rows() && layer.states().empty();
     prefer_slices = prefer_slices || layer.prefers_row_slices();
   }
   output_size_ = shape_size(shape);
+  // A layer read by LastStep need not compute its other steps.
+  for (size_t i = 0; i + 1 < layers_.size(); ++i)
+    if (layers_[i + 1]->kind() == "LastStep") layers_[i]->keep_last_step_only(false);
+  for (const auto& layer : layers_) macs_per_row_ += layer->macs_per_row();
 
   // The flat layout: decayed slots of every layer first, then the others; states apart.
   param_at_.resize(layers_.size());

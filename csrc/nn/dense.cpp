@@ -11,13 +11,14 @@ namespace fastmlp {
 
 namespace {
 
-// db (out) (+)= column sums of delta (m,out), rows in order: thread-count independent.
+// db (out) (+)= column sums of delta (m,out) with row stride ld, rows in order:
+// thread-count independent.
 // Blocks of columns are summed in a local accumulator that stays in registers over all
 // the rows (adding into db itself re-read and re-wrote db for every row). db null (a
 // layer without bias): nothing.
 template <typename T>
 FASTMLP_SIMD_CLONES void column_sums(T* __restrict db, const T* __restrict delta, int64_t m,
-                                     int64_t out, bool accumulate) {
+                                     int64_t out, bool accumulate, int64_t ld) {
   if (!db) return;
   constexpr int64_t kCols = 64 / sizeof(T) * 4;  // four vectors of the widest SIMD
   for (int64_t j0 = 0; j0 < out; j0 += kCols) {
@@ -25,7 +26,7 @@ FASTMLP_SIMD_CLONES void column_sums(T* __restrict db, const T* __restrict delta
     T acc[kCols];
     for (int64_t j = 0; j < w; ++j) acc[j] = accumulate ? db[j0 + j] : T(0);
     for (int64_t i = 0; i < m; ++i) {
-      const T* row = delta + i * out + j0;
+      const T* row = delta + i * ld + j0;
 #pragma omp simd
       for (int64_t j = 0; j < w; ++j) acc[j] += row[j];
     }
@@ -75,7 +76,7 @@ void dense_backward_weights(T* dw, T* db, const T* x, const T* delta, int64_t m,
                             Precision precision) {
   gemm_as<T>(precision, true, false, in, out, m, T(1), x, in, delta, out,
              accumulate ? T(1) : T(0), dw, out, ws);
-  column_sums(db, delta, m, out, accumulate);
+  column_sums(db, delta, m, out, accumulate, out);
 }
 
 template <typename T>
@@ -100,7 +101,12 @@ void dense_backward_weights_csr(T* dw, T* db, const InputMatrix<T>& X, const int
       }
     }
   });
-  column_sums(db, delta, m, out, accumulate);
+  column_sums(db, delta, m, out, accumulate, out);
+}
+
+template <typename T>
+void dense_bias_grad(T* db, const T* delta, int64_t m, int64_t out, int64_t ld, bool accumulate) {
+  column_sums(db, delta, m, out, accumulate, ld);
 }
 
 template <typename T>
@@ -114,6 +120,7 @@ void dense_backward_input(T* dx, const T* delta, const T* w, int64_t m, int64_t 
                                  int64_t, GemmWorkspace&, Precision);                           \
   template void dense_forward_csr<T>(Activation, T*, const InputMatrix<T>&, const int64_t*,     \
                                      int64_t, const T*, const T*, int64_t, int64_t);            \
+  template void dense_bias_grad<T>(T*, const T*, int64_t, int64_t, int64_t, bool);              \
   template void dense_backward_weights<T>(T*, T*, const T*, const T*, int64_t, int64_t,         \
                                           int64_t, bool, GemmWorkspace&, Precision);            \
   template void dense_backward_weights_csr<T>(T*, T*, const InputMatrix<T>&, const int64_t*,    \

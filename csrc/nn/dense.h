@@ -36,6 +36,11 @@ void dense_backward_weights_csr(T* dw, T* db, const InputMatrix<T>& X, const int
                                 int64_t first, const T* delta, int64_t m, int64_t out,
                                 bool accumulate);
 
+// db (out) (+)= the column sums of delta (m,out) with row stride ld: a bias's gradient, in
+// the same order for any thread count.
+template <typename T>
+void dense_bias_grad(T* db, const T* delta, int64_t m, int64_t out, int64_t ld, bool accumulate);
+
 // dx (m,in) = delta (m,out) @ w^T (out,in)
 template <typename T>
 void dense_backward_input(T* dx, const T* delta, const T* w, int64_t m, int64_t in, int64_t out,

@@ -25,14 +25,16 @@ FASTMLP_SIMD_CLONES void dropout_row(T* y, T* mask, const T* a, uint64_t stream,
 
 template <typename T>
 void dropout_forward(T* y, T* mask, const T* a, const int64_t* rows, int64_t first, int64_t m,
-                     int64_t width, double p, uint64_t seed, int64_t layer) {
+                     int64_t width, double p, uint64_t seed, int64_t layer,
+                     int64_t row_units, int64_t first_unit) {
   const uint64_t stream = dropout_stream(seed, layer), threshold = dropout_threshold(p);
   const T scale = T(1.0 / (1.0 - p));
+  const uint64_t units = uint64_t(row_units ? row_units : width);
   parallel_rows(m, width, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const uint64_t row = uint64_t(rows ? rows[i] : first + i);
-      dropout_row(y + i * width, mask + i * width, a + i * width, stream, row * uint64_t(width),
-                  width, threshold, scale);
+      dropout_row(y + i * width, mask + i * width, a + i * width, stream,
+                  row * units + uint64_t(first_unit), width, threshold, scale);
     }
   });
 }
@@ -46,9 +48,11 @@ void dropout_backward(T* delta, const T* mask, int64_t m, int64_t width) {
 }
 
 template void dropout_forward<float>(float*, float*, const float*, const int64_t*, int64_t,
-                                     int64_t, int64_t, double, uint64_t, int64_t);
+                                     int64_t, int64_t, double, uint64_t, int64_t, int64_t,
+                                     int64_t);
 template void dropout_forward<double>(double*, double*, const double*, const int64_t*, int64_t,
-                                      int64_t, int64_t, double, uint64_t, int64_t);
+                                      int64_t, int64_t, double, uint64_t, int64_t, int64_t,
+                                      int64_t);
 template void dropout_backward<float>(float*, const float*, int64_t, int64_t);
 template void dropout_backward<double>(double*, const double*, int64_t, int64_t);
 
