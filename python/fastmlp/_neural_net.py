@@ -27,6 +27,7 @@ from ._base import (
     _check_bf16_cpu,
     _physical_memory,
 )
+from ._output_bounds import outputs_surely_finite
 from .layers import Dense, Embedding, Layer, draw_initial
 
 # Prediction and validation passes walk X in chunks whose workspaces stay under this (a
@@ -417,6 +418,12 @@ class BaseNeuralNet(BaseNetwork):
         return {"layers_": copies, "_flat_params": flat}
 
     # ------------------------------------------------------------------ training
+    def _outputs_surely_finite(self, X):
+        """True when a bound from the weights proves the outputs on X finite
+        (fastmlp/_output_bounds.py)."""
+        return outputs_surely_finite(self.layers_, X, self._packed_params().dtype,
+                                     self.out_activation_)
+
     def _drops_units(self):
         return any(layer._uses_dropout() for layer in self._user_layers())
 

@@ -1,0 +1,77 @@
+"""The weight bound that spares a layer-stack fit its final check pass over the training
+data (fastmlp/_output_bounds.py): never below what the stack computes, and no bound where a
+layer has no rule or the weights could overflow."""
+
+import numpy as np
+import pytest
+
+from fastmlp import NeuralNetClassifier, NeuralNetRegressor
+from fastmlp import _output_bounds as ob
+from fastmlp.layers import (
+    GRU,
+    Conv1D,
+    Dense,
+    Embedding,
+    Flatten,
+    GlobalAveragePooling1D,
+    LastStep,
+    LayerNormalization,
+    MaxPooling1D,
+    MultiHeadAttention,
+    PositionEmbedding,
+    TransformerEncoder,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+STACKS = [  # (layers, sample shape)
+    ([Dense(7, activation="tanh"), Dense(5, activation="relu")], (6,)),
+    ([Conv1D(3, 3, activation="gelu"), MaxPooling1D(2), LayerNormalization(), Flatten(),
+      Dense(4, activation="softplus")], (12, 2)),
+    ([MultiHeadAttention(2, 3), GlobalAveragePooling1D()], (5, 4)),
+    ([TransformerEncoder(2, 3, 8), LastStep()], (5, 4)),
+    ([TransformerEncoder(2, 3, 8, norm_first=False, activation="gelu"), Flatten()], (5, 4)),
+]
+
+
+def _bound(est, X):
+    """The bound of the output layer's values (before the output activation)."""
+    b = float(abs(X).max())
+    for fitted in est.layers_[:-1]:
+        b = ob._layer(b, fitted, np.inf)
+    out = est.layers_[-1].weights
+    return ob._product(b, out["kernel"], out["bias"])
+
+
+@pytest.mark.parametrize("layers,shape", STACKS)
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_the_bound_is_never_below_the_outputs(layers, shape, scale):
+    rng = np.random.default_rng(0)
+    X = rng.normal(scale=scale, size=(40, *shape))
+    est = NeuralNetRegressor(layers, max_iter=3, random_state=0).fit(X, rng.normal(size=40))
+    out = np.abs(est.predict(X)).max()
+    assert out <= _bound(est, X)
+    assert est._outputs_surely_finite(X)
+    for fitted in est.layers_:  # weights that could overflow: no bound, the check pass runs
+        for w in fitted.weights.values():
+            w *= 1e160  # float64: products of two such weights overflow
+    assert not est._outputs_surely_finite(X)
+
+
+def test_a_transformer_on_tokens_is_bounded_and_a_recurrent_layer_is_not():
+    rng = np.random.default_rng(1)
+    X, y = rng.integers(0, 9, size=(60, 6)), rng.integers(0, 3, size=60)
+    layers = [Embedding(9, 8), PositionEmbedding(6), TransformerEncoder(2, 4, 8), LastStep()]
+    clf = NeuralNetClassifier(layers, max_iter=2, random_state=0).fit(X, y)
+    assert clf._outputs_surely_finite(X)
+    gru = NeuralNetClassifier([Embedding(9, 8), GRU(4)], max_iter=2, random_state=0).fit(X, y)
+    assert not gru._outputs_surely_finite(X)
+
+
+def test_an_exp_output_needs_its_values_below_half_the_log_of_the_maximum():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(30, 4))
+    est = NeuralNetRegressor([Dense(3)], loss="poisson", max_iter=2, random_state=0)
+    est.fit(X, rng.poisson(2.0, size=30))
+    assert est._outputs_surely_finite(X)
+    assert not est._outputs_surely_finite(X * 1e3)
