@@ -396,11 +396,8 @@ FASTMLP_SIMD_CLONES void attend_last_forward(const Geometry& g, const AttentionD
     drop_weight_row(pd + g.scores(b, h), row, g, drop, b, h, last);
     w = pd + g.scores(b, h);
   }
-  T* ob = o + b * g.v + h * g.value_dim;
-  std::fill(ob, ob + g.value_dim, T(0));
-  for (int64_t j = 0; j < g.steps; ++j)
-#pragma omp simd
-    for (int64_t c = 0; c < g.value_dim; ++c) ob[c] += w[j] * v[j * g.ld + c];
+  small_matmul<T, false>(o + b * g.v + h * g.value_dim, g.v, w, g.padded, v, g.ld, 1,
+                         g.value_dim, g.steps, Span::all, g.wide);
 }
 
 // Task (b, h) of the backward pass, from dO: as attend_backward for the one query row:
@@ -425,20 +422,17 @@ FASTMLP_SIMD_CLONES void attend_last_backward(const Geometry& g, bool dropped, i
     row[j] = s;
     c += w[j] * s;
   }
-  T* dq = dqkv + g.query(b, h) + last * g.ld;
-  std::fill(dq, dq + g.key_dim, T(0));
   for (int64_t j = 0; j < g.steps; ++j) {
-    const T sj = scale * (w[j] * row[j] - pr[j] * c);
+    row[j] = scale * (w[j] * row[j] - pr[j] * c);
     T* dk = dqkv + g.key(b, h) + j * g.ld;
     T* dv = dqkv + g.value(b, h) + j * g.ld;
 #pragma omp simd
     for (int64_t e = 0; e < g.value_dim; ++e) dv[e] = w[j] * dob[e];
 #pragma omp simd
-    for (int64_t e = 0; e < g.key_dim; ++e) {
-      dk[e] = sj * q[e];
-      dq[e] += sj * k[j * g.ld + e];
-    }
+    for (int64_t e = 0; e < g.key_dim; ++e) dk[e] = row[j] * q[e];
   }
+  small_matmul<T, false>(dqkv + g.query(b, h) + last * g.ld, g.ld, row, g.padded, k, g.ld, 1,
+                         g.key_dim, g.steps, Span::all, g.wide);
 }
 
 // ---- the naive oracle (impl="reference"): plain loops, libm's exp, no padding tricks.
