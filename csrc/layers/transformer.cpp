@@ -107,6 +107,7 @@ class TransformerEncoderLayer final : public Layer<T> {
     // delta (and its dropped copy), three masks with dropout
     total += 7 * size_ + (rate_ > 0 ? 3 : 2) * hidden_;
     if (rate_ > 0) total += 2 * size_ + hidden_;
+    if (last_only_) total += 3 * this->in_[1];  // x, y and dy at the last step
     return total;
   }
   void reserve(int64_t rows) override {
