@@ -293,7 +293,8 @@ FASTMLP_ALWAYS_INLINE void softmax_row(T* row, int64_t seen, int64_t padded, T s
 // p (steps, padded): softmax(scale * p) along each row over the visible keys.
 template <typename T>
 FASTMLP_ALWAYS_INLINE void softmax_scores(T* p, const Geometry& g, T scale) {
-  for (int64_t i = 0; i < g.steps; ++i) softmax_row(p + i * g.padded, g.visible(i), g.padded, scale);
+  for (int64_t i = 0; i < g.steps; ++i)
+    softmax_row(p + i * g.padded, g.visible(i), g.padded, scale);
 }
 
 // pd = p * mask for query row i of task (b, h) (padded entries), zero where p is.

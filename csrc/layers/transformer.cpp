@@ -116,7 +116,8 @@ class TransformerEncoderLayer final : public Layer<T> {
     const size_t hidden = size_t(checked_mul(rows, hidden_));
     for (auto* b : {&t1_, &t2_, &t3_, &t4_, &t5_, &d1_, &d2_}) b->reserve(size);
     if (last_only_)
-      for (auto* b : {&x_last_, &y_last_, &dy_last_}) b->reserve(size_t(checked_mul(rows, this->in_[1])));
+      for (auto* b : {&x_last_, &y_last_, &dy_last_})
+        b->reserve(size_t(checked_mul(rows, this->in_[1])));
     f_.reserve(hidden);
     df_.reserve(hidden);
     if (rate_ > 0) {

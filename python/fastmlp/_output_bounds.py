@@ -5,9 +5,10 @@ the training data (a third of an epoch's work; see BaseNetwork._fit_stochastic).
 Bounds are on the largest |value| of a sample (the infinity norm). A product y = x W + b
 has |y_j| <= |x|_inf sum_i |W_ij| + |b_j| (convolutions likewise, over taps and channels);
 relu, identity, leaky_relu, gelu, silu and elu keep a bound, softplus adds log 2, tanh,
-logistic and softmax map into [-1, 1], exp raises e to it; a layer normalization's output is at most max|gamma| sqrt(c) +
-max|beta| whatever its input; attention averages its values with convex weights. A layer
-kind without a rule here gives no bound (None), and the check pass runs as before.
+logistic and softmax map into [-1, 1], exp raises e to it; a layer normalization's output
+is at most max|gamma| sqrt(c) + max|beta| whatever its input; attention averages its
+values with convex weights. A layer kind without a rule here gives no bound (None), and
+the check pass runs as before.
 """
 
 import numpy as np
