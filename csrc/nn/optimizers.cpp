@@ -55,32 +55,34 @@ constexpr int64_t kBlock = 1 << 12;
 
 int step_threads(int64_t blocks) { return blocks >= 2 ? max_threads() : 1; }
 
-// grad += more over one block (more: another slice's gradient, or null).
-template <typename T>
-void merge_block(T* __restrict grad, const T* __restrict more, int64_t n) {
-  if (!more) return;
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) grad[i] += more[i];
-}
-
 // One block of the fused step: coef_step updates the weights (the first n_coefs entries),
 // bias_step the rest (they differ only for AdamW, whose decay spares the biases); returns
-// the block's sum of squared weights. The steps are copies held by value, so stores
-// through w cannot alias their fields and the loops vectorize.
-template <typename T, typename CoefStep, typename BiasStep>
+// the block's sum of squared weights. Merge: `more` (another slice's gradient) is added
+// into grad in the same loop, not a pass of its own: SGD's step is too light to hide an
+// extra pass over the block (the other thread's gradient comes from its core's cache).
+// The steps are copies held by value, so stores through w cannot alias their fields and
+// the loops vectorize.
+template <typename T, bool Merge, typename CoefStep, typename BiasStep>
 FASTMLP_SIMD_CLONES double penalized_block(const CoefStep coef_step, const BiasStep bias_step,
-                                           T* w, T* a, T* b, const T* grad, int64_t n,
-                                           int64_t n_coefs, T alpha, T scale) {
+                                           T* w, T* a, T* b, T* grad, const T* more,
+                                           int64_t n, int64_t n_coefs, T alpha, T scale) {
   double sq = 0.0;
 #pragma omp simd reduction(+ : sq)
   for (int64_t i = 0; i < n_coefs; ++i) sq += double(w[i]) * double(w[i]);
   // simd: elements are independent (a and b may be one array, but only element i of it
   // is touched in iteration i).
 #pragma omp simd
-  for (int64_t i = 0; i < n_coefs; ++i)
-    coef_step(w[i], a[i], b[i], (grad[i] + alpha * w[i]) * scale);
+  for (int64_t i = 0; i < n_coefs; ++i) {
+    T g = grad[i];
+    if (Merge) grad[i] = g = g + more[i];
+    coef_step(w[i], a[i], b[i], (g + alpha * w[i]) * scale);
+  }
 #pragma omp simd
-  for (int64_t i = n_coefs; i < n; ++i) bias_step(w[i], a[i], b[i], grad[i] * scale);
+  for (int64_t i = n_coefs; i < n; ++i) {
+    T g = grad[i];
+    if (Merge) grad[i] = g = g + more[i];
+    bias_step(w[i], a[i], b[i], g * scale);
+  }
   return sq;
 }
 
@@ -93,14 +95,24 @@ double apply_penalized(const CoefStep& coef_step, const BiasStep& bias_step, T* 
   parallel_for(blocks, step_threads(blocks), [&](int64_t blk) {
     const int64_t begin = blk * kBlock, end = std::min(n, begin + kBlock);
     const int64_t coef_end = std::min(end, std::max(begin, n_coefs));
-    merge_block(grad + begin, more ? more + begin : more, end - begin);
     partial[size_t(blk)] =
-        penalized_block(coef_step, bias_step, w + begin, a + begin, b + begin, grad + begin,
-                        end - begin, coef_end - begin, T(alpha), T(scale));
+        more ? penalized_block<T, true>(coef_step, bias_step, w + begin, a + begin, b + begin,
+                                        grad + begin, more + begin, end - begin,
+                                        coef_end - begin, T(alpha), T(scale))
+             : penalized_block<T, false>(coef_step, bias_step, w + begin, a + begin, b + begin,
+                                         grad + begin, more, end - begin, coef_end - begin,
+                                         T(alpha), T(scale));
   });
   double total = 0.0;
   for (double s : partial) total += s;
   return total;
+}
+
+// grad += more over one block (more: another slice's gradient).
+template <typename T>
+void merge_block(T* __restrict grad, const T* __restrict more, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) grad[i] += more[i];
 }
 
 // One block of penalized_grad_sq.
@@ -131,7 +143,7 @@ double penalized_grad_sq(const T* w, T* grad, const T* more, int64_t n, int64_t 
   parallel_for(blocks, step_threads(blocks), [&](int64_t blk) {
     const int64_t begin = blk * kBlock, end = std::min(n, begin + kBlock);
     const int64_t coef_end = std::min(end, std::max(begin, n_coefs));
-    merge_block(grad + begin, more ? more + begin : more, end - begin);
+    if (more) merge_block(grad + begin, more + begin, end - begin);
     partial[size_t(blk)] = grad_sq_block(w + begin, grad + begin, end - begin,
                                          coef_end - begin, T(alpha), T(scale));
   });
