@@ -460,10 +460,15 @@ def test_exception_from_verbose_output_propagates_cleanly(data, solver):
     assert _fit(clf, X, y).n_iter_ == 20
 
 
+# Each child restores Python's Ctrl-C handler first: a shell starts background jobs with
+# SIGINT ignored, and Python then installs no handler, so a test suite run with `&` would
+# see the signal vanish.
 _INTERRUPTED_CHILD = textwrap.dedent("""
-    import time, warnings
+    import signal, time, warnings
     import numpy as np
     from fastmlp import MLPClassifier
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(4000, 64))
@@ -493,10 +498,12 @@ _INTERRUPTED_CHILD = textwrap.dedent("""
 # The same with a recurrent network on the layer engine, whose epochs are long: the check
 # between mini-batches must stop it mid-epoch.
 _INTERRUPTED_RECURRENT_CHILD = textwrap.dedent("""
-    import time, warnings
+    import signal, time, warnings
     import numpy as np
     from fastmlp import NeuralNetClassifier
     from fastmlp.layers import GRU, LSTM, Bidirectional
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(3000, 40, 2))
