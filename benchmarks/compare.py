@@ -9,7 +9,10 @@ the epoch's multiply-adds x 2 (forward, both halves of backward, padding exclude
 the best GEMM rate measured on this machine in that dtype with the same threads
 (fastmlp's or numpy's, square products of 512-2048, in a child process), and fastmlp's
 epoch against it. For lbfgs an "epoch" is one iteration (n_iter_), i.e. at least one
-evaluation of the loss and gradient over all rows.
+evaluation of the loss and gradient over all rows. The GEMM rate is probed after every
+round of fits: "epoch / floor" takes the best rate of all rounds (the lowest floor), and
+"paired" is the median over rounds of each round's epoch against that round's floor, the
+figure a shared machine's drifting speed disturbs least.
 
     python benchmarks/compare.py --repeats 3            # all workloads
     python benchmarks/compare.py --workloads digits,mnist784
@@ -670,6 +673,7 @@ def main():
     if {"mnist1d_cnn", "mnist1d_gru"} & set(workloads):
         _mnist1d(args.cache)
     results = {}
+    probes = []  # the GEMM rates after each round with a small network
     for rep in range(args.repeats):
         for w in workloads:
             for lib in libs[w]:
@@ -688,21 +692,23 @@ def main():
                 results.setdefault((w, lib), []).append(r)
                 print(f"[{rep + 1}/{args.repeats}] {w:14s} {lib:8s} {r['time']:.4f} {r['unit']}",
                       file=sys.stderr, flush=True)
+        if any("macs" in rs[-1] for rs in results.values()):
+            probe = subprocess.run([sys.executable, "-c", _GEMM_PROBE], env=env,
+                                   capture_output=True, text=True, check=True)
+            probes.append(json.loads(probe.stdout.strip().splitlines()[-1]))
 
-    gflops = {}
-    if any("macs" in r for rs in results.values() for r in rs):
-        probe = subprocess.run([sys.executable, "-c", _GEMM_PROBE], env=env,
-                               capture_output=True, text=True, check=True)
-        gflops = json.loads(probe.stdout.strip().splitlines()[-1])
+    gflops = {d: max(p[d] for p in probes) for d in ("float32", "float64")} if probes else {}
     bf16 = f", bf16 kernel {fastmlp.bf16_kernel()}" if have_bf16 else ""
     print(f"fastmlp {fastmlp.__version__}, threads={args.threads}, repeats={args.repeats}, "
           f"GEMM kernel {fastmlp._core.gemm_kernel()}{bf16}")
     if gflops:
         print(f"best GEMM rate here (floor): float32 {gflops['float32']:.0f} GFLOPS, "
-              f"float64 {gflops['float64']:.0f} GFLOPS")
+              f"float64 {gflops['float64']:.0f} GFLOPS; per round: float32 "
+              + ", ".join(f"{p['float32']:.0f}" for p in probes) + "; float64 "
+              + ", ".join(f"{p['float64']:.0f}" for p in probes))
     print("| workload | library | median time | score | peak MB | time / fastmlp "
-          "| per epoch | floor per epoch | epoch / floor |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| per epoch | floor per epoch | epoch / floor | paired |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for w in workloads:
         base = np.median([r["time"] for r in results[(w, "fastmlp")]])
         for lib in libs[w]:
@@ -717,9 +723,12 @@ def main():
                 epoch = np.median([r["time"] / r["epochs"] for r in rs])
                 dtype = "float32" if w == "regression" else "float64"
                 low = 2.0 * rs[0]["macs"] / (gflops[dtype] * 1e9)
-                floor = f" | {epoch * 1e3:.3f} ms | {low * 1e3:.3f} ms | {epoch / low:.2f}x"
+                paired = np.median([r["time"] / r["epochs"] * p[dtype] * 1e9 / (2.0 * r["macs"])
+                                    for r, p in zip(rs, probes)])
+                floor = (f" | {epoch * 1e3:.3f} ms | {low * 1e3:.3f} ms | {epoch / low:.2f}x"
+                         f" | {paired:.2f}x")
             else:
-                floor = " | | |"
+                floor = " | | | |"
             print(f"| {w} | {lib} | {t:.4f} {rs[0]['unit']} | {score:.4f} | {peak:.0f} | "
                   f"{t / base:.2f}x{floor} |")
     for w in workloads:
