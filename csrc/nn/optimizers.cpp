@@ -58,13 +58,15 @@ int step_threads(int64_t blocks) { return blocks >= 2 ? max_threads() : 1; }
 // One block of the fused step: coef_step updates the weights (the first n_coefs entries),
 // bias_step the rest (they differ only for AdamW, whose decay spares the biases); returns
 // the block's sum of squared weights. Merge: `more` (another slice's gradient) is added
-// into grad in the same loop, not a pass of its own: SGD's step is too light to hide an
-// extra pass over the block (the other thread's gradient comes from its core's cache).
+// to grad's value in the same loop, not a pass of its own: SGD's step is too light to hide
+// an extra pass over the block (the other thread's gradient comes from its core's cache).
+// The sum is not stored back: grad belongs to the slice that the other thread runs, and a
+// store would move its lines to this core and back again for the next batch.
 // The steps are copies held by value, so stores through w cannot alias their fields and
 // the loops vectorize.
 template <typename T, bool Merge, typename CoefStep, typename BiasStep>
 FASTMLP_SIMD_CLONES double penalized_block(const CoefStep coef_step, const BiasStep bias_step,
-                                           T* w, T* a, T* b, T* grad, const T* more,
+                                           T* w, T* a, T* b, const T* grad, const T* more,
                                            int64_t n, int64_t n_coefs, T alpha, T scale) {
   double sq = 0.0;
 #pragma omp simd reduction(+ : sq)
@@ -74,13 +76,13 @@ FASTMLP_SIMD_CLONES double penalized_block(const CoefStep coef_step, const BiasS
 #pragma omp simd
   for (int64_t i = 0; i < n_coefs; ++i) {
     T g = grad[i];
-    if (Merge) grad[i] = g = g + more[i];
+    if (Merge) g = g + more[i];
     coef_step(w[i], a[i], b[i], (g + alpha * w[i]) * scale);
   }
 #pragma omp simd
   for (int64_t i = n_coefs; i < n; ++i) {
     T g = grad[i];
-    if (Merge) grad[i] = g = g + more[i];
+    if (Merge) g = g + more[i];
     bias_step(w[i], a[i], b[i], g * scale);
   }
   return sq;

@@ -67,8 +67,9 @@ void adam_update(T* w, T* m, T* v, const T* grad, int64_t n, int64_t t, double l
 // opt.max_grad_norm > 0: when ||g|| exceeds it, g is scaled by max_grad_norm / ||g||
 // (the norm needs a pass of its own, in fixed blocks, before the fused one).
 // Returns sum(w^2) over the weights before the step, summed in fixed blocks.
-// more: null, or a second gradient (another row slice's) added into grad first, block by
-// block in the same pass: grad then holds their sum, as if added beforehand.
+// more: null, or a second gradient (another row slice's) added to grad, block by block in
+// the same pass, as if added beforehand. grad is scratch: afterwards it holds grad, or the
+// sum when max_grad_norm's norm pass has merged them.
 template <typename T>
 double penalized_update(const OptimizerConfig& opt, int64_t t, T* w, T* state_a, T* state_b,
                         T* grad, const T* more, int64_t n, int64_t n_coefs, double alpha,
