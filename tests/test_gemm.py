@@ -121,12 +121,15 @@ def test_results_do_not_depend_on_thread_count(m, n, k, ta, tb, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m,n,k,ta,tb", [(37, 70, 1100, True, False), (100, 100, 64, False, False),
                                          (64, 100, 200, True, False), (257, 33, 9, True, True),
-                                         (25, 512, 100, False, False), (25, 512, 300, True, False)])
+                                         (25, 512, 100, False, False), (25, 512, 300, True, False),
+                                         (100, 10, 100, False, False), (100, 10, 100, True, False),
+                                         (33, 21, 50, False, False), (9, 7, 257, True, False)])
 def test_operands_read_in_place_give_the_bits_of_packed_panels(m, n, k, ta, tb, dtype, kernel,
                                                                monkeypatch):
     # Full panels of A^T and of B are read where they lie when they fit in the L2 (rows 4096
-    # bytes apart, as B of (25, 512, 300) in float64, are packed anyway); the same FMAs run
-    # in the same order either way. FASTMLP_GEMM_PACK=all packs everything.
+    # bytes apart, as B of (25, 512, 300) in float64, are packed anyway), and with the
+    # AVX-512 kernel B's last, narrower panel too (masked loads: n = 10, 21, 7); the same
+    # FMAs run in the same order either way. FASTMLP_GEMM_PACK=all packs everything.
     rng = np.random.default_rng(11)
     a, b, a_in, b_in = _operands(m, n, k, dtype, ta, tb, rng)
     got = _core.gemm(a_in, b_in, trans_a=ta, trans_b=tb, kernel=kernel)

@@ -81,6 +81,9 @@ struct Plan {
   int64_t mr, nr, nc, kc, k_unit;
   void (*begin)() = nullptr;
   void (*end)() = nullptr;
+  // The strided kernel loads an edge panel of B (fewer than NR columns) through masks, so
+  // that panel too can be read in place (see InPlace).
+  bool edge_b_in_place = false;
   int64_t depth(int64_t k) const { return (k + k_unit - 1) / k_unit; }  // packed rows
 };
 
@@ -93,8 +96,12 @@ Plan<T, T> make_plan(UkernelStridedFn<T> fn, typename Plan<T, T>::PackFn pa = &p
 template <typename T>
 Plan<T, T> plan_for(GemmKernel kernel) {
   switch (kernel) {
-    case GemmKernel::avx512:
-      return make_plan<T, Avx512Tile<T>>(&ukernel_avx512, &pack_a_avx512<T>, &pack_b_avx512<T>);
+    case GemmKernel::avx512: {
+      Plan<T, T> plan =
+          make_plan<T, Avx512Tile<T>>(&ukernel_avx512, &pack_a_avx512<T>, &pack_b_avx512<T>);
+      plan.edge_b_in_place = true;
+      return plan;
+    }
     case GemmKernel::avx2: return make_plan<T, Avx2Tile<T>>(&ukernel_avx2);
     default: return make_plan<T, ScalarTile<T>>(&ukernel_scalar);
   }
@@ -194,10 +201,11 @@ bool pack_everything() {
 // Which operands a product reads in place instead of packing them: full panels of op(A)
 // (MR rows of A, or MR consecutive values of each row of A^T) and of a non-transposed B
 // (NR consecutive values of each row of B), when the block the loops reuse stays in the
-// L2. Edge panels are always packed (zero padding). Packing costs one pass over each
-// operand, as much as the products themselves for the small layers of a network (a
-// 100-row slice of load_digits' 64-100-10 network), and buys contiguous panels that the
-// large products need.
+// L2. Edge panels are packed (zero padding), but for B's where the kernel masks its loads
+// (Plan::edge_b_in_place): an output layer of 10 classes is then never packed. Packing
+// costs one pass over each operand, as much as the products themselves for the small
+// layers of a network (a 100-row slice of load_digits' 64-100-10 network), and buys
+// contiguous panels that the large products need.
 struct InPlace {
   bool a = false, b = false;
 };
@@ -213,7 +221,8 @@ void gemm_block(const Plan<T, P>& plan, InPlace in_place, bool trans_a, bool tra
   if (plan.begin) plan.begin();
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
-    const int64_t n_panels = ceil_div(nc, NR), n_full = in_place.b ? nc / NR : 0;
+    const int64_t n_panels = ceil_div(nc, NR);
+    const int64_t n_full = !in_place.b ? 0 : plan.edge_b_in_place ? n_panels : nc / NR;
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc), kd = plan.depth(kc);
       // Later k blocks add onto what the first one stored.
@@ -400,7 +409,8 @@ Blocking plan_slab(const Plan<T, P>& plan, bool split_rows, bool trans_a, bool t
   }
   // Panels packed: all but the full ones read in place; B once per block of A rows.
   const int64_t a_packed = b.in_place.a ? slab_m % MR : slab_m;
-  const int64_t b_packed = (b.in_place.b ? slab_n % NR : slab_n) * ceil_div(slab_m, b.MC);
+  const int64_t b_edge = plan.edge_b_in_place ? 0 : slab_n % NR;
+  const int64_t b_packed = (b.in_place.b ? b_edge : slab_n) * ceil_div(slab_m, b.MC);
   b.cost = double(mp * np * MR * NR) * double(K) + double(a_packed + b_packed) * double(K) * double(NR) / 2;
   return b;
 }
