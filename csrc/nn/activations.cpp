@@ -40,7 +40,10 @@ FASTMLP_SIMD_CLONES void softmax_block(T* a, const T* bias, int64_t n, int64_t w
 #pragma omp simd
       for (int64_t j = 0; j < width; ++j) row[j] += bias[j];
     }
-    const T mx = *std::max_element(row, row + width);
+    // Any maximum does: a row with a NaN comes out all NaN whichever one is taken.
+    T mx = row[0];
+#pragma omp simd reduction(max : mx)
+    for (int64_t j = 1; j < width; ++j) mx = std::max(mx, row[j]);
 #pragma omp simd
     for (int64_t j = 0; j < width; ++j) row[j] -= mx;
   }

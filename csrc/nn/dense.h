@@ -41,6 +41,13 @@ void dense_backward_weights_csr(T* dw, T* db, const InputMatrix<T>& X, const int
 template <typename T>
 void dense_bias_grad(T* db, const T* delta, int64_t m, int64_t out, int64_t ld, bool accumulate);
 
+// delta (m,out) *= f'(z), from the activation's output a (and pre-activation z for gelu and
+// silu, see activation_backward), and db (out) (+)= column sums of the result, in one pass:
+// the hidden layer's bias gradient as dense_backward_weights computes it. db may be null.
+template <typename T>
+void dense_backward_activation(Activation f, T* delta, const T* a, const T* z, T* db, int64_t m,
+                               int64_t out, bool accumulate);
+
 // dx (m,in) = delta (m,out) @ w^T (out,in)
 template <typename T>
 void dense_backward_input(T* dx, const T* delta, const T* w, int64_t m, int64_t in, int64_t out,

@@ -27,6 +27,8 @@ FASTMLP_HOST_DEVICE double loss_term(T p, T y) {
     const double d = yj - pj;
     return d * d;
   } else if constexpr (L == Loss::log_loss) {
+    // xlogy's 0 before the clip: most terms of one-hot targets.
+    if (yj == 0.0) return -0.0;
     return -xlogy(yj, std::fmin(std::fmax(pj, eps), 1.0 - eps));
   } else if constexpr (L == Loss::binary_log_loss) {
     const double q = std::fmin(std::fmax(pj, eps), 1.0 - eps);

@@ -179,7 +179,8 @@ void Network<T>::backward(const T* params, T* grad, const InputMatrix<T>& X, con
   for (int64_t l = spec_.n_layers() - 1; l >= 0; --l) {
     const int64_t in = s[size_t(l)], out = s[size_t(l) + 1];
     T* dw = grad + spec_.coef_offset(l);
-    T* db = grad + spec_.intercept_offset(l);
+    // A hidden layer's bias gradient came with its activation's derivative (below).
+    T* db = l == spec_.n_layers() - 1 ? grad + spec_.intercept_offset(l) : nullptr;
     if (l == 0 && X.sparse()) {
       dense_backward_weights_csr(dw, db, X, rows, first, delta, m, out, accumulate);
     } else {
@@ -192,8 +193,11 @@ void Network<T>::backward(const T* params, T* grad, const InputMatrix<T>& X, con
       dense_backward_input(next, delta, params + spec_.coef_offset(l), m, in, out, gemm_ws_,
                            precision_);
       if (drops(l - 1, drop)) dropout_backward(next, mask_[size_t(l) - 1].data(), m, in);
-      activation_backward(spec_.hidden, next, acts_[size_t(l) - 1].data(), m, in,
-                          pre_.empty() ? static_cast<const T*>(nullptr) : pre_[size_t(l) - 1].data());
+      // The activation's derivative and layer l-1's bias gradient in one pass over delta.
+      dense_backward_activation(
+          spec_.hidden, next, acts_[size_t(l) - 1].data(),
+          pre_.empty() ? static_cast<const T*>(nullptr) : pre_[size_t(l) - 1].data(),
+          grad + spec_.intercept_offset(l - 1), m, in, accumulate);
       std::swap(delta, next);
     }
   }
