@@ -265,6 +265,32 @@ void def_dropout_forward(py::module_& m, Run run) {
      py::arg("layer"));
 }
 
+// The optimizer of one train_epoch call (CPU and GPU networks alike), validated.
+OptimizerConfig make_optimizer(const std::string& solver, double lr, double momentum,
+                               bool nesterov, double beta_1, double beta_2, double epsilon,
+                               const std::string& schedule = "constant",
+                               int64_t warmup_steps = 0, int64_t total_steps = 0,
+                               double max_grad_norm = 0.0) {
+  OptimizerConfig opt;
+  FASTMLP_CHECK(solver == "sgd" || solver == "adam" || solver == "adamw",
+                "solver must be 'sgd', 'adam' or 'adamw'");
+  opt.solver = solver == "sgd" ? Solver::sgd : solver == "adam" ? Solver::adam : Solver::adamw;
+  FASTMLP_CHECK(schedule == "constant" || schedule == "cosine",
+                "schedule must be 'constant' or 'cosine'");
+  opt.schedule = schedule == "cosine" ? Schedule::cosine : Schedule::constant;
+  opt.warmup_steps = warmup_steps;
+  opt.total_steps = total_steps;
+  FASTMLP_CHECK(max_grad_norm >= 0.0, "max_grad_norm must be >= 0 (0: no clipping)");
+  opt.max_grad_norm = max_grad_norm;
+  opt.learning_rate = lr;
+  opt.momentum = momentum;
+  opt.nesterov = nesterov;
+  opt.beta_1 = beta_1;
+  opt.beta_2 = beta_2;
+  opt.epsilon = epsilon;
+  return opt;
+}
+
 template <typename T>
 void bind_kernels(py::module_& m) {
   m.def("activation_forward", [](const std::string& name, py::object a_obj) {
@@ -339,32 +365,42 @@ void bind_kernels(py::module_& m) {
     py::gil_scoped_release release;
     adam_update(wp, mp, vp, g.data(), w.size(), t, lr, beta_1, beta_2, epsilon);
   });
-}
-
-// The optimizer of one train_epoch call (CPU and GPU networks alike), validated.
-OptimizerConfig make_optimizer(const std::string& solver, double lr, double momentum,
-                               bool nesterov, double beta_1, double beta_2, double epsilon,
-                               const std::string& schedule = "constant",
-                               int64_t warmup_steps = 0, int64_t total_steps = 0,
-                               double max_grad_norm = 0.0) {
-  OptimizerConfig opt;
-  FASTMLP_CHECK(solver == "sgd" || solver == "adam" || solver == "adamw",
-                "solver must be 'sgd', 'adam' or 'adamw'");
-  opt.solver = solver == "sgd" ? Solver::sgd : solver == "adam" ? Solver::adam : Solver::adamw;
-  FASTMLP_CHECK(schedule == "constant" || schedule == "cosine",
-                "schedule must be 'constant' or 'cosine'");
-  opt.schedule = schedule == "cosine" ? Schedule::cosine : Schedule::constant;
-  opt.warmup_steps = warmup_steps;
-  opt.total_steps = total_steps;
-  FASTMLP_CHECK(max_grad_norm >= 0.0, "max_grad_norm must be >= 0 (0: no clipping)");
-  opt.max_grad_norm = max_grad_norm;
-  opt.learning_rate = lr;
-  opt.momentum = momentum;
-  opt.nesterov = nesterov;
-  opt.beta_1 = beta_1;
-  opt.beta_2 = beta_2;
-  opt.epsilon = epsilon;
-  return opt;
+  // The training loop's fused step (nn/optimizers.h), for tests: grad is scratch, `more`
+  // another slice's gradient or None; returns sum(w^2) over the weights before the step.
+  m.def("penalized_update", [](const std::string& solver, int64_t t, py::object w_obj,
+                               py::object a_obj, py::object b_obj, py::object g_obj,
+                               py::object more_obj, int64_t n_coefs, double lr,
+                               double momentum, bool nesterov, double beta_1, double beta_2,
+                               double epsilon, double alpha, double scale,
+                               double max_grad_norm) {
+    const OptimizerConfig opt = make_optimizer(solver, lr, momentum, nesterov, beta_1, beta_2,
+                                               epsilon, "constant", 0, 0, max_grad_norm);
+    auto w = require<T>(w_obj, "w");
+    auto a = require<T>(a_obj, "state_a");
+    auto b = require<T>(b_obj, "state_b");
+    auto g = require<T>(g_obj, "grad");
+    check_size(a.size(), w.size(), "state_a");
+    check_size(b.size(), w.size(), "state_b");
+    check_size(g.size(), w.size(), "grad");
+    Array<T> more;
+    if (!more_obj.is_none()) {
+      more = require<T>(more_obj, "more");
+      check_size(more.size(), w.size(), "more");
+    }
+    FASTMLP_CHECK(n_coefs >= 0 && n_coefs <= w.size() && t >= 1, "bad n_coefs or t");
+    T* wp = writable(w, "w");
+    T* ap = writable(a, "state_a");
+    T* bp = writable(b, "state_b");
+    T* gp = writable(g, "grad");
+    const T* mp = more_obj.is_none() ? nullptr : more.data();
+    std::vector<double> partial;
+    py::gil_scoped_release release;
+    return penalized_update(opt, t, wp, ap, bp, gp, mp, w.size(), n_coefs, alpha, scale,
+                            partial);
+  }, py::arg("solver"), py::arg("t"), py::arg("w"), py::arg("state_a"), py::arg("state_b"),
+     py::arg("grad"), py::arg("more"), py::arg("n_coefs"), py::arg("lr"), py::arg("momentum"),
+     py::arg("nesterov"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"),
+     py::arg("alpha"), py::arg("scale"), py::arg("max_grad_norm") = 0.0);
 }
 
 template <typename T>

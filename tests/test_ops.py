@@ -213,6 +213,102 @@ def test_adam_update_matches_sklearn_formula(n, dtype):
     assert _rel_err(w_t, w_new) < 10 * RTOL[dtype]
 
 
+def _penalized_step_ref(solver, t, w, a, b, g, more, n_coefs, lr, beta_1, beta_2, eps, alpha,
+                        scale):
+    """The fused Adam(W) step in the C++ loop's order of IEEE operations, in w's dtype."""
+    T = w.dtype.type
+    g = g + more if more is not None else g.copy()
+    penalty = 0.0 if solver == "adamw" else alpha
+    g[:n_coefs] = (g[:n_coefs] + T(penalty) * w[:n_coefs]) * T(scale)
+    g[n_coefs:] = g[n_coefs:] * T(scale)
+    m = T(beta_1) * a + T(1.0 - beta_1) * g
+    v = T(beta_2) * b + T(1.0 - beta_2) * g * g
+    step = T(lr * np.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t))
+    w = w.copy()
+    if solver == "adamw":
+        w[:n_coefs] = w[:n_coefs] * T(1.0 - lr * alpha)
+    return w - step * m / (np.sqrt(v) + T(eps)), m, v
+
+
+def _assert_same_values(got, want):
+    """Equal, NaN where NaN, and zeros of the same sign."""
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got[got == 0]), np.signbit(want[want == 0]))
+
+
+def _step_inputs(rng, n, dtype):
+    """Weights, optimizer state and two gradients with every kind of value an Adam step
+    can meet: ordinary, zero (a dead unit: g = m = v = 0), tiny, huge, inf and NaN."""
+    a, g, more = (rng.normal(size=n).astype(dtype) for _ in range(3))
+    # Weights from 1 down to 1e-12, so that w - step shows the step's last bits.
+    w = (rng.normal(size=n) * 10.0 ** rng.uniform(-12, 0, size=n)).astype(dtype)
+    b = rng.uniform(size=n).astype(dtype)
+    info = np.finfo(dtype)
+    kinds = rng.integers(0, 12, size=n)
+    zero_g = (kinds <= 3) | (kinds == 8)
+    g[zero_g] = more[zero_g] = w[zero_g] = 0  # g = 0, so v and m only decay
+    a[kinds == 0] = b[kinds == 0] = 0  # a dead unit: g = m = v = 0
+    w[kinds == 1] = -0.0
+    b[kinds == 2] = info.tiny / 3  # v below the normal numbers
+    a[kinds == 3] = info.tiny / 3  # a numerator below them (over d = eps: a normal step)
+    b[kinds == 3] = 0
+    g[kinds == 4] = np.sqrt(info.max) * 2  # g*g overflows: v = inf
+    a[kinds == 5] = info.max / 4  # a huge numerator
+    g[kinds == 6] = np.nan
+    g[kinds == 7] = more[kinds == 7] = a[kinds == 7] = w[kinds == 7] = -0.0  # m = -0
+    b[kinds == 8] = 0  # v = 0 under an ordinary m: d = eps
+    return w, a, b, g, more
+
+
+# Bit for bit: the AVX-512 step (nn/adam_avx512.cpp) refines approximate square roots and
+# reciprocals, and must round as IEEE sqrt and division do; CPUs without AVX-512 run the
+# plain loop, which must too.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 33, 257, 5003])
+@pytest.mark.parametrize("solver", ["adam", "adamw"])
+@pytest.mark.parametrize("merge", [False, True])
+@pytest.mark.parametrize("small_eps", [False, True])
+def test_penalized_adam_step_bit_for_bit(dtype, n, solver, merge, small_eps):
+    rng = np.random.default_rng(n)
+    w, a, b, g, more = _step_inputs(rng, n, dtype)
+    more = more if merge else None
+    n_coefs, t, lr, alpha, scale = (4 * n) // 5, 3, 1e-3, 1e-3, 1 / 7.0
+    # A small eps no longer hides sqrt(v)'s last bits in d = sqrt(v) + eps.
+    eps = (1e-80 if dtype == np.float64 else 1e-10) if small_eps else 1e-8
+    want = _penalized_step_ref(solver, t, w, a, b, g, more, n_coefs, lr, 0.9, 0.999, eps,
+                               alpha, scale)
+    with np.errstate(all="ignore"):
+        sq = KERNELS[dtype].penalized_update(solver, t, w, a, b, g, more, n_coefs, lr, 0.0,
+                                             False, 0.9, 0.999, eps, alpha, scale)
+    for got, ref in zip((w, a, b), want):
+        _assert_same_values(got, ref)
+    assert np.isfinite(sq) or not np.isfinite(want[0][:n_coefs]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_step_all_ones_divisor(dtype):
+    # d = sqrt(v) + eps with an all-ones significand over a power-of-two numerator: the one
+    # case where a Newton-refined reciprocal's correction rounds the wrong way (Markstein).
+    T = dtype
+    mant = 52 if dtype == np.float64 else 23
+    eps = 2.0**-20
+    d = T((2.0 - 2.0**-mant) * 2.0**-5)
+    s = T(d - T(eps))
+    assert T(np.sqrt(s * s)) == s and s + T(eps) == d
+    # beta_1 = beta_2 = 0: m = v/g = g, step = lr; lr so that lr*g is a power of two.
+    lr = float(T(2.0**-12) / s)
+    while T(lr) * s != T(2.0**-12):
+        lr = float(np.nextafter(T(lr), T(1 if T(lr) * s < T(2.0**-12) else 0)))
+    n = 32
+    w, a, b = np.zeros(n, T), np.zeros(n, T), np.zeros(n, T)  # w - step = -step exactly
+    g = np.full(n, s, T)
+    g[::5] = T(0.375)  # other lanes in the same vectors
+    want = _penalized_step_ref("adam", 1, w, a, b, g, None, 0, lr, 0.0, 0.0, eps, 0.0, 1.0)
+    KERNELS[dtype].penalized_update("adam", 1, w, a, b, g, None, 0, lr, 0.0, False, 0.0, 0.0,
+                                    eps, 0.0, 1.0)
+    _assert_same_values(w, want[0])
+
+
 def test_kernels_refuse_bad_arrays():
     with pytest.raises(ValueError, match="C-contiguous float64"):
         _core.f64.activation_forward("relu", np.zeros((3, 3), dtype=np.float32))

@@ -12,44 +12,10 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 
+#include "common/zmm.h"
+
 namespace fastmlp {
 namespace {
-
-// Internal linkage: these helpers contain AVX-512 code, so no other file may share them.
-template <typename T>
-struct Zmm;
-
-template <>
-struct Zmm<float> {
-  using V = __m512;
-  using Mask = __mmask16;
-  static constexpr int lanes = 16;
-  static V zero() { return _mm512_setzero_ps(); }
-  static V set1(float x) { return _mm512_set1_ps(x); }
-  static V load(const float* p) { return _mm512_loadu_ps(p); }
-  static V load(Mask k, const float* p) { return _mm512_maskz_loadu_ps(k, p); }
-  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static void store(float* p, Mask k, V v) { _mm512_mask_storeu_ps(p, k, v); }
-  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-};
-
-template <>
-struct Zmm<double> {
-  using V = __m512d;
-  using Mask = __mmask8;
-  static constexpr int lanes = 8;
-  static V zero() { return _mm512_setzero_pd(); }
-  static V set1(double x) { return _mm512_set1_pd(x); }
-  static V load(const double* p) { return _mm512_loadu_pd(p); }
-  static V load(Mask k, const double* p) { return _mm512_maskz_loadu_pd(k, p); }
-  static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
-  static void store(double* p, Mask k, V v) { _mm512_mask_storeu_pd(p, k, v); }
-  static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
-  static V add(V a, V b) { return _mm512_add_pd(a, b); }
-};
 
 // acc += a (MR,K) @ b (K,NR): a's k-th column is MR consecutive values a_cs apart (a packed
 // panel, or a row of A^T read in place) or, with RowsOfA, a's rows are rows of A itself

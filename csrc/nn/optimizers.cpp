@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/cpu_features.h"
 #include "common/parallel.h"
 #include "common/simd_clones.h"
+#include "nn/adam_avx512.h"
 
 namespace fastmlp {
 
@@ -30,23 +32,37 @@ struct SgdStep {
 // Decay: AdamW's decoupled weight decay, w *= 1 - lr*decay before the Adam step (as
 // torch.optim.AdamW); a template flag so that plain Adam keeps its exact arithmetic.
 template <typename T, bool Decay>
-struct AdamStep {
-  T b1, b2, c1, c2, step, eps, keep;
+struct AdamStep : AdamConstants<T> {
   AdamStep(int64_t t, double lr, double beta_1, double beta_2, double epsilon,
            double decay = 0.0)
-      : b1(T(beta_1)), b2(T(beta_2)), c1(T(1.0 - beta_1)), c2(T(1.0 - beta_2)),
-        step(T(lr * std::sqrt(1.0 - std::pow(beta_2, double(t))) /
-               (1.0 - std::pow(beta_1, double(t))))),
-        eps(T(epsilon)), keep(T(1.0 - lr * decay)) {}
+      : AdamConstants<T>{T(beta_1), T(beta_2), T(1.0 - beta_1), T(1.0 - beta_2),
+                         T(lr * std::sqrt(1.0 - std::pow(beta_2, double(t))) /
+                           (1.0 - std::pow(beta_1, double(t)))),
+                         T(epsilon), T(1.0 - lr * decay)} {}
   void operator()(T& w, T& m, T& v, T g) const {
-    const T mi = b1 * m + c1 * g;
-    const T vi = b2 * v + c2 * g * g;
+    const T mi = this->b1 * m + this->c1 * g;
+    const T vi = this->b2 * v + this->c2 * g * g;
     m = mi;
     v = vi;
-    if (Decay) w *= keep;
-    w -= step * mi / (std::sqrt(vi) + eps);
+    if (Decay) w *= this->keep;
+    w -= this->step * mi / (std::sqrt(vi) + this->eps);
   }
 };
+
+// The leading entries of a span that a vector kernel stepped: Adam's on AVX-512 CPUs
+// (nn/adam_avx512.h, the same bits), none for the other steps; the loops below take the rest.
+template <bool Merge, bool Penalty, typename Step, typename T>
+int64_t kernel_span(const Step&, T*, T*, T*, const T*, const T*, int64_t, T, T) {
+  return 0;
+}
+template <bool Merge, bool Penalty, typename T, bool Decay>
+int64_t kernel_span(const AdamStep<T, Decay>& step, T* w, T* m, T* v, const T* grad,
+                    const T* more, int64_t n, T alpha, T scale) {
+  static const bool avx512 = cpu_has_avx512();
+  return avx512 ? adam_span_avx512<T, Merge, Penalty, Decay>(step, w, m, v, grad, more, n,
+                                                             alpha, scale)
+                : 0;
+}
 
 // Blocks of a fixed size, so the sum of squares merges in one order for any thread count.
 // A block is a few microseconds of Adam steps (a square root and a division per value):
@@ -73,14 +89,20 @@ FASTMLP_SIMD_CLONES double penalized_block(const CoefStep coef_step, const BiasS
   for (int64_t i = 0; i < n_coefs; ++i) sq += double(w[i]) * double(w[i]);
   // simd: elements are independent (a and b may be one array, but only element i of it
   // is touched in iteration i).
+  const int64_t coef_start =
+      kernel_span<Merge, true>(coef_step, w, a, b, grad, more, n_coefs, alpha, scale);
 #pragma omp simd
-  for (int64_t i = 0; i < n_coefs; ++i) {
+  for (int64_t i = coef_start; i < n_coefs; ++i) {
     T g = grad[i];
     if (Merge) g = g + more[i];
     coef_step(w[i], a[i], b[i], (g + alpha * w[i]) * scale);
   }
+  const int64_t bias_start =
+      n_coefs + kernel_span<Merge, false>(bias_step, w + n_coefs, a + n_coefs, b + n_coefs,
+                                          grad + n_coefs, Merge ? more + n_coefs : more,
+                                          n - n_coefs, alpha, scale);
 #pragma omp simd
-  for (int64_t i = n_coefs; i < n; ++i) {
+  for (int64_t i = bias_start; i < n; ++i) {
     T g = grad[i];
     if (Merge) g = g + more[i];
     bias_step(w[i], a[i], b[i], g * scale);

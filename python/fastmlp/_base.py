@@ -539,10 +539,9 @@ class BaseNetwork(CallbackSupportMixin, BaseEstimator, ABC):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    # The same generator calls as sklearn.utils.shuffle: same order as sklearn.
-                    perm = np.arange(n_samples)
-                    rng.shuffle(perm)
-                    sample_idx = sample_idx[perm]
+                    # sklearn.utils.shuffle's draws, rng.shuffle(arange(n)), composed with
+                    # the last order: the same swaps applied to the order itself.
+                    rng.shuffle(sample_idx)
                 # The dropout masks' seed comes after scikit-learn's draws and only with
                 # dropout, so that without it the random stream is scikit-learn's.
                 seed = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64)) if dropping else 0
