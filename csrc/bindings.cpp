@@ -291,6 +291,30 @@ OptimizerConfig make_optimizer(const std::string& solver, double lr, double mome
   return opt;
 }
 
+// The arrays of a fused step (nn/optimizers.h penalized_update) from Python: the weights,
+// the optimizer's two states and the gradient (scratch), all checked writeable and of one
+// size; n_coefs within it and t >= 1.
+template <typename T>
+struct StepArrays {
+  T *w, *a, *b, *g;
+  int64_t n;
+};
+template <typename T>
+StepArrays<T> step_arrays(const py::object& w_obj, const py::object& a_obj,
+                          const py::object& b_obj, const py::object& g_obj, int64_t n_coefs,
+                          int64_t t) {
+  auto w = require<T>(w_obj, "w");
+  auto a = require<T>(a_obj, "state_a");
+  auto b = require<T>(b_obj, "state_b");
+  auto g = require<T>(g_obj, "grad");
+  check_size(a.size(), w.size(), "state_a");
+  check_size(b.size(), w.size(), "state_b");
+  check_size(g.size(), w.size(), "grad");
+  FASTMLP_CHECK(n_coefs >= 0 && n_coefs <= w.size() && t >= 1, "bad n_coefs or t");
+  return {writable(w, "w"), writable(a, "state_a"), writable(b, "state_b"), writable(g, "grad"),
+          int64_t(w.size())};
+}
+
 template <typename T>
 void bind_kernels(py::module_& m) {
   m.def("activation_forward", [](const std::string& name, py::object a_obj) {
@@ -375,28 +399,16 @@ void bind_kernels(py::module_& m) {
                                double max_grad_norm) {
     const OptimizerConfig opt = make_optimizer(solver, lr, momentum, nesterov, beta_1, beta_2,
                                                epsilon, "constant", 0, 0, max_grad_norm);
-    auto w = require<T>(w_obj, "w");
-    auto a = require<T>(a_obj, "state_a");
-    auto b = require<T>(b_obj, "state_b");
-    auto g = require<T>(g_obj, "grad");
-    check_size(a.size(), w.size(), "state_a");
-    check_size(b.size(), w.size(), "state_b");
-    check_size(g.size(), w.size(), "grad");
+    const StepArrays<T> s = step_arrays<T>(w_obj, a_obj, b_obj, g_obj, n_coefs, t);
     Array<T> more;
     if (!more_obj.is_none()) {
       more = require<T>(more_obj, "more");
-      check_size(more.size(), w.size(), "more");
+      check_size(more.size(), s.n, "more");
     }
-    FASTMLP_CHECK(n_coefs >= 0 && n_coefs <= w.size() && t >= 1, "bad n_coefs or t");
-    T* wp = writable(w, "w");
-    T* ap = writable(a, "state_a");
-    T* bp = writable(b, "state_b");
-    T* gp = writable(g, "grad");
     const T* mp = more_obj.is_none() ? nullptr : more.data();
     std::vector<double> partial;
     py::gil_scoped_release release;
-    return penalized_update(opt, t, wp, ap, bp, gp, mp, w.size(), n_coefs, alpha, scale,
-                            partial);
+    return penalized_update(opt, t, s.w, s.a, s.b, s.g, mp, s.n, n_coefs, alpha, scale, partial);
   }, py::arg("solver"), py::arg("t"), py::arg("w"), py::arg("state_a"), py::arg("state_b"),
      py::arg("grad"), py::arg("more"), py::arg("n_coefs"), py::arg("lr"), py::arg("momentum"),
      py::arg("nesterov"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"),
@@ -1221,19 +1233,9 @@ void bind_cuda(py::module_& m) {
                                double scale, double max_grad_norm) {
     const OptimizerConfig opt = make_optimizer(solver, lr, momentum, nesterov, beta_1, beta_2,
                                                epsilon, "constant", 0, 0, max_grad_norm);
-    auto w = require<float>(w_obj, "w");
-    auto a = require<float>(a_obj, "state_a");
-    auto b = require<float>(b_obj, "state_b");
-    auto g = require<float>(g_obj, "grad");
-    check_size(a.size(), w.size(), "state_a");
-    check_size(b.size(), w.size(), "state_b");
-    check_size(g.size(), w.size(), "grad");
-    FASTMLP_CHECK(n_coefs >= 0 && n_coefs <= w.size() && t >= 1, "bad n_coefs or t");
-    float* wp = writable(w, "w");
-    float* ap = writable(a, "state_a");
-    float* bp = writable(b, "state_b");
+    const StepArrays<float> s = step_arrays<float>(w_obj, a_obj, b_obj, g_obj, n_coefs, t);
     py::gil_scoped_release release;
-    return cuda::penalized_update_host(opt, t, wp, ap, bp, g.data(), w.size(), n_coefs, alpha, scale);
+    return cuda::penalized_update_host(opt, t, s.w, s.a, s.b, s.g, s.n, n_coefs, alpha, scale);
   }, py::arg("solver"), py::arg("t"), py::arg("w"), py::arg("state_a"), py::arg("state_b"),
      py::arg("grad"), py::arg("n_coefs"), py::arg("lr"), py::arg("momentum"), py::arg("nesterov"),
      py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"), py::arg("alpha"), py::arg("scale"),

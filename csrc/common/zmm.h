@@ -40,6 +40,7 @@ struct Zmm<float> {
   static V rsqrt14(V a) { return _mm512_rsqrt14_ps(a); }
   static V rcp14(V a) { return _mm512_rcp14_ps(a); }
   static V blend(Mask k, V a, V b) { return _mm512_mask_blend_ps(k, a, b); }  // k ? b : a
+  static V permute2(V a, __m512i idx, V b) { return _mm512_permutex2var_ps(a, idx, b); }
   template <int Cmp>
   static Mask cmp(V a, V b) { return _mm512_cmp_ps_mask(a, b, Cmp); }
   // Lanes whose significand is all ones (the exponent and sign may be anything).
@@ -73,6 +74,7 @@ struct Zmm<double> {
   static V rsqrt14(V a) { return _mm512_rsqrt14_pd(a); }
   static V rcp14(V a) { return _mm512_rcp14_pd(a); }
   static V blend(Mask k, V a, V b) { return _mm512_mask_blend_pd(k, a, b); }  // k ? b : a
+  static V permute2(V a, __m512i idx, V b) { return _mm512_permutex2var_pd(a, idx, b); }
   template <int Cmp>
   static Mask cmp(V a, V b) { return _mm512_cmp_pd_mask(a, b, Cmp); }
   static Mask all_ones_significand(V a) {

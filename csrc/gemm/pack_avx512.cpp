@@ -15,33 +15,10 @@
 #include <array>
 #include <type_traits>
 
+#include "common/zmm.h"
+
 namespace fastmlp {
 namespace {
-
-template <typename T>
-struct Lanes;
-
-template <>
-struct Lanes<float> {
-  using V = __m512;
-  using Mask = __mmask16;
-  static constexpr int n = 16;
-  static V zero() { return _mm512_setzero_ps(); }
-  static V load(Mask k, const float* p) { return _mm512_maskz_loadu_ps(k, p); }
-  static void store(float* p, Mask k, V v) { _mm512_mask_storeu_ps(p, k, v); }
-  static V permute2(V a, __m512i idx, V b) { return _mm512_permutex2var_ps(a, idx, b); }
-};
-
-template <>
-struct Lanes<double> {
-  using V = __m512d;
-  using Mask = __mmask8;
-  static constexpr int n = 8;
-  static V zero() { return _mm512_setzero_pd(); }
-  static V load(Mask k, const double* p) { return _mm512_maskz_loadu_pd(k, p); }
-  static void store(double* p, Mask k, V v) { _mm512_mask_storeu_pd(p, k, v); }
-  static V permute2(V a, __m512i idx, V b) { return _mm512_permutex2var_pd(a, idx, b); }
-};
 
 template <typename Mask>
 Mask first_n(int64_t n, int lanes) {
@@ -66,9 +43,9 @@ struct SwapIndex {
 // blocks of every 2d x 2d block, so after the levels d = n/2, ..., 1 row j holds column j.
 // Each level is one two-source permute per row.
 template <typename T, int d>
-void transpose_level(typename Lanes<T>::V* r) {
-  using L = Lanes<T>;
-  constexpr int n = L::n;
+void transpose_level(typename Zmm<T>::V* r) {
+  using L = Zmm<T>;
+  constexpr int n = L::lanes;
   using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
   const __m512i lo = _mm512_load_si512(SwapIndex<I, n, d, false>::value.data());
   const __m512i hi = _mm512_load_si512(SwapIndex<I, n, d, true>::value.data());
@@ -83,8 +60,8 @@ void transpose_level(typename Lanes<T>::V* r) {
 }
 
 template <typename T>
-void transpose(typename Lanes<T>::V* r) {
-  transpose_level<T, Lanes<T>::n / 2>(r);
+void transpose(typename Zmm<T>::V* r) {
+  transpose_level<T, Zmm<T>::lanes / 2>(r);
 }
 
 // dst (kc, w) = transpose of src (valid, kc) with row stride ld, rows past valid zero: the
@@ -93,8 +70,8 @@ void transpose(typename Lanes<T>::V* r) {
 template <typename T>
 void pack_panel_cols(T* __restrict dst, const T* __restrict src, int64_t ld, int64_t kc,
                      int64_t valid, int64_t w) {
-  using L = Lanes<T>;
-  constexpr int n = L::n;
+  using L = Zmm<T>;
+  constexpr int n = L::lanes;
   using Mask = typename L::Mask;
   for (int64_t c0 = 0; c0 < w; c0 += n) {
     const int64_t rows = std::min<int64_t>(n, valid - c0);
