@@ -87,10 +87,10 @@ FASTMLP_SIMD_CLONES double penalized_block(const CoefStep coef_step, const BiasS
   double sq = 0.0;
 #pragma omp simd reduction(+ : sq)
   for (int64_t i = 0; i < n_coefs; ++i) sq += double(w[i]) * double(w[i]);
-  // simd: elements are independent (a and b may be one array, but only element i of it
-  // is touched in iteration i).
   const int64_t coef_start =
       kernel_span<Merge, true>(coef_step, w, a, b, grad, more, n_coefs, alpha, scale);
+  // simd: elements are independent (a and b may be one array, but only element i of it
+  // is touched in iteration i).
 #pragma omp simd
   for (int64_t i = coef_start; i < n_coefs; ++i) {
     T g = grad[i];
