@@ -14,6 +14,7 @@
 
 #include "common/check.h"
 #include "common/cpu_features.h"
+#include "common/legacy_shuffle.h"
 #include "common/parallel.h"
 #include "gemm/gemm.h"
 #include "nn/activations.h"
@@ -132,6 +133,55 @@ const int64_t* optional_order(const py::object& order_obj, Array<int64_t>& keep,
   for (int64_t i = 0; i < n; ++i)
     FASTMLP_CHECK(order[i] >= 0 && order[i] < n, "order holds a row out of range");
   return order;
+}
+
+// train_epoch's `commit`: arrays (one per live array: params, optimizer state(s)) that
+// receive a copy of the live ones before the epoch changes them, so that an interrupted
+// epoch can be undone. Checked with the GIL held; copied by copy_commit without it, split
+// in halves across the threads: each half is then read on the core that last stepped
+// most of it (one core's np.copyto pulled the other core's half over: 15-30 µs a digits
+// epoch against a few here).
+template <typename T>
+struct Commit {
+  struct Copy {
+    const T* src;
+    T* dst;
+    int64_t n;
+  };
+  std::vector<Copy> copies;
+  std::vector<Array<T>> keep;
+};
+
+// live: (array, size) of each array the epoch changes, in train_epoch's order (b null for
+// sgd); commit holds copies of the first ones.
+template <typename T>
+Commit<T> check_commit(const py::object& commit_obj,
+                       std::initializer_list<std::pair<const T*, int64_t>> live) {
+  Commit<T> c;
+  if (commit_obj.is_none()) return c;
+  FASTMLP_CHECK(py::isinstance<py::sequence>(commit_obj), "commit must be a sequence of arrays");
+  auto seq = commit_obj.cast<py::sequence>();
+  auto src = live.begin();
+  for (size_t i = 0; i < seq.size(); ++i, ++src) {
+    FASTMLP_CHECK(src != live.end() && src->first != nullptr,
+                  "commit has more arrays than the epoch changes");
+    auto a = require<T>(seq[i], "commit");
+    check_size(a.size(), src->second, "commit");
+    c.copies.push_back({src->first, writable(a, "commit"), src->second});
+    c.keep.push_back(a);
+  }
+  return c;
+}
+
+template <typename T>
+void copy_commit(const Commit<T>& c) {
+  if (c.copies.empty()) return;
+  parallel_for(2, [&](int64_t h) {
+    for (const auto& cp : c.copies) {
+      const int64_t half = (cp.n + 1) / 2, lo = h * half, len = std::min(cp.n, lo + half) - lo;
+      if (len > 0) std::memcpy(cp.dst + lo, cp.src + lo, sizeof(T) * size_t(len));
+    }
+  });
 }
 
 // Ctrl-C from a long C++ loop: every ~50 ms take the GIL back just long enough to run
@@ -473,7 +523,7 @@ void bind_network(py::module_& m, const char* name) {
               py::object X_obj, py::object Y_obj, py::object sw_obj, py::object order_obj,
               int64_t batch_size, double alpha, int64_t step, const std::string& schedule,
               int64_t warmup_steps, int64_t total_steps, double max_grad_norm,
-              uint64_t dropout_seed) {
+              uint64_t dropout_seed, py::object commit_obj) {
              const NetworkSpec& spec = net.spec();
              const int64_t np_ = spec.n_params();
              auto params = require<T>(params_obj, "params");
@@ -497,10 +547,12 @@ void bind_network(py::module_& m, const char* name) {
              T* p = writable(params, "params");
              T* a = writable(state_a, "optimizer state");
              T* b = opt.solver != Solver::sgd ? writable(state_b, "optimizer state") : nullptr;
+             const Commit<T> commit = check_commit<T>(commit_obj, {{p, np_}, {a, np_}, {b, np_}});
              bool interrupted = false;
              double loss;
              {
                py::gil_scoped_release release;
+               copy_commit(commit);
                SignalCheck check;
                loss = net.train_epoch(p, a, b, adam_t, opt, X.m, Y.data(), sw, order, X.m.n,
                                       batch_size, alpha, step, dropout_seed, std::ref(check),
@@ -516,7 +568,7 @@ void bind_network(py::module_& m, const char* name) {
            py::arg("batch_size"), py::arg("alpha"), py::arg("step") = 0,
            py::arg("schedule") = "constant", py::arg("warmup_steps") = 0,
            py::arg("total_steps") = 0, py::arg("max_grad_norm") = 0.0,
-           py::arg("dropout_seed") = 0)
+           py::arg("dropout_seed") = 0, py::arg("commit") = py::none())
       .def("mean_loss",
            [](Network<T>& net, py::object params_obj, py::object X_obj, py::object Y_obj,
               py::object sw_obj) {
@@ -717,7 +769,7 @@ void bind_sequential(py::module_& m, const char* name) {
                           py::object sw_obj, py::object order_obj, int64_t batch_size,
                           double alpha, int64_t step, const std::string& schedule,
                           int64_t warmup_steps, int64_t total_steps, double max_grad_norm,
-                          uint64_t dropout_seed) {
+                          uint64_t dropout_seed, py::object commit_obj) {
              auto [params, p] = split(h, params_obj, true);
              const int64_t np_ = h.net->n_params();
              const OptimizerConfig opt =
@@ -737,10 +789,13 @@ void bind_sequential(py::module_& m, const char* name) {
              const int64_t* order = optional_order(order_obj, order_keep, X.m.n);
              T* a = writable(state_a, "optimizer state");
              T* b = opt.solver != Solver::sgd ? writable(state_b, "optimizer state") : nullptr;
+             const Commit<T> commit = check_commit<T>(
+                 commit_obj, {{p, params.size()}, {a, state_a.size()}, {b, state_b.size()}});
              bool interrupted = false;
              double loss;
              {
                py::gil_scoped_release release;
+               copy_commit(commit);
                SignalCheck check;
                loss = h.net->train_epoch(p, p + np_, a, b, adam_t, opt, X.m, Y.data(), sw, order,
                                          X.m.n, batch_size, alpha, step, dropout_seed,
@@ -756,7 +811,7 @@ void bind_sequential(py::module_& m, const char* name) {
            py::arg("batch_size"), py::arg("alpha"), py::arg("step") = 0,
            py::arg("schedule") = "constant", py::arg("warmup_steps") = 0,
            py::arg("total_steps") = 0, py::arg("max_grad_norm") = 0.0,
-           py::arg("dropout_seed") = 0)
+           py::arg("dropout_seed") = 0, py::arg("commit") = py::none())
       .def("mean_loss",
            [split, input](H& h, py::object params_obj, py::object X_obj, py::object Y_obj,
                           py::object sw_obj) {
@@ -1336,6 +1391,26 @@ PYBIND11_MODULE(_core, m) {
   bind_sequential<double>(m, "Sequential64");
   bind_gan<float>(m, "Gan32");
   bind_gan<double>(m, "Gan64");
+  m.def("legacy_shuffle",
+        [](py::object order_obj, py::object state_obj) {
+          FASTMLP_CHECK(py::isinstance<Array<int64_t>>(order_obj),
+                        "order must be a C-contiguous int64 numpy array");
+          FASTMLP_CHECK(py::isinstance<Array<uint32_t>>(state_obj),
+                        "state must be a C-contiguous uint32 numpy array");
+          auto order = py::reinterpret_borrow<Array<int64_t>>(order_obj);
+          auto state = py::reinterpret_borrow<Array<uint32_t>>(state_obj);
+          FASTMLP_CHECK(order.ndim() == 1, "order must be 1-D");
+          check_size(state.size(), LegacyMt19937::kN + 1, "state");
+          FASTMLP_CHECK(state.data()[LegacyMt19937::kN] <= uint32_t(LegacyMt19937::kN),
+                        "state's position must be in [0, 624]");
+          int64_t* x = writable(order, "order");
+          uint32_t* st = writable(state, "state");
+          legacy_shuffle(x, order.size(), st);
+        },
+        py::arg("order"), py::arg("state"),
+        "Shuffle order in place as numpy.random.RandomState.shuffle(order) would, draw for\n"
+        "draw, from the MT19937 state (uint32[625]: RandomState.get_state()'s 624 key words,\n"
+        "then its position), which advances in place as the RandomState's would.");
   m.def("latent_noise",
         [](uint64_t seed, int64_t n, int64_t dim, const std::string& dtype) -> py::array {
           FASTMLP_CHECK(dtype == "float32" || dtype == "float64", "dtype must be float32 or float64");

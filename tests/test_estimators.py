@@ -57,6 +57,24 @@ def test_classifier_follows_sklearn_step_by_step(digits, solver, activation):
     np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_random_state_instance_ends_where_sklearns_does(digits, solver, shuffle):
+    # The epochs' shuffles are drawn in C++ from a copy of the generator's state, handed
+    # back after the fit: a user's RandomState then continues as it would after
+    # scikit-learn's fit, and the fit itself follows scikit-learn's batches.
+    X, y = digits
+    params = dict(hidden_layer_sizes=(16,), solver=solver, max_iter=4, shuffle=shuffle,
+                  learning_rate_init=0.01)
+    ours_rng, ref_rng = np.random.RandomState(5), np.random.RandomState(5)
+    ours = _quiet_fit(MLPClassifier(random_state=ours_rng, **params), X, y)
+    ref = _quiet_fit(sk.MLPClassifier(random_state=ref_rng, **params), X, y)
+    np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-6)
+    ours_state, ref_state = ours_rng.get_state(), ref_rng.get_state()
+    assert ours_state[0] == ref_state[0] and ours_state[2:] == ref_state[2:]
+    np.testing.assert_array_equal(ours_state[1], ref_state[1])
+
+
 @pytest.mark.parametrize("loss", ["squared_error", "poisson"])
 @pytest.mark.parametrize("solver", ["lbfgs", "sgd", "adam"])
 def test_regressor_follows_sklearn(regression, loss, solver):

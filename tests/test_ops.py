@@ -357,3 +357,45 @@ def test_exp_based_activations_at_special_values(dtype):
         a = z.copy()
         KERNELS[dtype].activation_forward(name, a)
         np.testing.assert_array_equal(a[0], np.array(want, dtype=dtype), err_msg=name)
+
+
+# --------------------------------------------------------------- the epochs' shuffle
+def _mt_state(rng):
+    state = rng.get_state()
+    mt = np.empty(625, dtype=np.uint32)
+    mt[:624], mt[624] = state[1], state[2]
+    return mt
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 33, 257, 1797, 5003])
+@pytest.mark.parametrize("drawn", [0, 1, 620, 622, 623, 624, 1000])
+def test_legacy_shuffle_is_numpys_draw_for_draw(n, drawn):
+    # `drawn` values first put the generator's position anywhere in its block, the last
+    # few included (where the shuffle cannot look three draws ahead).
+    rng = np.random.RandomState(n + drawn)
+    rng.randint(2**32, size=drawn, dtype=np.uint64)
+    mt = _mt_state(rng)
+    ours, ref = np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)
+    for _ in range(3):  # each epoch shuffles the last order again
+        _core.legacy_shuffle(ours, mt)
+        rng.shuffle(ref)
+        np.testing.assert_array_equal(ours, ref)
+    np.testing.assert_array_equal(mt, _mt_state(rng))
+
+
+def test_legacy_shuffle_checks_its_arguments():
+    mt = _mt_state(np.random.RandomState(0))
+    order = np.arange(10, dtype=np.int64)
+    with pytest.raises(ValueError, match="int64"):
+        _core.legacy_shuffle(order.astype(np.int32), mt)
+    with pytest.raises(ValueError, match="uint32"):
+        _core.legacy_shuffle(order, mt.astype(np.int64))
+    with pytest.raises(ValueError, match="state has 624 elements"):
+        _core.legacy_shuffle(order, mt[:624].copy())
+    bad = mt.copy()
+    bad[624] = 625
+    with pytest.raises(ValueError, match="position"):
+        _core.legacy_shuffle(order, bad)
+    order.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        _core.legacy_shuffle(order, mt)

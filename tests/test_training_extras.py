@@ -159,6 +159,26 @@ def test_adamw_matches_numpy():
         np.testing.assert_allclose(m, rm, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_commit_receives_the_state_from_before_the_epoch(solver):
+    # The estimators' Ctrl-C undo: train_epoch copies the arrays it is about to change.
+    net, params, X, Y, _ = _problem(3)
+    w, a, b = params.copy(), np.full_like(params, 0.25), np.full_like(params, 0.5)
+    live = (w, a) if solver == "sgd" else (w, a, b)
+    before = [x.copy() for x in live]
+    commit = [np.full_like(x, np.nan) for x in live]
+    _epoch(net, w, a, b, 0, solver, 0.01, X, Y, 8, 0.1, commit=commit)
+    for got, want, now in zip(commit, before, live):
+        np.testing.assert_array_equal(got, want)
+        assert not np.array_equal(now, want)
+    with pytest.raises(ValueError, match="commit has 3 elements"):
+        _epoch(net, w, a, b, 0, solver, 0.01, X, Y, 8, 0.1, commit=[np.empty(3)])
+    with pytest.raises(ValueError, match="more arrays than the epoch changes"):
+        _epoch(net, w, a, b, 0, solver, 0.01, X, Y, 8, 0.1, commit=commit + [w.copy()] * 2)
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        _epoch(net, w, a, b, 0, solver, 0.01, X, Y, 8, 0.1, commit=[w.astype(np.float32)])
+
+
 def test_adamw_without_alpha_is_adam():
     net, params, X, Y, _ = _problem(1)
     runs = []

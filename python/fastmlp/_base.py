@@ -70,6 +70,37 @@ def _core_input(X, dtype):
     return np.ascontiguousarray(X, dtype=dtype)
 
 
+class _EpochShuffle:
+    """scikit-learn's epoch order: rng.shuffle(order) every epoch, the same draws.
+
+    With a RandomState on MT19937 (any seeded one) the draws come from a copy of its
+    state in C++ (_core.legacy_shuffle: about 20 against 28-35 µs through numpy for
+    1,797 rows), and `close` hands the advanced state back to rng. Other generators, and
+    callers that draw from rng between epochs (`in_core` False), shuffle through rng.
+    """
+
+    def __init__(self, rng, in_core=True):
+        self._rng = rng
+        self._mt = None
+        state = rng.get_state() if in_core else None
+        if isinstance(state, tuple):  # legacy MT19937 state; a dict for other generators
+            self._mt = np.empty(625, dtype=np.uint32)
+            self._mt[:624] = state[1]
+            self._mt[624] = state[2]
+            self._gauss = state[3:]
+
+    def __call__(self, order):
+        if self._mt is None:
+            self._rng.shuffle(order)
+        else:
+            _core.legacy_shuffle(order, self._mt)
+
+    def close(self):
+        if self._mt is not None:
+            self._rng.set_state(("MT19937", self._mt[:624], int(self._mt[624]), *self._gauss))
+            self._mt = None
+
+
 _NON_FINITE_MSG = (
     "Solver produced non-finite parameter weights. The input data may"
     " contain large values and need to be preprocessed."
@@ -525,15 +556,19 @@ class BaseNetwork(CallbackSupportMixin, BaseEstimator, ABC):
             if metric_loss and self.__dict__.get("best_validation_loss_") is None:
                 self.best_validation_loss_ = np.inf
         sample_idx = np.arange(n_samples, dtype=np.int64)
+        # Dropout draws its masks' seed from rng after each shuffle: rng must be current.
+        shuffle = _EpochShuffle(rng, in_core=self.shuffle and not dropping)
         is_adam = opt["solver"] in _ADAM_SOLVERS
         state_a = opt["m"] if is_adam else opt["velocity"]
         state_b = opt["v"] if is_adam else opt["velocity"]
         alpha = float(self.alpha)
         # Ctrl-C stops train_epoch mid-epoch; the model keeps the last completed epoch, so
-        # that its weights, optimizer state, n_iter_ and loss_curve_ agree: a copy of the
-        # weights and optimizer state, refreshed after each epoch (small next to an epoch).
+        # that its weights, optimizer state, n_iter_ and loss_curve_ agree: train_epoch
+        # first copies the weights and optimizer state into `committed`, which are put
+        # back if the epoch is interrupted before it is recorded.
         live = (flat, state_a) if state_b is state_a else (flat, state_a, state_b)
-        committed = [a.copy() for a in live]
+        committed = [np.empty_like(a) for a in live]
+        recording = False  # between an epoch's start and its entry in loss_curve_
 
         try:
             self.n_iter_ = 0
@@ -541,11 +576,12 @@ class BaseNetwork(CallbackSupportMixin, BaseEstimator, ABC):
                 if self.shuffle:
                     # sklearn.utils.shuffle's draws, rng.shuffle(arange(n)), composed with
                     # the last order: the same swaps applied to the order itself.
-                    rng.shuffle(sample_idx)
+                    shuffle(sample_idx)
                 # The dropout masks' seed comes after scikit-learn's draws and only with
                 # dropout, so that without it the random stream is scikit-learn's.
                 seed = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64)) if dropping else 0
                 hooks.epoch_begin()
+                recording = True
                 loss, t = net.train_epoch(
                     flat, state_a, state_b, opt.get("t", 0), opt["solver"],
                     opt["learning_rate_init"] if is_adam else opt["learning_rate"],
@@ -553,7 +589,8 @@ class BaseNetwork(CallbackSupportMixin, BaseEstimator, ABC):
                     opt.get("beta_1", 0.9), opt.get("beta_2", 0.999),
                     opt.get("epsilon", 1e-8),
                     Xc, Y, sw_train, sample_idx if self.shuffle else None,
-                    batch_size, alpha, step=opt.get("step", 0), dropout_seed=seed, **extras,
+                    batch_size, alpha, step=opt.get("step", 0), dropout_seed=seed,
+                    commit=committed, **extras,
                 )
                 if not np.isfinite(loss) and not early_stopping:
                     # Diverged: no later epoch recovers; _fit restores the previous state.
@@ -572,8 +609,7 @@ class BaseNetwork(CallbackSupportMixin, BaseEstimator, ABC):
                 self.loss_ = loss
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
-                for copy_, a in zip(committed, live):
-                    np.copyto(copy_, a)
+                recording = False
                 if track_val_loss:
                     self.validation_loss_curve_.append(val_loss)
                 if self.verbose:
@@ -625,9 +661,12 @@ class BaseNetwork(CallbackSupportMixin, BaseEstimator, ABC):
                         ConvergenceWarning,
                     )
         except KeyboardInterrupt:
-            for copy_, a in zip(committed, live):
-                np.copyto(a, copy_)
+            if recording:
+                for copy_, a in zip(committed, live):
+                    np.copyto(a, copy_)
             warnings.warn("Training interrupted by user.")
+        finally:
+            shuffle.close()
 
         if early_stopping and self._best_params is not None:
             flat[:] = self._best_params

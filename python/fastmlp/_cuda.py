@@ -120,7 +120,9 @@ class DeviceTrainer:
     def train_epoch(self, params, state_a, state_b, t, solver, learning_rate, momentum,
                     nesterov, beta_1, beta_2, epsilon, X, Y, sample_weight, order,
                     batch_size, alpha, step=0, schedule="constant", warmup_steps=0,
-                    total_steps=0, max_grad_norm=0.0, dropout_seed=0):
+                    total_steps=0, max_grad_norm=0.0, dropout_seed=0, commit=None):
+        for copy_, a in zip(commit or (), (params, state_a, state_b)):
+            np.copyto(copy_, a)
         if self._data is None or self._data[0] is not X:
             self._net.set_data(X, Y, sample_weight, self._units[0], self._units[-1])
             self._data = (X, Y, sample_weight)
