@@ -9,6 +9,7 @@
 
 #include "common/cpu_features.h"
 #include "common/parallel.h"
+#include "common/prefetch.h"
 #include "common/simd_clones.h"
 #include "nn/adam_avx512.h"
 
@@ -28,6 +29,12 @@ struct SgdStep {
     w += Nesterov ? mu * v - eta * g : v;
   }
 };
+
+// Steps with so little arithmetic per value that their stores wait on memory.
+template <typename Step>
+constexpr bool kLightStep = false;
+template <typename T, bool Nesterov>
+constexpr bool kLightStep<SgdStep<T, Nesterov>> = true;
 
 // Decay: AdamW's decoupled weight decay, w *= 1 - lr*decay before the Adam step (as
 // torch.optim.AdamW); a template flag so that plain Adam keeps its exact arithmetic.
@@ -119,6 +126,16 @@ double apply_penalized(const CoefStep& coef_step, const BiasStep& bias_step, T* 
   parallel_for(blocks, step_threads(blocks), [&](int64_t blk) {
     const int64_t begin = blk * kBlock, end = std::min(n, begin + kBlock);
     const int64_t coef_end = std::min(end, std::max(begin, n_coefs));
+    // The row slices have just read w on every core, so each store of the step waits for
+    // its line to be taken back from the other core's cache. A loop as light as SGD's
+    // waits for them one at a time (its step: 6 µs alone, 27-38 µs right after the other
+    // core read w); asking for every line of the block first lets the transfers overlap
+    // (8-9 µs in the training loop, against 25-33). Adam's arithmetic already overlaps
+    // them: there the extra pass cost 2 µs.
+    if constexpr (kLightStep<CoefStep>) {
+      constexpr int64_t kLine = 64 / int64_t(sizeof(T));
+      for (int64_t i = begin; i < end; i += kLine) prefetch_for_write(w + i);
+    }
     partial[size_t(blk)] =
         more ? penalized_block<T, true>(coef_step, bias_step, w + begin, a + begin, b + begin,
                                         grad + begin, more + begin, end - begin,
