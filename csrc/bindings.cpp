@@ -1391,6 +1391,9 @@ PYBIND11_MODULE(_core, m) {
   bind_sequential<double>(m, "Sequential64");
   bind_gan<float>(m, "Gan32");
   bind_gan<double>(m, "Gan64");
+  m.def("sliced_chunk_rows", &sliced_chunk_rows, py::arg("macs_per_row"),
+        "The rows per chunk at which a network with this many multiply-adds per row\n"
+        "computes its full-batch gradient on the row slices (0: never; see train_loop.h).");
   m.def("legacy_shuffle",
         [](py::object order_obj, py::object state_obj) {
           FASTMLP_CHECK(py::isinstance<Array<int64_t>>(order_obj),

@@ -87,6 +87,49 @@ def test_thread_count_does_not_change_the_model():
     np.testing.assert_allclose(one.predict_proba(X), two.predict_proba(X), rtol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_full_batch_gradient_on_row_slices(dtype):
+    # L-BFGS's network walks the rows in chunks its row slices split across the cores
+    # (sliced_chunk_rows): the same loss and gradient as one unsplit pass up to the order
+    # of the sums, and the same bits on one or two threads. 1,200 rows (512-row chunks)
+    # with sample weights and a last, short chunk; 1,000 rows with L-BFGS end to end.
+    sizes, n = [64, 100, 10], 1200
+    macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    chunk = _core.sliced_chunk_rows(macs)
+    assert 64 <= chunk < n and _core.sliced_chunk_rows(1 << 22) == 0
+    cls = _core.Network32 if dtype == np.float32 else _core.Network64
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
+    sw = rng.uniform(0.5, 2.0, n).astype(dtype)
+    whole = cls(sizes, "relu", "softmax", "log_loss", n)
+    params = rng.normal(scale=0.3, size=whole.n_params).astype(dtype)
+    ref = np.empty_like(params)
+    ref_loss = whole.loss_grad(params, ref, X, Y, sw, 1e-3)
+    sliced = cls(sizes, "relu", "softmax", "log_loss", chunk)
+    runs = []
+    for threads in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=threads, user_api="openmp"):
+            g = np.empty_like(params)
+            runs.append((sliced.loss_grad(params, g, X, Y, sw, 1e-3), g))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert runs[0][0] == pytest.approx(ref_loss, rel=tol)
+    np.testing.assert_allclose(runs[0][1], ref, rtol=tol * 10, atol=tol * np.abs(ref).max())
+
+    X = rng.standard_normal((1000, 20))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    fits = []
+    for threads in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=threads, user_api="openmp"):
+            fits.append(MLPClassifier(hidden_layer_sizes=(32,), solver="lbfgs", max_iter=30,
+                                      random_state=0).fit(X, y))
+    assert fits[0].n_iter_ == fits[1].n_iter_ and fits[0].loss_ == fits[1].loss_
+    for a, b in zip(fits[0].coefs_, fits[1].coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
 # The fork scenarios run in a fresh interpreter with a timeout, so that a hang fails the
 # test instead of hanging the suite. Each fits in the parent first, so the child inherits a
 # process whose worker threads existed (they are not copied by fork).

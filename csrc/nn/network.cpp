@@ -237,13 +237,48 @@ double Network<T>::data_loss_grad(const T* params, T* grad, const InputMatrix<T>
 }
 
 template <typename T>
+double Network<T>::sliced_data_loss_grad(const T* params, T* grad, const InputMatrix<T>& X,
+                                         const T* Y, const T* sw, const int64_t* rows,
+                                         int64_t m, double* weight_sum, const DropoutDraw& drop,
+                                         const InterruptCheck& check, bool* interrupted) {
+  const int64_t n = spec_.n_params();
+  double data_loss = 0.0;
+  *weight_sum = 0.0;
+  for (int64_t start = 0; start < m; start += chunk_rows_) {
+    const int64_t mc = std::min(chunk_rows_, m - start);
+    // The first chunk's first slice writes grad itself; later chunks go through grad_buf_.
+    T* g = start == 0 ? grad : grad_buf_.data();
+    const T* more = nullptr;
+    double ws;
+    data_loss += batch_data_loss_grad(params, g, &more, X, Y, sw, rows ? rows + start : nullptr,
+                                      start, mc, &ws, drop);
+    *weight_sum += ws;
+    parallel_rows(n, 1, [&](int64_t i0, int64_t i1) {
+      if (g != grad)
+        for (int64_t i = i0; i < i1; ++i) grad[i] += g[i];
+      if (more)
+        for (int64_t i = i0; i < i1; ++i) grad[i] += more[i];
+    });
+    if (check && start + mc < m && check()) {
+      *interrupted = true;
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+  }
+  return data_loss;
+}
+
+template <typename T>
 double Network<T>::loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
                              const T* sw, const int64_t* rows, int64_t m, double alpha,
                              const InterruptCheck& check, bool* interrupted,
                              const DropoutDraw& drop) {
   double weight_sum;
   const double data_loss =
-      data_loss_grad(params, grad, X, Y, sw, rows, 0, m, &weight_sum, drop, check, interrupted);
+      slices_.empty()
+          ? data_loss_grad(params, grad, X, Y, sw, rows, 0, m, &weight_sum, drop, check,
+                           interrupted)
+          : sliced_data_loss_grad(params, grad, X, Y, sw, rows, m, &weight_sum, drop, check,
+                                  interrupted);
   if (interrupted && *interrupted) return data_loss;
   // L2 penalty on the weights only, divided by the same weight sum as the data term.
   return add_l2_term(params, grad, spec_.n_params(), spec_.n_coefs(), data_loss, weight_sum,

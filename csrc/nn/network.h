@@ -97,6 +97,13 @@ class Network {
                         const T* sw, const int64_t* rows, int64_t first, int64_t m,
                         double* weight_sum, const DropoutDraw& drop,
                         const InterruptCheck& check, bool* interrupted);
+  // data_loss_grad over m rows in chunks of chunk_rows, each through the row slices
+  // (batch_data_loss_grad), the chunks' gradients added in chunk order: the full-batch
+  // gradient of a small network on both cores.
+  double sliced_data_loss_grad(const T* params, T* grad, const InputMatrix<T>& X, const T* Y,
+                               const T* sw, const int64_t* rows, int64_t m, double* weight_sum,
+                               const DropoutDraw& drop, const InterruptCheck& check,
+                               bool* interrupted);
   // data_loss_grad for one mini-batch: directly, or over the row slices in parallel with
   // the slices' gradients added in slice order (the same bits for any thread count). The
   // last slice's gradient is not added: *more points to it (null when there is none), and

@@ -1143,9 +1143,13 @@ class BaseMultilayerPerceptron(BaseNetwork):
         differences)."""
         flat = self._packed_params()
         dtype = flat.dtype
+        units = self._layer_units()
+        # A small network walks the rows in chunks its row slices split across the cores.
+        macs_per_row = sum(a * b for a, b in zip(units[:-1], units[1:]))
+        chunk_rows = _core.sliced_chunk_rows(macs_per_row) or _CHUNK_ROWS
         net = _network(
-            dtype, self._layer_units(), self.activation, self.out_activation_,
-            self._core_loss(), min(X.shape[0], _CHUNK_ROWS),
+            dtype, units, self.activation, self.out_activation_,
+            self._core_loss(), min(X.shape[0], chunk_rows),
             precision=getattr(self, "precision", None),
         )
         Xc = _core_input(X, dtype)
