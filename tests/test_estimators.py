@@ -75,6 +75,24 @@ def test_random_state_instance_ends_where_sklearns_does(digits, solver, shuffle)
     np.testing.assert_array_equal(ours_state[1], ref_state[1])
 
 
+def test_only_a_fits_own_generator_shuffles_in_core(digits, monkeypatch):
+    # A user's RandomState (or numpy's global one) may be drawn from by another thread
+    # during the fit: it shuffles itself. An int random_state's generator is the fit's own.
+    import fastmlp._base as base
+
+    calls = []
+    real = base._core.legacy_shuffle
+    monkeypatch.setattr(base._core, "legacy_shuffle",
+                        lambda order, state: calls.append(1) or real(order, state))
+    X, y = digits
+    params = dict(hidden_layer_sizes=(8,), max_iter=3)
+    _quiet_fit(MLPClassifier(random_state=0, **params), X, y)
+    assert len(calls) == 3
+    _quiet_fit(MLPClassifier(random_state=np.random.RandomState(0), **params), X, y)
+    _quiet_fit(MLPClassifier(random_state=None, **params), X, y)
+    assert len(calls) == 3
+
+
 @pytest.mark.parametrize("loss", ["squared_error", "poisson"])
 @pytest.mark.parametrize("solver", ["lbfgs", "sgd", "adam"])
 def test_regressor_follows_sklearn(regression, loss, solver):

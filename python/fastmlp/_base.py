@@ -73,10 +73,13 @@ def _core_input(X, dtype):
 class _EpochShuffle:
     """scikit-learn's epoch order: rng.shuffle(order) every epoch, the same draws.
 
-    With a RandomState on MT19937 (any seeded one) the draws come from a copy of its
-    state in C++ (_core.legacy_shuffle: about 20 against 28-35 µs through numpy for
-    1,797 rows), and `close` hands the advanced state back to rng. Other generators, and
-    callers that draw from rng between epochs (`in_core` False), shuffle through rng.
+    With `in_core` and a RandomState on MT19937 the draws come from a copy of its state in
+    C++ (_core.legacy_shuffle: about 20 against 28-35 µs through numpy for 1,797 rows),
+    and `close` hands the advanced state back to rng. Callers pass `in_core` only for a
+    RandomState of their own: a user's RandomState or numpy's global one may be drawn
+    from by other threads during the fit, and handing back a copy would repeat their
+    numbers. Other generators, and fits that draw from rng between epochs, shuffle
+    through rng itself.
     """
 
     def __init__(self, rng, in_core=True):
@@ -556,8 +559,10 @@ class BaseNetwork(CallbackSupportMixin, BaseEstimator, ABC):
             if metric_loss and self.__dict__.get("best_validation_loss_") is None:
                 self.best_validation_loss_ = np.inf
         sample_idx = np.arange(n_samples, dtype=np.int64)
-        # Dropout draws its masks' seed from rng after each shuffle: rng must be current.
-        shuffle = _EpochShuffle(rng, in_core=self.shuffle and not dropping)
+        # rng is this fit's own for an int random_state (check_random_state); dropout draws
+        # its masks' seed from rng after each shuffle, so rng must stay current there.
+        shuffle = _EpochShuffle(rng, in_core=self.shuffle and not dropping
+                                and isinstance(self.random_state, Integral))
         is_adam = opt["solver"] in _ADAM_SOLVERS
         state_a = opt["m"] if is_adam else opt["velocity"]
         state_b = opt["v"] if is_adam else opt["velocity"]
