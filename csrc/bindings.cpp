@@ -19,6 +19,7 @@
 #include "gemm/gemm.h"
 #include "nn/activations.h"
 #include "nn/dropout.h"
+#include "nn/log_math.h"
 #include "nn/losses.h"
 #include "nn/network.h"
 #include "nn/optimizers.h"
@@ -1414,6 +1415,20 @@ PYBIND11_MODULE(_core, m) {
         "Shuffle order in place as numpy.random.RandomState.shuffle(order) would, draw for\n"
         "draw, from the MT19937 state (uint32[625]: RandomState.get_state()'s 624 key words,\n"
         "then its position), which advances in place as the RandomState's would.");
+  m.def("log",
+        [](py::object x_obj) {
+          FASTMLP_CHECK(py::isinstance<Array<double>>(x_obj),
+                        "x must be a C-contiguous float64 numpy array");
+          auto x = py::reinterpret_borrow<Array<double>>(x_obj);
+          Array<double> out(x.size());
+          const double* in = x.data();
+          double* o = out.mutable_data();
+          for (py::ssize_t i = 0; i < x.size(); ++i) o[i] = fast_log(in[i]);
+          return out;
+        },
+        py::arg("x"),
+        "The natural log that the CPU losses take (nn/log_math.h), element by element of a\n"
+        "float64 array, flattened: for tests.");
   m.def("latent_noise",
         [](uint64_t seed, int64_t n, int64_t dim, const std::string& dtype) -> py::array {
           FASTMLP_CHECK(dtype == "float32" || dtype == "float64", "dtype must be float32 or float64");

@@ -180,6 +180,69 @@ def test_loss_forward_and_backward(name, shape, dtype, weighted):
     assert _rel_err(delta, want_delta) < 10 * RTOL[dtype]
 
 
+# The log loss packs each block of rows' nonzero targets and takes their terms 8 at a time
+# (losses.cpp); rows of several nonzero targets, of none, wider than a block (the plain
+# loop), and each row's sum in output order, against a float64 reference row by row.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (257, 10), (1100, 1), (5, 1025), (3, 1500)])
+@pytest.mark.parametrize("targets", ["one_hot", "soft", "sparse"])
+def test_log_loss_terms_of_nonzero_targets(shape, targets, dtype):
+    rng = np.random.default_rng(5)
+    p = _ref_forward("softmax", rng.normal(size=shape)) if shape[1] > 1 else rng.uniform(0, 1, shape)
+    if targets == "one_hot":
+        y = np.eye(shape[1])[rng.integers(0, shape[1], shape[0])]
+    elif targets == "soft":
+        y = rng.dirichlet(np.ones(shape[1]), size=shape[0])
+    else:  # some rows without any target, others with a few
+        y = (rng.uniform(size=shape) < 0.2) * rng.uniform(0.5, 2.0, size=shape)
+    sw = rng.uniform(0.1, 2.0, size=shape[0])
+    p32, y32, sw32 = p.astype(dtype), y.astype(dtype), sw.astype(dtype)
+    eps = np.finfo(dtype).eps
+    q = np.clip(p32.astype(np.float64), eps, 1 - eps)
+    per = -xlogy(y32.astype(np.float64), q).sum(axis=1)
+    for weights, want in [(None, per.sum()), (sw32, (per * sw32).sum())]:
+        got = KERNELS[dtype].loss_forward("log_loss", p32, y32, weights)
+        assert abs(got - want) <= 1e-13 * max(abs(want), 1.0)
+
+
+def _ulps(got, x):
+    """|got - log(x)| in float64 ulps of the exact log (numpy's long double log as the
+    reference: 64 significant bits on x86-64)."""
+    exact = np.log(x.astype(np.longdouble))
+    near = exact.astype(np.float64)
+    ulp = np.spacing(np.abs(near))
+    return np.abs(got.astype(np.longdouble) - exact) / ulp.astype(np.longdouble)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant < 60, reason="needs an 80-bit long double")
+def test_log_within_one_ulp():
+    rng = np.random.default_rng(6)
+    tiny = np.finfo(np.float64).smallest_subnormal
+    powers = np.ldexp(1.0, np.arange(-1074, 1024))
+    x = np.concatenate([
+        np.exp2(rng.uniform(-1074, 1024, 200000)),  # every binade, subnormals included
+        rng.uniform(0.5, 2.0, 200000),  # both of fdlibm's forms, m either side of sqrt(2)
+        1.0 + rng.uniform(-1e-6, 1e-6, 50000),  # near 1, where log is nearly x - 1
+        powers, np.nextafter(powers, 0), np.nextafter(powers, np.inf),
+        [tiny, 2 * tiny, np.finfo(np.float64).tiny, np.finfo(np.float64).max, 1.0],
+    ])
+    x = x[x > 0]  # the step below the smallest subnormal is 0
+    got = _core.log(x)
+    away = x != 1.0  # log(1) = 0, whose ulp is the smallest subnormal
+    assert np.max(_ulps(got[away], x[away])) < 1.0
+    assert np.all(got[~away] == 0.0)
+
+
+def test_log_at_special_values():
+    x = np.array([0.0, -0.0, -1.0, -np.inf, np.inf, np.nan])
+    got = _core.log(x)
+    np.testing.assert_array_equal(got[:2], [-np.inf, -np.inf])
+    assert np.isnan(got[2]) and np.isnan(got[3]) and np.isnan(got[5])
+    assert got[4] == np.inf
+    with pytest.raises(ValueError, match="float64"):
+        _core.log(np.ones(3, dtype=np.float32))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 7, 33, 257, 40000])
 @pytest.mark.parametrize("nesterov", [False, True])

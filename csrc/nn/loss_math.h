@@ -9,29 +9,39 @@
 #include <type_traits>
 
 #include "common/host_device.h"
+#include "nn/log_math.h"
 #include "nn/losses.h"
 
 namespace fastmlp {
 
-// scipy.special.xlogy: 0 where x == 0, whatever y is.
-FASTMLP_HOST_DEVICE double xlogy(double x, double y) { return x == 0.0 ? 0.0 : x * std::log(y); }
+// scipy.special.xlogy: 0 where x == 0, whatever y is. The log is taken either way and then
+// dropped, so that loops over these terms vectorize.
+FASTMLP_HOST_DEVICE double xlogy(double x, double y) {
+  const double t = x * fast_log(y);
+  return x == 0.0 ? 0.0 : t;
+}
 
-// Output j's term of one sample's loss, in double; a sample's loss is
+// std::fmin(std::fmax(p, lo), hi) in selects, which vectorize (the library calls do not):
+// NaN becomes lo, as fmax makes it.
+FASTMLP_HOST_DEVICE double clip(double p, double lo, double hi) {
+  const double q = p >= lo ? p : lo;
+  return q > hi ? hi : q;
+}
+
+// Output j's term of one sample's loss, in double, for values of an array whose dtype has
+// machine epsilon eps (sklearn clips probabilities to [eps, 1 - eps]); a sample's loss is
 // loss_from_terms(sum of its terms over the outputs, out).
-template <Loss L, typename T>
-FASTMLP_HOST_DEVICE double loss_term(T p, T y) {
-  const double pj = double(p), yj = double(y);
-  // sklearn clips probabilities to [eps, 1 - eps] with eps of the array's dtype.
-  constexpr double eps = std::numeric_limits<T>::epsilon();
+template <Loss L>
+FASTMLP_HOST_DEVICE double loss_term(double pj, double yj, double eps) {
   if constexpr (L == Loss::squared_error) {
     const double d = yj - pj;
     return d * d;
   } else if constexpr (L == Loss::log_loss) {
-    // xlogy's 0 before the clip: most terms of one-hot targets.
-    if (yj == 0.0) return -0.0;
-    return -xlogy(yj, std::fmin(std::fmax(pj, eps), 1.0 - eps));
+    // A zero target's term (most terms of one-hot targets) is -0.0: a row's sum keeps its
+    // bits whether the term is added or skipped.
+    return -xlogy(yj, clip(pj, eps, 1.0 - eps));
   } else if constexpr (L == Loss::binary_log_loss) {
-    const double q = std::fmin(std::fmax(pj, eps), 1.0 - eps);
+    const double q = clip(pj, eps, 1.0 - eps);
     return -(xlogy(yj, q) + xlogy(1.0 - yj, 1.0 - q));
   } else if constexpr (L == Loss::poisson) {
     return xlogy(yj, yj / pj) - yj + pj;
@@ -42,6 +52,12 @@ FASTMLP_HOST_DEVICE double loss_term(T p, T y) {
     const double r = std::fabs(yj - pj);
     return r <= 1.0 ? 0.5 * r * r : r - 0.5;
   }
+}
+
+// The same for values p, y of an array of T.
+template <Loss L, typename T>
+FASTMLP_HOST_DEVICE double loss_term(T p, T y) {
+  return loss_term<L>(double(p), double(y), double(std::numeric_limits<T>::epsilon()));
 }
 
 // One sample's loss from the sum s of its terms over `out` outputs: squared error

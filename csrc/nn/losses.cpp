@@ -2,9 +2,12 @@
 // built per loss, around the per-element formulas of nn/loss_math.h.
 #include "nn/losses.h"
 
+#include <algorithm>
+#include <limits>
 #include <stdexcept>
 
 #include "common/parallel.h"
+#include "common/simd_clones.h"
 #include "nn/loss_math.h"
 
 namespace fastmlp {
@@ -19,21 +22,61 @@ Loss parse_loss(const std::string& name) {
   throw std::invalid_argument("unknown loss '" + name + "'");
 }
 
+namespace {
+
+// Elements per block of the log loss.
+constexpr int64_t kTermBlock = 1024;
+
+// terms[k] = L's term of (p[k], y[k]) for an array of machine epsilon eps, in one pass the
+// compiler vectorizes (no library call: the log is nn/log_math.h's).
+template <Loss L>
+FASTMLP_SIMD_CLONES void loss_terms(double* __restrict terms, const double* __restrict p,
+                                    const double* __restrict y, int64_t count, double eps) {
+#pragma omp simd
+  for (int64_t k = 0; k < count; ++k) terms[k] = loss_term<L>(p[k], y[k], eps);
+}
+
+}  // namespace
+
 template <typename T>
 double loss_forward(Loss loss, const T* p, const T* y, const T* sw, int64_t n, int64_t out) {
   double total = 0.0;
+  const auto add_row = [&](int64_t i, double li) { total += sw ? double(sw[i]) * li : li; };
+  if (loss == Loss::log_loss && out <= kTermBlock) {
+    // Only nonzero targets have a log-loss term (a zero target's is -0.0, which leaves a
+    // row's sum as it is): a block of rows' nonzero targets are packed together without a
+    // branch, their terms taken 8 at a time, then each row's added in output order. One
+    // log per row with a branch over the targets took 4-6% of a digits epoch.
+    double pd[kTermBlock], yd[kTermBlock], terms[kTermBlock];
+    int64_t first[kTermBlock + 1];
+    const int64_t rows = kTermBlock / out;
+    for (int64_t i0 = 0; i0 < n; i0 += rows) {
+      const int64_t i1 = std::min(n, i0 + rows);
+      int64_t count = 0;
+      for (int64_t i = i0; i < i1; ++i) {
+        first[i - i0] = count;
+        for (int64_t e = i * out; e < (i + 1) * out; ++e) {
+          pd[count] = double(p[e]);
+          yd[count] = double(y[e]);
+          count += y[e] != T(0);
+        }
+      }
+      first[i1 - i0] = count;
+      loss_terms<Loss::log_loss>(terms, pd, yd, count, double(std::numeric_limits<T>::epsilon()));
+      for (int64_t i = i0; i < i1; ++i) {
+        double s = 0.0;
+        for (int64_t t = first[i - i0]; t < first[i - i0 + 1]; ++t) s += terms[t];
+        add_row(i, loss_from_terms<Loss::log_loss>(s, out));
+      }
+    }
+    return total;
+  }
   visit_loss(loss, [&](auto tag) {
     constexpr Loss L = decltype(tag)::value;
     for (int64_t i = 0; i < n; ++i) {
       double s = 0.0;
-      for (int64_t j = 0; j < out; ++j) {
-        // A zero target's log-loss term is -0.0, which leaves s as it is: skipping it
-        // keeps the bits and spares a one-hot row 9 of its 10 dependent additions.
-        if (L == Loss::log_loss && y[i * out + j] == T(0)) continue;
-        s += loss_term<L>(p[i * out + j], y[i * out + j]);
-      }
-      const double li = loss_from_terms<L>(s, out);
-      total += sw ? double(sw[i]) * li : li;
+      for (int64_t j = 0; j < out; ++j) s += loss_term<L>(p[i * out + j], y[i * out + j]);
+      add_row(i, loss_from_terms<L>(s, out));
     }
   });
   return total;
