@@ -205,6 +205,11 @@ def test_log_loss_terms_of_nonzero_targets(shape, targets, dtype):
         assert abs(got - want) <= 1e-13 * max(abs(want), 1.0)
 
 
+def test_log_loss_of_no_outputs_or_rows():
+    for shape in [(3, 0), (0, 4)]:
+        assert _core.f64.loss_forward("log_loss", np.zeros(shape), np.zeros(shape), None) == 0.0
+
+
 def _ulps(got, x):
     """|got - log(x)| in float64 ulps of the exact log (numpy's long double log as the
     reference: 64 significant bits on x86-64)."""

@@ -24,16 +24,15 @@ Loss parse_loss(const std::string& name) {
 
 namespace {
 
-// Elements per block of the log loss.
+// Elements per block of rows of the log loss.
 constexpr int64_t kTermBlock = 1024;
 
-// terms[k] = L's term of (p[k], y[k]) for an array of machine epsilon eps, in one pass the
-// compiler vectorizes (no library call: the log is nn/log_math.h's).
-template <Loss L>
-FASTMLP_SIMD_CLONES void loss_terms(double* __restrict terms, const double* __restrict p,
-                                    const double* __restrict y, int64_t count, double eps) {
+// terms[k] = the log-loss term of (p[k], y[k]) for an array of machine epsilon eps, in one
+// pass the compiler vectorizes (no library call: the log is nn/log_math.h's).
+FASTMLP_SIMD_CLONES void log_loss_terms(double* __restrict terms, const double* __restrict p,
+                                        const double* __restrict y, int64_t count, double eps) {
 #pragma omp simd
-  for (int64_t k = 0; k < count; ++k) terms[k] = loss_term<L>(p[k], y[k], eps);
+  for (int64_t k = 0; k < count; ++k) terms[k] = loss_term<Loss::log_loss>(p[k], y[k], eps);
 }
 
 }  // namespace
@@ -42,11 +41,12 @@ template <typename T>
 double loss_forward(Loss loss, const T* p, const T* y, const T* sw, int64_t n, int64_t out) {
   double total = 0.0;
   const auto add_row = [&](int64_t i, double li) { total += sw ? double(sw[i]) * li : li; };
-  if (loss == Loss::log_loss && out <= kTermBlock) {
+  if (loss == Loss::log_loss && out > 0 && out <= kTermBlock) {
     // Only nonzero targets have a log-loss term (a zero target's is -0.0, which leaves a
     // row's sum as it is): a block of rows' nonzero targets are packed together without a
-    // branch, their terms taken 8 at a time, then each row's added in output order. One
-    // log per row with a branch over the targets took 4-6% of a digits epoch.
+    // branch, their terms taken 8 at a time, then each row's added in output order. A
+    // libm log per row behind a branch over the targets made this loss 4-6% of a digits
+    // epoch (benchmarks/RESULTS.md).
     double pd[kTermBlock], yd[kTermBlock], terms[kTermBlock];
     int64_t first[kTermBlock + 1];
     const int64_t rows = kTermBlock / out;
@@ -62,7 +62,7 @@ double loss_forward(Loss loss, const T* p, const T* y, const T* sw, int64_t n, i
         }
       }
       first[i1 - i0] = count;
-      loss_terms<Loss::log_loss>(terms, pd, yd, count, double(std::numeric_limits<T>::epsilon()));
+      log_loss_terms(terms, pd, yd, count, double(std::numeric_limits<T>::epsilon()));
       for (int64_t i = i0; i < i1; ++i) {
         double s = 0.0;
         for (int64_t t = first[i - i0]; t < first[i - i0 + 1]; ++t) s += terms[t];
