@@ -206,8 +206,27 @@ def test_log_loss_terms_of_nonzero_targets(shape, targets, dtype):
 
 
 def test_log_loss_of_no_outputs_or_rows():
-    for shape in [(3, 0), (0, 4)]:
+    for shape in [(3, 0), (2000, 0), (0, 4)]:
         assert _core.f64.loss_forward("log_loss", np.zeros(shape), np.zeros(shape), None) == 0.0
+
+
+# Every loss runs its terms 8 at a time over blocks of rows, and term by term for rows
+# wider than a block: both give each row's sum in output order.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "name", ["squared_error", "poisson", "log_loss", "binary_log_loss", "absolute_error", "huber"]
+)
+def test_loss_forward_blocks_and_wide_rows(name, dtype):
+    rng = np.random.default_rng(7)
+    for shape in [(1500, 1), (300, 7), (2, 1024), (2, 1025), (3, 2100)]:
+        p, y = _loss_inputs(name, shape, rng)
+        p32, y32 = p.astype(dtype), y.astype(dtype)
+        got = KERNELS[dtype].loss_forward(name, p32, y32, None)
+        p64 = p32.astype(np.float64)
+        if name in ("log_loss", "binary_log_loss"):  # clipped with the array's eps
+            p64 = np.clip(p64, np.finfo(dtype).eps, 1 - np.finfo(dtype).eps)
+        want = _ref_loss(name, p64, y32.astype(np.float64), None)
+        assert abs(got - want) <= 1e-12 * max(abs(want), 1.0), shape
 
 
 def _ulps(got, x):
