@@ -26,6 +26,7 @@
 #include "nn/network.h"
 #include "nn/optimizers.h"
 #include "nn/train_loop.h"
+#include "bench_main.h"
 
 namespace {
 
@@ -236,10 +237,4 @@ void register_all() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+FASTMLP_BENCHMARK_MAIN(register_all)

@@ -11,6 +11,7 @@
 
 #include "common/cpu_features.h"
 #include "nn/network.h"
+#include "bench_main.h"
 
 namespace {
 
@@ -71,10 +72,4 @@ void register_all() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+FASTMLP_BENCHMARK_MAIN(register_all)
