@@ -180,9 +180,10 @@ def test_loss_forward_and_backward(name, shape, dtype, weighted):
     assert _rel_err(delta, want_delta) < 10 * RTOL[dtype]
 
 
-# The log loss packs each block of rows' nonzero targets and takes their terms 8 at a time
-# (losses.cpp); rows of several nonzero targets, of none, wider than a block (the plain
-# loop), and each row's sum in output order, against a float64 reference row by row.
+# The log loss packs each block's nonzero targets and takes their terms 8 at a time
+# (losses.cpp); rows of several nonzero targets, of none, wider than a block (their sums
+# carried from block to block), and each row's sum in output order, against a float64
+# reference row by row.
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(1, 1), (7, 3), (257, 10), (1100, 1), (5, 1025), (3, 1500)])
 @pytest.mark.parametrize("targets", ["one_hot", "soft", "sparse"])
@@ -210,8 +211,8 @@ def test_log_loss_of_no_outputs_or_rows():
         assert _core.f64.loss_forward("log_loss", np.zeros(shape), np.zeros(shape), None) == 0.0
 
 
-# Every loss runs its terms 8 at a time over blocks of rows, and term by term for rows
-# wider than a block: both give each row's sum in output order.
+# Every loss runs its terms 8 at a time over blocks of 1,024 elements: whole rows, or
+# pieces of rows wider than a block, whose sums carry over to the next block.
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "name", ["squared_error", "poisson", "log_loss", "binary_log_loss", "absolute_error", "huber"]
@@ -227,6 +228,31 @@ def test_loss_forward_blocks_and_wide_rows(name, dtype):
             p64 = np.clip(p64, np.finfo(dtype).eps, 1 - np.finfo(dtype).eps)
         want = _ref_loss(name, p64, y32.astype(np.float64), None)
         assert abs(got - want) <= 1e-12 * max(abs(want), 1.0), shape
+
+
+# A row's terms are added in output order however the blocks cut it: the loss of all rows
+# is, bit for bit, the sum in row order of each row's loss taken alone (whose blocks start
+# at the row's first output, where in the whole array rows start anywhere in a block).
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "name", ["squared_error", "poisson", "log_loss", "binary_log_loss", "absolute_error", "huber"]
+)
+def test_loss_forward_row_sums_across_blocks(name, dtype):
+    rng = np.random.default_rng(8)
+    for shape in [(4, 1023), (3, 1025), (3, 2100), (2, 3000), (300, 7)]:
+        p, y = _loss_inputs(name, shape, rng)
+        if name == "log_loss":  # a few targets per row, some near the ends of blocks
+            y = (rng.uniform(size=shape) < 0.01) * rng.uniform(0.5, 2.0, size=shape)
+            y[:, [0, min(1023, shape[1] - 1), -1]] = 1.0
+        sw = rng.uniform(0.1, 2.0, size=shape[0])
+        p, y, sw = p.astype(dtype), y.astype(dtype), sw.astype(dtype)
+        kernel = KERNELS[dtype].loss_forward
+        rows = [kernel(name, p[i : i + 1], y[i : i + 1], None) for i in range(shape[0])]
+        for weights, terms in [(None, rows), (sw, [float(w) * r for w, r in zip(sw, rows)])]:
+            want = 0.0
+            for t in terms:
+                want += t
+            assert kernel(name, p, y, weights) == want, shape
 
 
 def _ulps(got, x):
