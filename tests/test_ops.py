@@ -255,6 +255,29 @@ def test_loss_forward_row_sums_across_blocks(name, dtype):
             assert kernel(name, p, y, weights) == want, shape
 
 
+# A NaN probability makes the loss NaN, as scikit-learn's np.clip and scipy's xlogy make it
+# (xlogy(0, NaN) is NaN: a zero target's NaN probability counts too), and a fit without
+# early stopping then stops at that epoch with scikit-learn's error.
+@pytest.mark.parametrize("out", [3, 1500])
+def test_nan_probabilities_give_nan_losses(out):
+    from sklearn.neural_network._base import LOSS_FUNCTIONS
+
+    rng = np.random.default_rng(9)
+    p = _ref_forward("softmax", rng.normal(size=(4, out)))
+    y = np.eye(out)[[0, 1, 2, 0]]
+    cases = {"target's": (1, 1), "zero target's": (2, 0), "none": None}
+    for where, at in cases.items():
+        q = p.copy()
+        if at:
+            q[at] = np.nan
+        for name, yy, qq in [("log_loss", y, q), ("binary_log_loss", y, q),
+                             ("poisson", y, q), ("poisson", np.zeros_like(y), q * (q < 0))]:
+            with np.errstate(all="ignore"):  # scikit-learn's log of NaN, 0 / 0
+                want = LOSS_FUNCTIONS[name](yy, qq)
+            got = _core.f64.loss_forward(name, qq, yy, None) / len(yy)
+            assert np.isnan(got) == np.isnan(want), (name, where)
+
+
 def _ulps(got, x):
     """|got - log(x)| in float64 ulps of the exact log (numpy's long double log as the
     reference: 64 significant bits on x86-64)."""

@@ -14,17 +14,17 @@
 
 namespace fastmlp {
 
-// scipy.special.xlogy: 0 where x == 0, whatever y is. The log is taken either way and then
-// dropped, so that loops over these terms vectorize.
+// scipy.special.xlogy: 0 where x == 0, unless y is NaN (then NaN). The log is taken either
+// way and then dropped, so that loops over these terms vectorize.
 FASTMLP_HOST_DEVICE double xlogy(double x, double y) {
   const double t = x * fast_log(y);
-  return x == 0.0 ? 0.0 : t;
+  return x == 0.0 && y == y ? 0.0 : t;
 }
 
-// std::fmin(std::fmax(p, lo), hi) in selects, which vectorize (the library calls do not):
-// NaN becomes lo, as fmax makes it.
+// numpy's clip in selects, which vectorize: NaN stays NaN, so a NaN probability gives a
+// NaN loss, as scikit-learn's.
 FASTMLP_HOST_DEVICE double clip(double p, double lo, double hi) {
-  const double q = p >= lo ? p : lo;
+  const double q = p < lo ? lo : p;
   return q > hi ? hi : q;
 }
 
@@ -37,8 +37,8 @@ FASTMLP_HOST_DEVICE double loss_term(double pj, double yj, double eps) {
     const double d = yj - pj;
     return d * d;
   } else if constexpr (L == Loss::log_loss) {
-    // A zero target's term (most terms of one-hot targets) is -0.0: a row's sum keeps its
-    // bits whether the term is added or skipped.
+    // A zero target's term (most terms of one-hot targets) is -0.0, unless its
+    // probability is NaN: a row's sum keeps its bits whether the term is added or skipped.
     return -xlogy(yj, clip(pj, eps, 1.0 - eps));
   } else if constexpr (L == Loss::binary_log_loss) {
     const double q = clip(pj, eps, 1.0 - eps);
