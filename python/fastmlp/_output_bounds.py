@@ -7,9 +7,12 @@ has |y_j| <= |x|_inf sum_i |W_ij| + |b_j| (convolutions likewise, over taps and 
 relu, identity, leaky_relu, gelu, silu and elu keep a bound, softplus adds log 2, tanh,
 logistic and softmax map into [-1, 1], exp raises e to it; a layer normalization's output
 is at most max|gamma| sqrt(c) + max|beta| whatever its input; attention averages its
-values with convex weights. A layer kind without a rule here gives no bound (None), and
-the check pass runs as before.
+values with convex weights; a GRU's or LSTM's states stay within 1 when its activation maps
+into [-1, 1] and its gates into [0, 1]. A layer kind without a rule here gives no bound
+(None), and the check pass runs as before.
 """
+
+import operator
 
 import numpy as np
 
@@ -84,6 +87,30 @@ def _transformer(b, layer, w, c, limit):
     return ln2 if ok else None
 
 
+def _recurrent(b, layer, w, prefix, limit):
+    """The bound of a GRU's or LSTM's states, from the zero state, for inputs within b.
+
+    With gates in [0, 1] (sigmoid) and an activation into [-1, 1] (tanh, sigmoid), a GRU's
+    state is a convex mix of the last state and a candidate within 1, and an LSTM's is an
+    output gate times the activation of its cell: within 1 at every step, as long as no
+    pre-activation overflows (|x W + h U + b| with |h| <= 1; the reset gate only shrinks
+    the recurrent term). The LSTM's cell grows by at most 1 a step: finite. Other
+    activations have no bound here."""
+    act, gate = (L.ACTIVATIONS[name] for name in (layer.activation, layer.recurrent_activation))
+    if act not in ("tanh", "logistic") or gate != "logistic":
+        return None
+    bias = w.get(prefix + "bias")
+    z = _product(b, w[prefix + "kernel"], None)
+    z += _product(1.0, w[prefix + "recurrent_kernel"], None)  # |h| <= 1
+    if bias is not None and bias.size:  # a GRU's input and recurrent biases both count
+        z += float(np.abs(bias).reshape(-1, bias.shape[-1]).sum(axis=0).max())
+    return 1.0 if z < limit else None
+
+
+_MERGES = {"concat": max, "sum": operator.add, "mul": operator.mul,
+           "ave": lambda f, g: (f + g) / 2}
+
+
 def _layer(b, fitted, limit):
     """The bound of the layer's output for inputs bounded by b (None: no rule)."""
     layer, w = fitted.layer, fitted.weights
@@ -105,6 +132,12 @@ def _layer(b, fitted, limit):
         return _attention(b, w, "", layer.key_dim, limit)
     if isinstance(layer, L.TransformerEncoder):
         return _transformer(b, layer, w, c, limit)
+    if isinstance(layer, L._Recurrent):
+        return _recurrent(b, layer, w, "", limit)
+    if isinstance(layer, L.Bidirectional):
+        bounds = [_recurrent(b, child, w, prefix, limit)
+                  for prefix, child in layer._directions().items()]
+        return _MERGES[layer.merge_mode](*bounds) if _below(limit, *bounds) else None
     return None
 
 
