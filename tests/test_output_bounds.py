@@ -10,6 +10,7 @@ from fastmlp import _output_bounds as ob
 from fastmlp.layers import (
     GRU,
     LSTM,
+    BatchNormalization,
     Bidirectional,
     Conv1D,
     Dense,
@@ -28,6 +29,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 STACKS = [  # (layers, sample shape)
     ([Dense(7, activation="tanh"), Dense(5, activation="relu")], (6,)),
+    ([Dense(7, activation="relu"), BatchNormalization(), Dense(5, activation="elu")], (6,)),
+    ([Conv1D(3, 3), BatchNormalization(center=False), Flatten()], (12, 2)),
     ([Conv1D(3, 3, activation="gelu"), MaxPooling1D(2), LayerNormalization(), Flatten(),
       Dense(4, activation="softplus")], (12, 2)),
     ([MultiHeadAttention(2, 3), GlobalAveragePooling1D()], (5, 4)),

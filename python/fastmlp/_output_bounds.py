@@ -6,7 +6,9 @@ Bounds are on the largest |value| of a sample (the infinity norm). A product y =
 has |y_j| <= |x|_inf sum_i |W_ij| + |b_j| (convolutions likewise, over taps and channels);
 relu, identity, leaky_relu, gelu, silu and elu keep a bound, softplus adds log 2, tanh,
 logistic and softmax map into [-1, 1], exp raises e to it; a layer normalization's output
-is at most max|gamma| sqrt(c) + max|beta| whatever its input; attention averages its
+is at most max|gamma| sqrt(c) + max|beta| whatever its input, a batch normalization's (as
+predict runs it, on the moving averages) |gamma| (b + |mean|) / sqrt(variance + epsilon) +
+|beta| per channel; attention averages its
 values with convex weights; a GRU's or LSTM's states stay within 1 when its activation maps
 into [-1, 1] and its gates into [0, 1]. A layer kind without a rule here gives no bound
 (None), and the check pass runs as before.
@@ -128,6 +130,12 @@ def _layer(b, fitted, limit):
         return b + float(np.abs(w["embeddings"]).max())
     if isinstance(layer, L.LayerNormalization):
         return _norm(w, "", c)
+    if isinstance(layer, L.BatchNormalization):  # as predict runs it: the moving averages
+        mean = np.abs(fitted.states["moving_mean"].astype(np.float64))
+        var = fitted.states["moving_variance"].astype(np.float64)
+        gamma = np.abs(w["gamma"].astype(np.float64)) if "gamma" in w else 1.0
+        beta = np.abs(w["beta"].astype(np.float64)) if "beta" in w else 0.0
+        return float(np.max(gamma * (b + mean) / np.sqrt(var + layer.epsilon) + beta))
     if isinstance(layer, L.MultiHeadAttention):
         return _attention(b, w, "", layer.key_dim, limit)
     if isinstance(layer, L.TransformerEncoder):
