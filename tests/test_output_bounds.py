@@ -22,6 +22,7 @@ from fastmlp.layers import (
     MaxPooling1D,
     MultiHeadAttention,
     PositionEmbedding,
+    Sampling,
     TransformerEncoder,
 )
 
@@ -31,6 +32,7 @@ STACKS = [  # (layers, sample shape)
     ([Dense(7, activation="tanh"), Dense(5, activation="relu")], (6,)),
     ([Dense(7, activation="relu"), BatchNormalization(), Dense(5, activation="elu")], (6,)),
     ([Conv1D(3, 3), BatchNormalization(center=False), Flatten()], (12, 2)),
+    ([Dense(8, activation="tanh"), Sampling(kl_weight=0.01), Dense(5, activation="relu")], (6,)),
     ([Conv1D(3, 3, activation="gelu"), MaxPooling1D(2), LayerNormalization(), Flatten(),
       Dense(4, activation="softplus")], (12, 2)),
     ([MultiHeadAttention(2, 3), GlobalAveragePooling1D()], (5, 4)),

@@ -5,7 +5,8 @@ the training data (a third of an epoch's work; see BaseNetwork._fit_stochastic).
 Bounds are on the largest |value| of a sample (the infinity norm). A product y = x W + b
 has |y_j| <= |x|_inf sum_i |W_ij| + |b_j| (convolutions likewise, over taps and channels);
 relu, identity, leaky_relu, gelu, silu and elu keep a bound, softplus adds log 2, tanh,
-logistic and softmax map into [-1, 1], exp raises e to it; a layer normalization's output
+logistic and softmax map into [-1, 1], exp raises e to it; Sampling predicts the mean,
+part of its input; a layer normalization's output
 is at most max|gamma| sqrt(c) + max|beta| whatever its input, a batch normalization's (as
 predict runs it, on the moving averages) |gamma| (b + |mean|) / sqrt(variance + epsilon) +
 |beta| per channel; attention averages its
@@ -21,9 +22,9 @@ import numpy as np
 from . import layers as L
 
 _KEEPS = {"identity", "relu", "leaky_relu", "gelu", "silu", "elu"}
-_PASS_THROUGH = (
+_PASS_THROUGH = (  # Sampling predicts the mean: half of its input
     L.Flatten, L.Reshape, L.Dropout, L.LastStep, L.Cropping1D, L._Pool, L._GlobalPool,
-    L._UpSampling,
+    L._UpSampling, L.Sampling,
 )
 
 
