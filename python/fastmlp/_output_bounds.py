@@ -5,14 +5,13 @@ the training data (a third of an epoch's work; see BaseNetwork._fit_stochastic).
 Bounds are on the largest |value| of a sample (the infinity norm). A product y = x W + b
 has |y_j| <= |x|_inf sum_i |W_ij| + |b_j| (convolutions likewise, over taps and channels);
 relu, identity, leaky_relu, gelu, silu and elu keep a bound, softplus adds log 2, tanh,
-logistic and softmax map into [-1, 1], exp raises e to it; Sampling predicts the mean,
-part of its input; a layer normalization's output
-is at most max|gamma| sqrt(c) + max|beta| whatever its input, a batch normalization's (as
-predict runs it, on the moving averages) |gamma| (b + |mean|) / sqrt(variance + epsilon) +
-|beta| per channel; attention averages its
-values with convex weights; a GRU's or LSTM's states stay within 1 when its activation maps
-into [-1, 1] and its gates into [0, 1]. A layer kind without a rule here gives no bound
-(None), and the check pass runs as before.
+logistic and softmax map into [-1, 1], exp raises e to it; Sampling predicts the mean, part
+of its input; a layer normalization's output is at most max|gamma| sqrt(c) + max|beta|
+whatever its input, a batch normalization's (as predict runs it, on the moving averages)
+|gamma| (b + |mean|) / sqrt(variance + epsilon) + |beta| per channel; attention averages
+its values with convex weights; a GRU's or LSTM's states stay within 1 when its activation
+maps into [-1, 1] and its gates into [0, 1]. A layer kind without a rule here gives no
+bound (None), and the check pass runs as before.
 """
 
 import operator
