@@ -375,6 +375,23 @@ def test_diverging_fit_with_early_stopping_keeps_the_best_epoch_as_sklearn():
     assert np.isfinite(ours.predict(X)).all()
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # scikit-learn's overflow and NaN
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_diverging_classifier_loss_turns_nan_in_the_epoch_sklearns_does():
+    # The softmax of overflowing logits is NaN: scikit-learn's clipped log loss stays NaN
+    # there (np.clip, xlogy), so the loss curve turns NaN in the same epoch.
+    from sklearn.datasets import load_iris
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    X, y = load_iris(return_X_y=True)
+    params = dict(solver="sgd", learning_rate_init=1e6, max_iter=15, early_stopping=True,
+                  random_state=0)
+    ours = MLPClassifier(**params).fit(X * 1e30, y)
+    ref = SkMLPClassifier(**params).fit(X * 1e30, y)
+    assert 0 < np.isnan(ref.loss_curve_).sum() < len(ref.loss_curve_)
+    np.testing.assert_array_equal(np.isnan(ours.loss_curve_), np.isnan(ref.loss_curve_))
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's overflow, as scikit-learn's
 def test_diverging_fit_with_early_stopping_on_the_loss_keeps_the_best_epoch():
     X, y, params = _diverging_iris(early_stopping_metric="loss")
