@@ -140,6 +140,9 @@ def _ref_loss(name, p, y, sw):
     return per.sum() if sw is None else (per * sw).sum()
 
 
+LOSSES = ["squared_error", "poisson", "log_loss", "binary_log_loss", "absolute_error", "huber"]
+
+
 def _loss_inputs(name, shape, rng):
     if name in ("squared_error", "absolute_error", "huber"):
         return rng.normal(size=shape), rng.normal(size=shape)
@@ -155,9 +158,7 @@ def _loss_inputs(name, shape, rng):
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize(
-    "name", ["squared_error", "poisson", "log_loss", "binary_log_loss", "absolute_error", "huber"]
-)
+@pytest.mark.parametrize("name", LOSSES)
 def test_loss_forward_and_backward(name, shape, dtype, weighted):
     rng = np.random.default_rng(2)
     p, y = _loss_inputs(name, shape, rng)
@@ -214,9 +215,7 @@ def test_log_loss_of_no_outputs_or_rows():
 # Every loss runs its terms 8 at a time over blocks of 1,024 elements: whole rows, or
 # pieces of rows wider than a block, whose sums carry over to the next block.
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(
-    "name", ["squared_error", "poisson", "log_loss", "binary_log_loss", "absolute_error", "huber"]
-)
+@pytest.mark.parametrize("name", LOSSES)
 def test_loss_forward_blocks_and_wide_rows(name, dtype):
     rng = np.random.default_rng(7)
     for shape in [(1500, 1), (300, 7), (2, 1024), (2, 1025), (3, 2100)]:
@@ -234,9 +233,7 @@ def test_loss_forward_blocks_and_wide_rows(name, dtype):
 # is, bit for bit, the sum in row order of each row's loss taken alone (whose blocks start
 # at the row's first output, where in the whole array rows start anywhere in a block).
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(
-    "name", ["squared_error", "poisson", "log_loss", "binary_log_loss", "absolute_error", "huber"]
-)
+@pytest.mark.parametrize("name", LOSSES)
 def test_loss_forward_row_sums_across_blocks(name, dtype):
     rng = np.random.default_rng(8)
     for shape in [(4, 1023), (3, 1025), (3, 2100), (2, 3000), (300, 7)]:
